@@ -1,0 +1,18 @@
+"""biasaudit: audit a labelled dataset for bias before anyone trains on it.
+
+>>> import biasaudit as ba
+>>> result = ba.audit(ba.load("datasets/dogs_cats.csv"), label="species")  # doctest: +SKIP
+>>> result.to_frame()  # doctest: +SKIP
+"""
+__version__ = "0.1.0"
+
+from .errors import (BiasAuditError, BiasAuditWarning, BiasCheckError, ColumnError, DataError,  # noqa: E402
+                     InputFileError)
+from .findings import AuditResult, BiasType, Finding, Severity  # noqa: E402
+from .loaders import load  # noqa: E402
+from .audit import audit  # noqa: E402
+
+__all__ = [
+    "__version__", "audit", "load", "AuditResult", "Finding", "Severity", "BiasType",
+    "BiasAuditError", "DataError", "InputFileError", "ColumnError", "BiasCheckError", "BiasAuditWarning",
+]

@@ -1,0 +1,243 @@
+"""Orchestration: roles -> counts -> detectors -> one multiple-testing family -> severity -> result."""
+from __future__ import annotations
+
+import math
+import platform
+import sys
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, stats
+from .context import AuditContext
+from .counts import encode
+from .detectors import get_detectors
+from .findings import AuditResult, Finding
+from .loaders import load
+from .roles import resolve
+from .settings import Settings, severity_rank
+
+__all__ = ["audit", "grade", "group_table"]
+
+
+def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = None,
+          weight: str | None = None, ids: Iterable[str] | None = None,
+          attributes: Iterable[str] | None = None, multi: Mapping[str, str | None] | None = None,
+          positive: str | None = None, reference=None, compare=None,
+          reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
+          alpha: float = 0.05, correction: str = "bh", random_state: int = 0, n_bins: int = 5,
+          max_levels: int = 50, k_max: int | None = None, probe: bool = True,
+          detectors: Iterable[str] | None = None, source: str | None = None,
+          progress: Callable | None = None) -> AuditResult:
+    """Audit a labelled table for bias.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or path
+        The table (or a file :func:`biasaudit.load` reads).
+    label : str, optional
+        The label column; inferred when omitted (a column named label/class/target/y/outcome,
+        else the last column).
+    sensitive : list of str, optional
+        Attributes to audit for group attribution and proxies; every attribute when omitted.
+    weight : str, optional
+        A column of non-negative frequency weights (aggregated tables).
+    multi : dict, optional
+        Multi-valued columns and their separators (None: detect).
+    positive : str, optional
+        The label value whose rate is compared (default: the minority value).
+    reference : DataFrame or path, optional
+        Population shares (columns attribute, value, share) for the selection detector.
+    compare : DataFrame or path, optional
+        A second sample (e.g. the test split) for the shift detector.
+    alpha : float
+        Level of every test and of the false discovery rate.
+    correction : {"bh", "holm", "by"}
+        Applied once over every p-value of the scan.
+    random_state : int
+        Seed of all Monte Carlo and permutation procedures.
+
+    Returns
+    -------
+    AuditResult
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"The 'alpha' parameter of audit must be in (0, 1). Got {alpha!r} instead.")
+    if correction not in ("bh", "holm", "by"):
+        raise ValueError(f"The 'correction' parameter of audit must be 'bh', 'holm' or 'by'. Got {correction!r} instead.")
+    if source is None:
+        source = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
+    raw = load(data)
+    settings = Settings(alpha=alpha, correction=correction, random_state=random_state, n_bins=n_bins,
+                        max_levels=max_levels, k_max=k_max, probe=probe, non_causal=tuple(non_causal))
+    frame, roles = resolve(raw, label=label, sensitive=sensitive, weight=weight, ids=ids,
+                           attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
+                           max_levels=max_levels)
+    table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
+    options = {"reference": reference, "compare": compare, "reference_group": dict(reference_group or {})}
+    ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)
+
+    names = list(detectors) if detectors is not None else None
+    chosen = get_detectors(names)
+    if not probe:
+        chosen.pop("probe", None)
+    findings: list[Finding] = []
+    sections: dict = {}
+    for i, (name, fn) in enumerate(chosen.items()):
+        if progress is not None:
+            progress(name, i, len(chosen))
+        found = fn(ctx)
+        if isinstance(found, tuple):  # (findings, section)
+            found, section = found
+            sections[name] = section
+        findings.extend(found)
+
+    findings, family_size, n_testable = grade(findings, settings)
+    dataset = _dataset_info(raw, frame, roles, table, source)
+    from .report.method import method_section
+    sections["method"] = method_section(settings, family_size, n_testable)
+    return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(ctx),
+                       findings=tuple(findings), family_size=family_size, n_testable=n_testable,
+                       sections=sections, tool={"name": "biasaudit", "version": __version__})
+
+
+def grade(findings: list[Finding], settings: Settings) -> tuple[list[Finding], int, int]:
+    """Adjust every family p-value once, grade severity, word the verdict, and sort.
+
+    Hypotheses whose smallest attainable p-value exceeds alpha (Tarone 1990) are screened out of
+    the family and graded ``insufficient-data`` when the data show the pattern.
+    """
+    alpha = settings.alpha
+    family = [i for i, f in enumerate(findings)
+              if f.in_family and f.testable and f.p_value is not None and math.isfinite(f.p_value)]
+    n_in_family = sum(1 for f in findings if f.in_family)
+    q = stats.adjust_pvalues(np.array([findings[i].p_value for i in family]), settings.correction) \
+        if family else np.array([])
+    q_of = dict(zip(family, q))
+    out = []
+    for i, f in enumerate(findings):
+        p_adj = float(q_of[i]) if i in q_of else None
+        if f.in_family:
+            sev = stats.grade_severity(p_adj if p_adj is not None else 1.0, f.effect_level,
+                                       testable=i in q_of, pattern=f.pattern, alpha=alpha)
+        else:
+            sev = f.severity if f.severity != "info" else "info"
+        g = f.evolve(p_adjusted=p_adj, severity=sev)
+        g = _add_fragility(g, alpha)
+        g = g.evolve(message=_verdict(g, alpha))
+        out.append(g)
+    out.sort(key=_sort_key)
+    return out, n_in_family, len(family)
+
+
+def _sort_key(f: Finding):
+    p = f.p_adjusted if f.p_adjusted is not None else (f.p_value if f.p_value is not None else 1.0)
+    return (severity_rank(f.severity), f.explained_by is not None, -f.effect_level, p,
+            -abs(f.effect_size or 0.0), f.id)
+
+
+def _add_fragility(f: Finding, alpha: float) -> Finding:
+    t22 = f.details.get("table2x2") if f.details else None
+    if t22 is None or f.fragility is not None:
+        return f
+    t = np.asarray(t22, dtype=int) if np.allclose(t22, np.round(t22)) else None
+    if t is None:
+        return f
+    alt = f.details.get("alternative", "two-sided")
+    if f.established:
+        fi = stats.fragility_flip(t, alpha=alpha, alternative=alt)
+        if fi is None:
+            return f
+        n = int(t.sum())
+        return f.evolve(fragility={"kind": "flip", "value": fi, "quotient": fi / n if n else None,
+                                   "fragile": bool(fi <= 3 or (n and fi / n <= 0.01))})
+    if f.severity in ("weak-evidence", "insufficient-data") and f.pattern:
+        needed = stats.rows_needed(t, lambda x: stats.independence_test(x, alpha=alpha) if alt == "two-sided"
+                                   else _depletion_result(x), alpha=alpha)
+        return f.evolve(rows_needed=needed)
+    return f
+
+
+class _P:
+    def __init__(self, p):
+        self.p_value = p
+
+
+def _depletion_result(t: np.ndarray) -> _P:
+    # t = [[obs, s-obs], [n_L-obs, rest]]: cell x (label L, other)
+    obs, s = t[0, 0], t[0].sum()
+    n_l, n = t[:, 0].sum(), t.sum()
+    return _P(stats.depletion_test(obs, s, n_l, n)[0])
+
+
+def _verdict(f: Finding, alpha: float) -> str:
+    base = f.message.rstrip(". ")
+    if f.severity in ("critical", "high", "medium", "low"):
+        tail = f"statistically supported (q={f.p_adjusted:.3g})"
+        if f.fragility and f.fragility.get("fragile"):
+            tail += f"; fragile: {f.fragility['value']} relabelled row(s) would undo it"
+    elif f.severity == "weak-evidence":
+        tail = (f"weak evidence: pattern observed, not statistically supported after correction "
+                f"(q={f.p_adjusted:.3g})")
+    elif f.severity == "insufficient-data":
+        pmin = f" (smallest attainable p = {f.p_min:.3g})" if f.p_min is not None else ""
+        tail = f"n too small to test: even a perfect pattern here could not reach p <= {alpha:g}{pmin}"
+    else:
+        return base + "."
+    if f.rows_needed:
+        tail += f"; about {f.rows_needed:,} rows with the same proportions would establish it"
+    return f"{base} — {tail}."
+
+
+def group_table(ctx: AuditContext) -> pd.DataFrame:
+    """attribute, group, n, share, and the rate of every label value (columns ``rate:<value>``)."""
+    recs = []
+    label_levels = ctx.table.levels[ctx.roles.label]
+    for a in ctx.roles.attributes:
+        t = ctx.label_table(a)
+        n_all = t.counts.sum()
+        for i, g in enumerate(t.levels[0]):
+            n_g = t.counts[i].sum()
+            if n_g == 0:
+                continue
+            rec = {"attribute": a, "group": g, "n": n_g, "share": n_g / n_all}
+            for j, v in enumerate(label_levels):
+                rec[f"rate:{v}"] = t.counts[i, j] / n_g
+            recs.append(rec)
+    cols = ["attribute", "group", "n", "share"] + [f"rate:{v}" for v in label_levels]
+    return pd.DataFrame(recs, columns=cols)
+
+
+def _dataset_info(raw, frame, roles, table, source) -> dict:
+    label_counts = table.count(roles.label)
+    cols = []
+    for c in raw.columns:
+        s = raw[c]
+        cols.append({"name": str(c), "kind": roles.kinds.get(c, "excluded"), "n_unique": int(s.nunique()),
+                     "n_missing": int(s.isna().sum())})
+    for c, parent in roles.derived.items():
+        cols.append({"name": c, "kind": "derived", "derived_from": parent,
+                     "n_unique": int(frame[c].nunique()), "n_missing": int(frame[c].isna().sum())})
+    return {
+        "source": source, "n_rows": int(len(raw)), "n_rows_audited": int(len(frame)),
+        "n_weighted": float(table.n) if roles.weight else None,
+        "label": roles.label, "label_values": list(roles.label_values), "positive": roles.positive,
+        "label_counts": {v: label_counts.counts[i] for i, v in enumerate(label_counts.levels[0])},
+        "sensitive": list(roles.sensitive), "attributes": list(roles.attributes),
+        "ids": list(roles.ids), "weight": roles.weight, "bins": dict(roles.bins),
+        "derived": dict(roles.derived), "excluded": dict(roles.excluded), "notes": list(roles.notes),
+        "columns": cols,
+    }
+
+
+def environment() -> dict:
+    """Software versions for the method section."""
+    import matplotlib
+    import scipy
+    import sklearn
+    import statsmodels
+    return {"python": sys.version.split()[0], "platform": platform.platform(terse=True),
+            "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+            "statsmodels": statsmodels.__version__, "scikit-learn": sklearn.__version__,
+            "matplotlib": matplotlib.__version__, "biasaudit": __version__}

@@ -1,0 +1,59 @@
+"""What every detector receives: the coded table, the roles, the settings and the inputs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .counts import CodedTable, CountTable
+from .roles import Roles
+from .settings import Settings
+
+__all__ = ["AuditContext"]
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Inputs of one audit, shared read-only by the detectors.
+
+    Attributes
+    ----------
+    table : CodedTable
+        Label and attributes encoded once; detectors count from it.
+    roles : Roles
+    settings : Settings
+    frame : pandas.DataFrame
+        The prepared frame (audited attributes as categories); for the few detectors that need rows.
+    raw : pandas.DataFrame
+        The data as loaded (never modified).
+    options : mapping
+        Detector inputs such as ``reference`` (a DataFrame of attribute, value, share),
+        ``compare`` (a second sample) and ``reference_group``.
+    """
+
+    table: CodedTable
+    roles: Roles
+    settings: Settings
+    frame: pd.DataFrame
+    raw: pd.DataFrame
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.roles.label
+
+    def label_table(self, *attributes: str) -> CountTable:
+        """Counts over ``attributes`` x label (label last)."""
+        return self.table.count(*attributes, self.roles.label)
+
+    @property
+    def label_counts(self) -> np.ndarray:
+        return self.table.count(self.roles.label).counts
+
+    def label_index(self, value: str) -> int:
+        return self.table.levels[self.roles.label].index(value)
+
+    def rng(self, offset: int = 0) -> np.random.Generator:
+        return np.random.default_rng(self.settings.random_state + offset)

@@ -1,0 +1,242 @@
+"""The audit's language: :class:`Finding` and :class:`AuditResult`.
+
+Detectors produce findings; :func:`biasaudit.audit` adjusts their p-values and grades their
+severity; reports, the CLI and checks only read the result.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import BiasCheckError
+from .settings import FAIL_ON_LEVELS, SEVERITY_ORDER, severity_rank
+
+__all__ = ["BiasType", "Severity", "Finding", "AuditResult", "SCHEMA_VERSION", "jsonable"]
+
+SCHEMA_VERSION = "1.0"
+
+
+class BiasType(str, Enum):
+    """Kinds of bias a finding can belong to."""
+
+    SELECTION = "selection"
+    OVERGENERALIZATION = "overgeneralization"
+    GROUP_ATTRIBUTION = "group_attribution"
+    REPORTING = "reporting"
+    PROXY = "proxy"
+    LEARNED_RULE = "learned_rule"
+    PREDICTION_DISPARITY = "prediction_disparity"
+    LABEL_QUALITY = "label_quality"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Severity(str, Enum):
+    """Severity of a finding; see ``STATISTICS.md`` §1.4."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    WEAK_EVIDENCE = "weak-evidence"
+    INSUFFICIENT_DATA = "insufficient-data"
+    INFO = "info"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy / pandas scalars and containers to plain JSON values (NaN -> None)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, pd.DataFrame):
+        return [jsonable(r) for r in value.to_dict(orient="records")]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if value is None or isinstance(value, str):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One statement about the data, with its evidence.
+
+    The fields are those of the JSON schema (``docs/json-schema.md``).  ``message`` is one
+    plain sentence; ``severity`` is set by the audit from ``p_adjusted`` and ``effect_level``.
+    """
+
+    id: str
+    bias_type: str
+    detector: str
+    attributes: Mapping[str, Any]
+    message: str
+    label_value: Any = None
+    kind: str = ""
+    test: str | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    p_min: float | None = None
+    testable: bool = False
+    in_family: bool = False
+    effect_size: float | None = None
+    effect_size_name: str | None = None
+    effect_level: int = 0
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    observed: float | None = None
+    expected: float | None = None
+    pattern: bool = True
+    severity: str = "info"
+    rows_needed: int | None = None
+    fragility: Mapping[str, Any] | None = None
+    explained_by: str | None = None
+    evidence: tuple = ()
+    suggestion: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def evolve(self, **changes) -> "Finding":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @property
+    def established(self) -> bool:
+        """True when the finding is statistically supported (severity low or above)."""
+        return self.severity in ("critical", "high", "medium", "low")
+
+
+FRAME_COLUMNS = [
+    "id", "bias_type", "detector", "kind", "attributes", "label_value", "severity", "message",
+    "test", "statistic", "p_value", "p_adjusted", "p_min", "effect_size", "effect_size_name",
+    "n", "observed", "expected", "explained_by", "suggestion",
+]
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The outcome of :func:`biasaudit.audit`.
+
+    Attributes
+    ----------
+    dataset : dict
+        source, n_rows, label, label_values, positive, sensitive, columns (name, kind, n_unique, n_missing).
+    settings : dict
+        The settings used, including thresholds.
+    groups : pandas.DataFrame
+        One row per (attribute, group): n, share and the rate of every label value.
+    findings : tuple of Finding
+        Sorted by severity, then strength.
+    family_size, n_testable : int
+        Hypotheses in the multiple-testing family, and how many of them were testable.
+    sections : dict
+        Further tables keyed by name (``coverage``, ``probe``, ``method`` ...).
+    """
+
+    dataset: Mapping[str, Any]
+    settings: Mapping[str, Any]
+    groups: pd.DataFrame
+    findings: tuple
+    family_size: int = 0
+    n_testable: int = 0
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    tool: Mapping[str, str] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ views
+    def to_frame(self) -> pd.DataFrame:
+        """The findings as a DataFrame, one row each (attributes rendered as ``a=v`` text)."""
+        rows = []
+        for f in self.findings:
+            d = f.to_dict()
+            d["attributes"] = ", ".join(f"{k}={v}" for k, v in f.attributes.items())
+            rows.append({c: d.get(c) for c in FRAME_COLUMNS})
+        return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+    def counts_by_severity(self) -> dict:
+        out = {s: 0 for s in SEVERITY_ORDER}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out
+
+    def at_or_above(self, level: str) -> list:
+        """Findings whose severity reaches ``level`` (one of ``FAIL_ON_LEVELS``)."""
+        if level not in FAIL_ON_LEVELS:
+            raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON_LEVELS)}. Got {level!r} instead.")
+        if level == "never":
+            return []
+        limit = severity_rank(level)
+        return [f for f in self.findings if severity_rank(f.severity) <= limit
+                and f.explained_by is None]
+
+    def to_dict(self) -> dict:
+        return jsonable({
+            "schema_version": SCHEMA_VERSION,
+            "tool": dict(self.tool),
+            "dataset": dict(self.dataset),
+            "settings": dict(self.settings),
+            "summary": {
+                "family_size": self.family_size,
+                "n_testable": self.n_testable,
+                "by_severity": self.counts_by_severity(),
+            },
+            "groups": self._groups_records(),
+            "findings": [f.to_dict() for f in self.findings],
+            **{k: v for k, v in self.sections.items()},
+        })
+
+    def _groups_records(self) -> list:
+        recs = []
+        for row in self.groups.to_dict(orient="records"):
+            rates = {k[len("rate:"):]: row[k] for k in row if k.startswith("rate:")}
+            recs.append({"attribute": row["attribute"], "group": row["group"], "n": row["n"],
+                         "share": row["share"], "label_rates": rates})
+        return recs
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    def check(self, fail_on: str = "medium") -> "AuditResult":
+        """Raise :class:`BiasCheckError` when a finding reaches ``fail_on``; else return self."""
+        failing = self.at_or_above(fail_on)
+        if failing:
+            frame = self.to_frame()
+            frame = frame[frame["id"].isin([f.id for f in failing])].reset_index(drop=True)
+            first = failing[0].message
+            raise BiasCheckError(
+                f"{len(failing)} finding(s) at or above {fail_on!r}; first: {first}", self, frame)
+        return self
+
+    def _repr_html_(self) -> str:
+        from .report.text import render_html_summary
+        return render_html_summary(self)
+
+    def __repr__(self) -> str:
+        c = self.counts_by_severity()
+        shown = ", ".join(f"{v} {k}" for k, v in c.items() if v)
+        return (f"AuditResult(source={self.dataset.get('source')!r}, n_rows={self.dataset.get('n_rows')}, "
+                f"findings: {shown or 'none'})")

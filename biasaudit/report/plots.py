@@ -1,0 +1,282 @@
+"""Figures of the HTML report, drawn with :class:`matplotlib.figure.Figure` (never pyplot).
+
+Every builder takes plain numbers (already computed by the audit) and returns a ``Figure``;
+:func:`to_svg` turns it into an inline ``<svg>`` element that is deterministic (fixed hash
+salt, no date, no comments) and safe to embed (matplotlib escapes text; mathtext is off so a
+``$`` in a level name is shown as it is).  Colour is never the only carrier of meaning: points
+outside the four-fifths band are hollow and annotated, empty cells are hatched and depleted cells
+are outlined and starred.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
+from matplotlib.figure import Figure
+from xml.sax.saxutils import escape, quoteattr
+
+__all__ = ["to_svg", "rate_figure", "coverage_figure", "reference_figure", "flip_rate_figure",
+           "FOUR_FIFTHS", "PALETTE"]
+
+FOUR_FIFTHS = 0.8
+
+#: Colour-blind safe (Okabe-Ito based) palette shared with the page's CSS.
+PALETTE = {"ink": "#1f2933", "muted": "#6b7785", "grid": "#e3e8ee", "accent": "#0b5cad",
+           "warn": "#b5470b", "band": "#e6f2ea", "bandedge": "#5f9e6e", "sample": "#0b5cad",
+           "reference": "#b5470b", "empty": "#f0f0f0"}
+
+_RC = {
+    "svg.hashsalt": "biasaudit",
+    "svg.fonttype": "none",          # text stays text: small, selectable, escaped by matplotlib
+    "text.parse_math": False,        # a '$' in a level name is a dollar sign, not TeX
+    "font.size": 9,
+    "font.family": "sans-serif",
+    "axes.edgecolor": "#9aa5b1",
+    "axes.labelcolor": PALETTE["ink"],
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "xtick.color": "#52606d",
+    "ytick.color": "#52606d",
+    "svg.image_inline": True,
+}
+
+# observed/expected: orange below 1 (fewer than expected), white at 1, blue above 1
+_CMAP = LinearSegmentedColormap.from_list(
+    "biasaudit_oe", ["#b5470b", "#f4b183", "#ffffff", "#9ec5e8", "#0b5cad"])
+
+_FONT_STYLE = re.compile(r"font-family:[^;\"]*;?\s*")
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def _short(text, width: int = 28) -> str:
+    text = str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def to_svg(fig: Figure, *, prefix: str, alt: str) -> str:
+    """The figure as an inline ``<svg>`` element with ``role="img"`` and a ``<title>``.
+
+    Element ids are prefixed with ``prefix`` so several figures can share one page; the XML
+    prolog, metadata, comments, namespace declarations and font lists are stripped (the page's
+    CSS sets the font), which keeps the output small and free of any URL.
+    """
+    buf = io.StringIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None,
+                                                   "Type": None})
+    s = buf.getvalue()
+    s = s[s.index("<svg"):]
+    s = re.sub(r"<metadata>.*?</metadata>\s*", "", s, flags=re.S)
+    s = re.sub(r"<!--.*?-->", "", s, flags=re.S)
+    s = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", s)
+    s = re.sub(r'\s+version="1\.1"', "", s)
+    s = s.replace("xlink:href=", "href=")
+    s = _FONT_STYLE.sub("", s)
+    s = re.sub(r'style=""\s*', "", s)
+    ids = set(_ID.findall(s))
+    if ids:
+        s = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', s)
+        s = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})" if m.group(1) in ids
+                   else m.group(0), s)
+        s = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"' if m.group(1) in ids
+                   else m.group(0), s)
+    # responsive: keep the viewBox, let CSS size the element; add the accessible name
+    m = re.match(r'<svg([^>]*?)\swidth="([\d.]+)pt"\s+height="([\d.]+)pt"', s)
+    if m:
+        w = float(m.group(2)) * 4 / 3
+        s = s.replace(m.group(0), f'<svg{m.group(1)} class="plot-svg" style="max-width:{w:.0f}px"', 1)
+    head_end = s.index(">") + 1
+    s = (s[: head_end - 1] + f' role="img" aria-label={quoteattr(alt)}>' + f"<title>{escape(alt)}</title>"
+         + s[head_end:])
+    s = re.sub(r">\s+<", "><", s)
+    return s.strip()
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+    return fig
+
+
+def rate_figure(attribute: str, rows: Sequence[dict], *, label: str, positive: str,
+                reference_group: str | None, overall_rate: float | None, alpha: float = 0.05) -> Figure:
+    """Positive-label rate per group with its Wilson interval and the four-fifths band.
+
+    ``rows``: dicts with ``group``, ``n``, ``rate``, ``ci_low``, ``ci_high``.  The shaded band is
+    [0.8, 1.25] times the reference group's rate (EEOC four-fifths rule, 29 CFR 1607.4(D), read
+    symmetrically); groups outside it are drawn hollow and annotated with their ratio.
+    """
+    with matplotlib.rc_context(_RC):
+        k = len(rows)
+        fig = _new_figure(7.2, 1.05 + 0.30 * k)
+        ax = fig.add_subplot()
+        ref = next((r for r in rows if r["group"] == reference_group), None)
+        ref_rate = ref["rate"] if ref is not None else None
+        ys = np.arange(k)[::-1]
+        if ref_rate:
+            lo, hi = FOUR_FIFTHS * ref_rate, min(1.0, ref_rate / FOUR_FIFTHS)
+            ax.axvspan(lo, hi, color=PALETTE["band"], zorder=0, lw=0)
+            ax.axvline(lo, color=PALETTE["bandedge"], lw=0.8, ls="--", zorder=1)
+            if ref_rate / FOUR_FIFTHS <= 1:
+                ax.axvline(hi, color=PALETTE["bandedge"], lw=0.8, ls="--", zorder=1)
+            ax.axvline(ref_rate, color=PALETTE["bandedge"], lw=1.2, zorder=1)
+        if overall_rate is not None and math.isfinite(overall_rate):
+            ax.axvline(overall_rate, color=PALETTE["muted"], lw=0.9, ls=":", zorder=1)
+        for y, r in zip(ys, rows):
+            rate = r["rate"]
+            lo_ci, hi_ci = r.get("ci_low"), r.get("ci_high")
+            outside = bool(ref_rate) and (rate < FOUR_FIFTHS * ref_rate or rate > ref_rate / FOUR_FIFTHS)
+            if lo_ci is not None and hi_ci is not None:
+                ax.plot([lo_ci, hi_ci], [y, y], color=PALETTE["ink"], lw=1.3, solid_capstyle="butt", zorder=2)
+                ax.plot([lo_ci, lo_ci], [y - 0.15, y + 0.15], color=PALETTE["ink"], lw=1, zorder=2)
+                ax.plot([hi_ci, hi_ci], [y - 0.15, y + 0.15], color=PALETTE["ink"], lw=1, zorder=2)
+            face = "white" if outside else PALETTE["accent"]
+            edge = PALETTE["warn"] if outside else PALETTE["accent"]
+            ax.plot([rate], [y], marker="D" if outside else "o", ms=7, mfc=face, mec=edge, mew=1.8, zorder=3)
+            note = f"{100 * rate:.0f}%  (n={r['n']:,.0f})"
+            if outside and ref_rate:
+                note += f"  {rate / ref_rate:.2f}× ref"
+            ax.annotate(note, (1.0, y), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                        textcoords="offset points", va="center", ha="left", fontsize=8,
+                        color=PALETTE["warn"] if outside else PALETTE["ink"])
+        ax.set_yticks(ys, [_short(r["group"]) + (" (ref)" if r["group"] == reference_group else "")
+                           for r in rows])
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.7, k - 0.3)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel(f"share with {_short(label, 20)} = {_short(positive, 20)}  "
+                      f"(bars: {100 * (1 - alpha):.0f}% Wilson interval)")
+        ax.set_title(f"{_short(label, 24)} = {_short(positive, 24)} rate by {_short(attribute, 30)}")
+        ax.grid(axis="x", color=PALETTE["grid"], lw=0.6, zorder=0)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    return fig
+
+
+def coverage_figure(row_name: str, col_name: str, row_levels: Sequence, col_levels: Sequence,
+                    panels: Sequence[tuple], *, depleted_ratio: float = 0.5) -> Figure:
+    """Observed vs expected counts of a two-way table, one panel per label value.
+
+    ``panels``: ``(title, observed, expected, support)`` with arrays of shape
+    (len(row_levels), len(col_levels)); ``support`` is the number of rows in the cell whatever
+    their label.  Colour is log2(observed / expected).  Cells with no row at all are hatched and
+    marked "none"; cells where the label is missing or depleted (observed / expected <=
+    ``depleted_ratio`` with expected >= 0.5) are outlined and starred.
+    """
+    with matplotlib.rc_context(_RC):
+        r, c, k = len(row_levels), len(col_levels), len(panels)
+        cell_w = 0.62 if c <= 6 else 0.5
+        width = min(11.0, 1.6 + k * (0.9 + cell_w * c))
+        fig = _new_figure(max(4.6, width), 1.4 + 0.42 * r)
+        axes = fig.subplots(1, k, sharey=True, squeeze=False)[0]
+        norm = TwoSlopeNorm(vcenter=0.0, vmin=-2.0, vmax=2.0)
+        image = None
+        for j, (ax, (title, obs, exp, sup)) in enumerate(zip(axes, panels)):
+            obs, exp, sup = (np.asarray(x, dtype=float) for x in (obs, exp, sup))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.log2(np.where(exp > 0, (obs + 0.5) / (exp + 0.5), 1.0))
+            shown = np.ma.masked_where(sup <= 0, np.clip(ratio, -2, 2))
+            image = ax.imshow(shown, cmap=_CMAP, norm=norm, aspect="auto", interpolation="nearest")
+            for i in range(r):
+                for jj in range(c):
+                    if sup[i, jj] <= 0:
+                        ax.add_patch(matplotlib.patches.Rectangle(
+                            (jj - 0.5, i - 0.5), 1, 1, facecolor=PALETTE["empty"], hatch="////",
+                            edgecolor="#b8c0c8", lw=0))
+                        ax.text(jj, i, "none", ha="center", va="center", fontsize=7, color=PALETTE["muted"])
+                        continue
+                    depleted = exp[i, jj] >= 0.5 and obs[i, jj] <= depleted_ratio * exp[i, jj]
+                    txt = f"{obs[i, jj]:,.0f}\n{exp[i, jj]:,.1f}"
+                    ax.text(jj, i, ("★ " if depleted else "") + txt, ha="center", va="center",
+                            fontsize=7.5, linespacing=1.1,
+                            color="white" if abs(shown[i, jj]) > 1.4 else PALETTE["ink"],
+                            fontweight="bold" if depleted else "normal")
+                    if depleted:
+                        ax.add_patch(matplotlib.patches.Rectangle(
+                            (jj - 0.46, i - 0.46), 0.92, 0.92, fill=False, edgecolor=PALETTE["ink"], lw=1.6))
+            ax.set_xticks(range(c), [_short(v, 14) for v in col_levels], rotation=30 if c > 4 else 0,
+                          ha="right" if c > 4 else "center")
+            ax.set_yticks(range(r), [_short(v, 18) for v in row_levels])
+            ax.set_xticks(np.arange(-0.5, c, 1), minor=True)
+            ax.set_yticks(np.arange(-0.5, r, 1), minor=True)
+            ax.grid(which="minor", color="white", lw=1.5)
+            ax.tick_params(which="minor", length=0)
+            ax.set_title(_short(title, 34), fontsize=9)
+            ax.set_xlabel(_short(col_name, 30))
+            if j == 0:
+                ax.set_ylabel(_short(row_name, 30))
+        if image is not None:
+            cb = fig.colorbar(image, ax=list(axes), shrink=0.85, aspect=18, pad=0.02)
+            cb.set_ticks([-2, -1, 0, 1, 2], labels=["¼×", "½×", "as expected", "2×", "4×"])
+            cb.set_label("observed / expected", fontsize=8)
+            cb.ax.tick_params(labelsize=7)
+    return fig
+
+
+def reference_figure(attribute: str, levels: Sequence, sample: Sequence[float],
+                     reference: Sequence[float]) -> Figure:
+    """Sample share against the reference (population) share per level, as a dumbbell chart."""
+    with matplotlib.rc_context(_RC):
+        k = len(levels)
+        fig = _new_figure(7.2, 1.1 + 0.30 * k)
+        ax = fig.add_subplot()
+        ys = np.arange(k)[::-1]
+        for y, s, p in zip(ys, sample, reference):
+            ax.plot([p, s], [y, y], color="#9aa5b1", lw=2, zorder=1)
+        ax.plot(reference, ys, "s", ms=7, mfc="white", mec=PALETTE["reference"], mew=1.8,
+                label="reference (population)", zorder=2)
+        ax.plot(sample, ys, "o", ms=7, color=PALETTE["sample"], label="this sample", zorder=3)
+        for y, s, p in zip(ys, sample, reference):
+            ratio = f"  {s / p:.2f}×" if p else ""
+            ax.annotate(f"{100 * s:.0f}% vs {100 * p:.0f}%{ratio}", (1.0, y),
+                        xycoords=("axes fraction", "data"), xytext=(6, 0), textcoords="offset points",
+                        va="center", fontsize=8)
+        ax.set_yticks(ys, [_short(v) for v in levels])
+        hi = max([*sample, *reference, 0.05])
+        ax.set_xlim(0, min(1.0, hi * 1.15))
+        ax.set_ylim(-0.7, k - 0.3)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        ax.set_title(f"{_short(attribute, 30)}: sample vs reference shares")
+        ax.legend(loc="lower right", fontsize=8, frameon=False, bbox_to_anchor=(1.0, 1.0), ncols=2,
+                  borderaxespad=0.2)
+        ax.grid(axis="x", color=PALETTE["grid"], lw=0.6)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    return fig
+
+
+def flip_rate_figure(rates: Sequence[tuple], *, threshold: float = 0.1) -> Figure:
+    """Counterfactual flip rate per attribute (share of predictions that change when only that
+    attribute is changed), with the warning threshold; ``rates``: ``(attribute, rate, non_causal)``.
+    """
+    with matplotlib.rc_context(_RC):
+        k = len(rates)
+        fig = _new_figure(7.2, 1.0 + 0.30 * k)
+        ax = fig.add_subplot()
+        ys = np.arange(k)[::-1]
+        for y, (name, rate, non_causal) in zip(ys, rates):
+            over = rate > threshold
+            ax.barh(y, rate, height=0.6, color=PALETTE["warn"] if over else PALETTE["accent"],
+                    hatch="///" if non_causal else None, edgecolor="white", lw=0)
+            ax.annotate(f"{100 * rate:.0f}%" + ("  non-causal" if non_causal else ""), (rate, y),
+                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.axvline(threshold, color=PALETTE["ink"], lw=0.9, ls="--")
+        ax.set_yticks(ys, [_short(r[0]) for r in rates])
+        ax.set_xlim(0, max(0.25, max((r[1] for r in rates), default=0) * 1.25))
+        ax.set_ylim(-0.7, k - 0.3)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        ax.set_xlabel(f"predictions that flip when only this attribute changes (dashed: {100 * threshold:.0f}%)")
+        ax.set_title("Counterfactual flip rate of the probe model")
+        ax.grid(axis="x", color=PALETTE["grid"], lw=0.6)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    return fig

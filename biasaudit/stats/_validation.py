@@ -1,0 +1,60 @@
+"""Input checks shared by the statistics modules (private)."""
+from __future__ import annotations
+
+import numpy as np
+
+#: Relative tolerance used by every "probability ordering" exact test (as R and scipy do):
+#: outcomes with P(x) <= P(observed) * (1 + REL_TOL) count as "at least as extreme".
+REL_TOL = 1e-7
+
+
+def as_counts(values, *, name: str, func: str, ndim: int | None = None) -> np.ndarray:
+    """Return ``values`` as a non-negative int64 array or raise ``ValueError``.
+
+    The message follows the "The 'X' parameter of F must be Y. Got Z instead." convention.
+    """
+    arr = np.asarray(values)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"The '{name}' parameter of {func} must be an array of counts. Got dtype {arr.dtype} instead."
+        )
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(
+            f"The '{name}' parameter of {func} must have {ndim} dimension(s). Got shape {arr.shape} instead."
+        )
+    if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr != np.round(arr))):
+        raise ValueError(
+            f"The '{name}' parameter of {func} must hold non-negative integer counts. Got {arr.tolist()} instead."
+        )
+    return arr.astype(np.int64)
+
+
+def as_probs(probs, *, size: int, func: str) -> np.ndarray:
+    """Return ``probs`` as a float vector of length ``size`` summing to one."""
+    p = np.asarray(probs, dtype=float)
+    if p.ndim != 1 or p.size != size:
+        raise ValueError(
+            f"The 'probs' parameter of {func} must have one entry per category ({size}). "
+            f"Got shape {p.shape} instead."
+        )
+    if np.any(~np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(
+            f"The 'probs' parameter of {func} must be non-negative and sum to 1. Got {p.tolist()} instead."
+        )
+    if abs(p.sum() - 1.0) > 1e-6:
+        raise ValueError(
+            f"The 'probs' parameter of {func} must sum to 1. Got sum {p.sum():.6g} instead."
+        )
+    return p / p.sum()
+
+
+def as_rng(rng) -> np.random.Generator:
+    """``np.random.default_rng`` accepts a seed, None or a Generator."""
+    return np.random.default_rng(rng)
+
+
+def drop_empty(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop all-zero rows and columns; also return the kept row and column indices."""
+    rows = np.flatnonzero(table.sum(axis=1) > 0)
+    cols = np.flatnonzero(table.sum(axis=0) > 0)
+    return table[np.ix_(rows, cols)], rows, cols

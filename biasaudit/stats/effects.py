@@ -1,0 +1,218 @@
+"""Effect sizes and confidence intervals (STATISTICS.md §2.1, §4.2, §5).
+
+Descriptive numbers: they never enter the multiple-testing family.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from scipy.stats.contingency import association
+from statsmodels.stats.proportion import proportion_confint
+
+from ._validation import as_counts, drop_empty
+
+__all__ = [
+    "wilson_ci",
+    "clopper_pearson_ci",
+    "cramers_v",
+    "tvd",
+    "cohens_w",
+    "jsd_bits",
+    "null_tvd",
+    "mutual_info",
+    "theils_u",
+    "entropy_nats",
+]
+
+
+def _check_k_n(k, n, func):
+    if not (0 <= k <= n) or n <= 0:
+        raise ValueError(f"{func} needs 0 <= k <= n and n > 0. Got k={k}, n={n} instead.")
+
+
+def wilson_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    r"""Wilson score interval for a binomial proportion.
+
+    .. math:: \frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + z^2/n}
+
+    Thin wrapper of ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
+
+    References
+    ----------
+    Wilson, E. B. (1927). JASA 22, 209-212.
+    """
+    _check_k_n(k, n, "wilson_ci")
+    lo, hi = proportion_confint(k, n, alpha=alpha, method="wilson")
+    return float(lo), float(hi)
+
+
+def clopper_pearson_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    r"""Exact (Clopper-Pearson) interval for a binomial proportion.
+
+    .. math:: \bigl[B(\tfrac{\alpha}{2}; k, n-k+1),\ B(1-\tfrac{\alpha}{2}; k+1, n-k)\bigr]
+
+    with B the beta quantile; ``proportion_confint(method="beta")``.
+
+    References
+    ----------
+    Clopper, C. J. & Pearson, E. S. (1934). Biometrika 26, 404-413.
+    """
+    _check_k_n(k, n, "clopper_pearson_ci")
+    lo, hi = proportion_confint(k, n, alpha=alpha, method="beta")
+    lo = 0.0 if k == 0 else float(lo)
+    hi = 1.0 if k == n else float(hi)
+    return lo, hi
+
+
+def cramers_v(table, corrected: bool = True) -> float:
+    r"""Cramér's V of an r x c table, by default with Bergsma's bias correction.
+
+    .. math::
+        V = \sqrt{\frac{X^2/n}{\min(r,c)-1}}, \qquad
+        \tilde\varphi^2 = \max\Bigl(0,\ \frac{X^2}{n} - \frac{(k-1)(r-1)}{n-1}\Bigr),\quad
+        \tilde k = k - \frac{(k-1)^2}{n-1},\quad \tilde r = r - \frac{(r-1)^2}{n-1},\quad
+        \tilde V = \sqrt{\frac{\tilde\varphi^2}{\min(\tilde k-1,\ \tilde r-1)}}.
+
+    Uncorrected V is ``scipy.stats.contingency.association(method="cramer")``. Empty rows and
+    columns are dropped first; a table with fewer than two non-empty rows or columns gives NaN.
+
+    References
+    ----------
+    Bergsma, W. (2013). A bias-correction for Cramér's V and Tschuprow's T.
+    Journal of the Korean Statistical Society 42, 323-328.
+    """
+    t, _, _ = drop_empty(as_counts(table, name="table", func="cramers_v", ndim=2))
+    if t.shape[0] < 2 or t.shape[1] < 2:
+        return math.nan
+    if not corrected:
+        return float(association(t, method="cramer"))
+    n = int(t.sum())
+    if n < 2:
+        return math.nan
+    r, k = t.shape
+    phi2 = float(stats.chi2_contingency(t, correction=False).statistic) / n
+    phi2_t = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))
+    k_t = k - (k - 1) ** 2 / (n - 1)
+    r_t = r - (r - 1) ** 2 / (n - 1)
+    denom = min(k_t - 1, r_t - 1)
+    if denom <= 0:
+        return 0.0
+    return math.sqrt(phi2_t / denom)
+
+
+def _distributions(q, p, func: str) -> tuple[np.ndarray, np.ndarray]:
+    q = np.asarray(q, dtype=float)
+    p = np.asarray(p, dtype=float)
+    if q.shape != p.shape or q.ndim != 1:
+        raise ValueError(f"{func} needs two vectors of the same length. Got shapes {q.shape} and {p.shape} instead.")
+    if np.any(q < 0) or np.any(p < 0) or q.sum() <= 0 or p.sum() <= 0:
+        raise ValueError(f"{func} needs non-negative vectors with positive sums.")
+    return q / q.sum(), p / p.sum()
+
+
+def tvd(q, p) -> float:
+    r"""Total variation distance :math:`\tfrac12 \sum_i |q_i - p_i|` (counts are normalised)."""
+    q, p = _distributions(q, p, "tvd")
+    return float(0.5 * np.abs(q - p).sum())
+
+
+def cohens_w(q, p) -> float:
+    r"""Cohen's w :math:`\sqrt{\sum_i (q_i - p_i)^2 / p_i} = \sqrt{X^2/n}`.
+
+    Infinite when q puts mass on a category with :math:`p_i = 0`.
+
+    References
+    ----------
+    Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences, ch. 7.
+    """
+    q, p = _distributions(q, p, "cohens_w")
+    if np.any((p == 0) & (q > 0)):
+        return math.inf
+    pos = p > 0
+    return float(np.sqrt(np.sum((q[pos] - p[pos]) ** 2 / p[pos])))
+
+
+def jsd_bits(q, p) -> float:
+    r"""Jensen-Shannon divergence in bits, :math:`\mathrm{JSD}(q\|p) = \tfrac12 KL(q\|m) + \tfrac12 KL(p\|m)`.
+
+    ``scipy.spatial.distance.jensenshannon`` returns the *distance* (its square root), so it is squared.
+
+    References
+    ----------
+    Lin, J. (1991). Divergence measures based on the Shannon entropy. IEEE Trans. Inf. Theory 37, 145-151.
+    """
+    q, p = _distributions(q, p, "jsd_bits")
+    return float(jensenshannon(q, p, base=2) ** 2)
+
+
+def null_tvd(p, n: int) -> float:
+    r"""Expected TVD of a sample of size n drawn from p itself (normal approximation).
+
+    .. math:: E_0[\mathrm{TVD}] \approx \tfrac12 \sum_i \sqrt{\frac{2 p_i (1-p_i)}{\pi n}}
+
+    An observed TVD below this value is indistinguishable from sampling noise.
+    """
+    p = np.asarray(p, dtype=float)
+    p = p / p.sum()
+    if n <= 0:
+        return math.nan
+    return float(0.5 * np.sum(np.sqrt(2 * p * (1 - p) / (math.pi * n))))
+
+
+def entropy_nats(counts) -> float:
+    """Shannon entropy (nats) of a count or probability vector (``scipy.stats.entropy``)."""
+    c = np.asarray(counts, dtype=float).ravel()
+    if c.sum() <= 0:
+        return 0.0
+    return float(stats.entropy(c))
+
+
+def mutual_info(table) -> float:
+    r"""Plug-in mutual information (nats) of the two variables of a contingency table.
+
+    .. math:: I(X;Y) = H(X) + H(Y) - H(X,Y) = \sum_{ij} p_{ij} \ln\frac{p_{ij}}{p_{i\cdot}p_{\cdot j}}
+
+    Biased upward by about :math:`(r-1)(c-1)/(2n)` (Miller-Madow).
+
+    References
+    ----------
+    Cover, T. M. & Thomas, J. A. (2006). Elements of Information Theory, ch. 2.
+    """
+    t = as_counts(table, name="table", func="mutual_info", ndim=2)
+    if t.sum() == 0:
+        return 0.0
+    mi = entropy_nats(t.sum(axis=1)) + entropy_nats(t.sum(axis=0)) - entropy_nats(t)
+    return max(0.0, mi)
+
+
+def theils_u(table, given_axis: int) -> float:
+    r"""Theil's uncertainty coefficient U(S | X): the share of S's entropy that X removes.
+
+    .. math:: U(S \mid X) = \frac{I(S;X)}{H(S)}
+
+    Parameters
+    ----------
+    table : array-like of shape (r, c)
+    given_axis : {0, 1}
+        Axis of the *conditioning* variable X (0: rows, 1: columns); S is the other axis.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 means S is a deterministic function of X. NaN when S is constant.
+
+    References
+    ----------
+    Theil, H. (1970). On the estimation of relationships involving qualitative variables.
+    American Journal of Sociology 76, 103-154.
+    """
+    if given_axis not in (0, 1):
+        raise ValueError(f"The 'given_axis' parameter of theils_u must be 0 or 1. Got {given_axis!r} instead.")
+    t = as_counts(table, name="table", func="theils_u", ndim=2)
+    h_s = entropy_nats(t.sum(axis=given_axis))
+    if h_s <= 0:
+        return math.nan
+    return float(min(1.0, mutual_info(t) / h_s))

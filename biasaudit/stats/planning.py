@@ -1,0 +1,57 @@
+"""Planning numbers: how many rows a pattern would need to become significant (STATISTICS.md §9.4)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ._validation import as_counts
+
+__all__ = ["rows_needed"]
+
+
+def _p_of(result) -> float:
+    return float(getattr(result, "p_value", result))
+
+
+def rows_needed(table, test_fn: Callable, alpha: float = 0.05, max_factor: int = 1000) -> int | None:
+    r"""Smallest n at which the same proportions would reach ``p <= alpha``.
+
+    The table is replicated r times (every count multiplied by r, so the proportions stay
+    fixed) and ``test_fn(table * r)`` is evaluated; the answer is :math:`n = r\,n_0` for the
+    smallest such r. The search doubles r and then bisects, which assumes the p-value
+    decreases with r (true for the exact and asymptotic tests used here, up to discreteness);
+    the returned r is checked directly. This is a *planning number*, not a promise: new data
+    need not keep the proportions.
+
+    Parameters
+    ----------
+    table : array-like of int
+        Counts at the current n0.
+    test_fn : callable
+        Maps a count table to a ``TestResult`` (or anything with ``p_value``) or a float p.
+    alpha : float
+    max_factor : int
+        Largest replication factor tried.
+
+    Returns
+    -------
+    int or None
+        None when even ``max_factor`` replications do not reach alpha.
+    """
+    t = as_counts(table, name="table", func="rows_needed")
+    n0 = int(t.sum())
+    if n0 == 0:
+        return None
+    if _p_of(test_fn(t)) <= alpha:
+        return n0
+    lo, hi = 1, 2
+    while _p_of(test_fn(t * hi)) > alpha:
+        if hi >= max_factor:
+            return None
+        lo, hi = hi, min(2 * hi, max_factor)
+    while hi - lo > 1:  # p(lo) > alpha >= p(hi)
+        mid = (lo + hi) // 2
+        if _p_of(test_fn(t * mid)) <= alpha:
+            hi = mid
+        else:
+            lo = mid
+    return int(hi * n0)
