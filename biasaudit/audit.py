@@ -94,9 +94,14 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         findings.extend(found)
 
     findings, family_size, n_testable = grade(findings, settings)
+    # hypotheses tested only to keep the family honest (e.g. cells that are not depleted) count in
+    # the family but are not reported one by one
+    n_hidden = sum(1 for f in findings if f.details and f.details.get("hidden"))
+    findings = [f for f in findings if not (f.details and f.details.get("hidden"))]
     dataset = _dataset_info(raw, frame, roles, table, source)
     from .report.method import method_section
     sections["method"] = method_section(settings, family_size, n_testable)
+    sections["method"]["n_tested_not_reported"] = n_hidden
     return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(ctx),
                        findings=tuple(findings), family_size=family_size, n_testable=n_testable,
                        sections=sections, tool={"name": "biasaudit", "version": __version__})

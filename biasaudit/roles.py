@@ -94,18 +94,45 @@ def _require(df: pd.DataFrame, name: str, what: str) -> str:
     return name
 
 
+def _fmt_value(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _as_text(s: pd.Series) -> pd.Series:
-    """Values as strings (integral floats without '.0', booleans as true/false), missing kept as NaN."""
-    missing = s.isna().to_numpy()
-    if pd.api.types.is_bool_dtype(s):
-        out = s.map({True: "true", False: "false"})
-    elif pd.api.types.is_float_dtype(s) and s.dropna().eq(s.dropna().round()).all():
-        out = s.fillna(0).astype("int64").astype(str)
-    else:
-        out = s.astype(str)
-    out = out.astype(object)
-    out[missing] = np.nan
-    return out
+    """Values as a categorical of text (integral floats without '.0', booleans as true/false).
+
+    Converting the categories rather than every value keeps this fast on millions of rows;
+    missing values stay missing.  Unused categories are dropped.
+    """
+    cat = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("category")
+    cat = cat.cat.remove_unused_categories()
+    names = [_fmt_value(v) for v in cat.cat.categories]
+    if len(set(names)) == len(names):
+        return cat.cat.rename_categories(names)
+    # values that print alike (1 and "1"): merge them
+    text = pd.Series(np.asarray(names, dtype=object)[cat.cat.codes.to_numpy()], index=s.index, dtype=object)
+    text[cat.isna().to_numpy()] = np.nan
+    return text.astype("category")
+
+
+def _split_parts(text: pd.Series, sep: str) -> tuple[pd.Series, list]:
+    """For a categorical of multi-valued text: per row the tuple of its values (by category)."""
+    cats = list(text.cat.categories)
+    per_cat = [tuple(sorted({p.strip() for p in str(c).split(sep) if p.strip()})) for c in cats]
+    codes = text.cat.codes.to_numpy()
+    return codes, per_cat
+
+
+def _from_codes(codes: np.ndarray, values: list, index) -> pd.Series:
+    """A categorical built from per-category values (missing where code is -1)."""
+    uniq = sorted(set(values), key=lambda v: (len(v), v))
+    lookup = {v: i for i, v in enumerate(uniq)}
+    mapped = np.array([lookup[v] for v in values] + [-1], dtype=np.int64)[codes]
+    return pd.Series(pd.Categorical.from_codes(mapped, categories=uniq), index=index)
 
 
 def detect_multi_separator(values: Iterable[str]) -> str | None:
@@ -128,17 +155,13 @@ def detect_multi_separator(values: Iterable[str]) -> str | None:
 
 
 def _bin_numeric(s: pd.Series, n_bins: int) -> tuple[pd.Series, list]:
-    """Quantile bins with readable labels; edges returned."""
+    """Quantile bins (right-closed, the lowest edge included) with readable labels; edges returned."""
     x = pd.to_numeric(s, errors="coerce").astype(float)
     qs = np.unique(np.nanquantile(x.dropna(), np.linspace(0, 1, n_bins + 1)))
     if len(qs) < 2:
         return _as_text(s), []
     cut = pd.cut(x, bins=qs, include_lowest=True, duplicates="drop")
-    fmt = (lambda v: f"{v:g}")
-    labels = []
-    for i, (lo, hi) in enumerate(zip(qs[:-1], qs[1:])):
-        labels.append(f"[{fmt(lo)}, {fmt(hi)}]" if i == len(qs) - 2 else f"[{fmt(lo)}, {fmt(hi)})")
-    cut = cut.cat.rename_categories(labels)
+    cut = cut.cat.rename_categories(roles_bin_labels(list(qs)))
     return cut, [float(q) for q in qs]
 
 
@@ -234,7 +257,7 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
         if c not in candidates:
             candidates.append(c)
 
-    prepared = {label: y[keep].reset_index(drop=True)}
+    prepared = {label: y[keep].reset_index(drop=True).cat.remove_unused_categories()}
     bins: dict[str, list] = {}
     derived: dict[str, str] = {}
     multi_used: dict[str, str] = {}
@@ -271,9 +294,9 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
         text = _as_text(s)
         sep = multi.get(col) if col in multi else None
         if col in multi and sep is None:
-            sep = detect_multi_separator(text.dropna().unique()) or "|"
+            sep = detect_multi_separator(text.cat.categories) or "|"
         if col not in multi and auto_multi:
-            sep = detect_multi_separator(text.dropna().unique())
+            sep = detect_multi_separator(text.cat.categories)
             if sep is not None:
                 notes.append(f"Column {col!r} looks multi-valued (values joined by {sep!r}); "
                              f"added a value count and one indicator per value.")
@@ -283,8 +306,8 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
             excluded[col] = "id-like (every value unique)"
             continue
         if sep is not None:
-            parts = text.map(lambda v: np.nan if pd.isna(v) else tuple(sorted({p.strip() for p in v.split(sep) if p.strip()})))
-            values = sorted({p for t in parts.dropna() for p in t})
+            codes, per_cat = _split_parts(text, sep)
+            used = sorted({p for t in per_cat for p in t})
             if n_unique <= max_levels:
                 prepared[col] = text
                 audited.append(col)
@@ -293,18 +316,22 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
             kinds[col] = "multi"
             multi_used[col] = sep
             cnt = f"{col}_count"
-            prepared[cnt] = parts.map(lambda t: np.nan if not isinstance(t, tuple) else str(len(t))).astype(object)
+            prepared[cnt] = _from_codes(codes, [str(len(t)) for t in per_cat], text.index)
             derived[cnt] = col
             kinds[cnt] = "derived"
             audited.append(cnt)
-            if len(values) > max_levels:
-                notes.append(f"Column {col!r} has {len(values)} distinct values; indicators kept for the "
+            if len(used) > max_levels:
+                notes.append(f"Column {col!r} has {len(used)} distinct values; indicators kept for the "
                              f"{max_levels} most frequent.")
-                freq = pd.Series([p for t in parts.dropna() for p in t]).value_counts()
-                values = sorted(freq.index[:max_levels])
-            for v in values:
+                freq = np.bincount(codes[codes >= 0], minlength=len(per_cat))
+                tally: dict = {}
+                for t, f in zip(per_cat, freq):
+                    for p in t:
+                        tally[p] = tally.get(p, 0) + f
+                used = sorted(sorted(tally, key=lambda p: -tally[p])[:max_levels])
+            for v in used:
                 ind = f"{col}_has_{v}"
-                prepared[ind] = parts.map(lambda t, v=v: np.nan if not isinstance(t, tuple) else ("yes" if v in t else "no")).astype(object)
+                prepared[ind] = _from_codes(codes, ["yes" if v in t else "no" for t in per_cat], text.index)
                 derived[ind] = col
                 kinds[ind] = "derived"
                 audited.append(ind)
@@ -343,3 +370,95 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
                   derived=derived, multi=multi_used, excluded=excluded, notes=tuple(notes),
                   n_rows_dropped=n_missing_label)
     return frame, roles
+
+
+def apply_roles(df: pd.DataFrame, roles: Roles, *, what: str = "compare sample") -> pd.DataFrame:
+    """Prepare a second sample (e.g. the test split) exactly as :func:`resolve` prepared the first.
+
+    The label and every audited attribute are converted with the *same* rules: values as text,
+    numeric attributes cut at the first sample's bin edges (``roles.bins``; the outer edges are
+    opened to -inf / +inf so that values outside the first sample's range fall in the first or
+    last bin and keep its label), multi-valued attributes split with the same separator into the
+    same value count and the same ``<col>_has_<value>`` indicators (values the first sample did
+    not have get no indicator).  Rows with a missing label are dropped.  The weight and id
+    columns are copied when present.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The raw second sample.
+    roles : Roles
+        The roles resolved on the first sample.
+    what : str
+        How the sample is named in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: label, every audited attribute (derived ones included), then weight and ids.
+
+    Raises
+    ------
+    DataError
+        When a column the first sample's audit uses is missing (all of them are named).
+    """
+    parents = [roles.parent(c) for c in roles.attributes]
+    needed = list(dict.fromkeys([roles.label] + parents + ([roles.weight] if roles.weight else [])))
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        hints = []
+        for c in missing:
+            close = difflib.get_close_matches(str(c), [str(x) for x in df.columns], n=1)
+            hints.append(f"{c!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise DataError(f"The {what} lacks column(s) {', '.join(hints)} that the audit of the first sample "
+                        f"uses. Both samples need the same columns.")
+    y = _as_text(df[roles.label])
+    keep = y.notna().to_numpy()
+    out = {roles.label: y[keep].reset_index(drop=True)}
+    parts_cache: dict = {}
+    for col in roles.attributes:
+        parent = roles.parent(col)
+        s = df[parent][keep].reset_index(drop=True)
+        if col != parent:  # derived from a multi-valued column
+            sep = roles.multi.get(parent, "|")
+            if parent not in parts_cache:
+                parts_cache[parent] = _split_parts(_as_text(s), sep)
+            codes, per_cat = parts_cache[parent]
+            if col == f"{parent}_count":
+                out[col] = _from_codes(codes, [str(len(t)) for t in per_cat], s.index)
+            else:
+                v = col[len(parent) + len("_has_"):]
+                out[col] = _from_codes(codes, ["yes" if v in t else "no" for t in per_cat], s.index)
+            continue
+        edges = roles.bins.get(col)
+        if edges:
+            # the same intervals as resolve()'s pd.cut (right-closed, lowest edge included),
+            # with the outer edges opened so out-of-range values join the first / last bin
+            x = pd.to_numeric(s, errors="coerce").astype(float)
+            labels = roles_bin_labels(edges)
+            open_edges = [-np.inf] + list(edges[1:-1]) + [np.inf]
+            out[col] = pd.cut(x, bins=open_edges, right=True, labels=labels).cat.set_categories(
+                labels, ordered=True)
+            continue
+        out[col] = _as_text(s)
+    frame = pd.DataFrame(out)
+    if roles.weight:
+        frame[roles.weight] = pd.to_numeric(df[roles.weight][keep], errors="coerce").to_numpy(dtype=float)
+    for c in roles.ids:
+        if c in df.columns:
+            frame[c] = df[c][keep].to_numpy()
+    return frame
+
+
+def roles_bin_labels(edges: list) -> list[str]:
+    """The bin labels :func:`resolve` gives numeric attributes cut at ``edges``.
+
+    ``pd.cut`` bins are right-closed with the lowest edge included: ``[e0, e1]``, ``(e1, e2]``, ...
+    Edges are printed with as many significant digits as it takes to tell them apart.
+    """
+    qs = list(edges)
+    for digits in range(4, 18):
+        shown = [f"{v:.{digits}g}" for v in qs]
+        if len(set(shown)) == len(shown):
+            break
+    return [f"[{shown[0]}, {shown[1]}]"] + [f"({lo}, {hi}]" for lo, hi in zip(shown[1:-1], shown[2:])]

@@ -13,6 +13,11 @@ __all__ = ["DETECTORS", "get_detectors"]
 #: name -> "module:function"; resolved lazily so a detector's import cost is paid only when it runs.
 DETECTORS: dict[str, str] = {
     "group_attribution": "biasaudit.detectors.group_attribution:group_attribution",
+    "conditional": "biasaudit.detectors.conditional:conditional",
+    "proxies": "biasaudit.detectors.proxies:proxies",
+    "selection": "biasaudit.detectors.selection:selection",
+    "shift": "biasaudit.detectors.shift:shift",
+    "reporting": "biasaudit.detectors.reporting:reporting",
 }
 
 

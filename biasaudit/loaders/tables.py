@@ -189,25 +189,33 @@ def normalise_types(df: pd.DataFrame) -> pd.DataFrame:
     columns whose every value is a number written as text become numeric.
     """
     df.columns = [str(c).strip() for c in df.columns]
-    for col in df.columns:
-        s = df[col]
-        if isinstance(s, pd.DataFrame):  # duplicate names; handled by roles with a clear error
+    for i, col in enumerate(df.columns):
+        s = df.iloc[:, i]
+        if isinstance(s.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
             continue
-        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        # work on the distinct values only: fast on millions of rows with few levels
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        if len(uniques) and not all(isinstance(u, str) for u in uniques):
+            continue  # mixed Python objects: leave them as they are
+        stripped = pd.Index(uniques, dtype=object).str.strip()
+        values = set(stripped) - {""}
+        if not values:
+            df.isetitem(i, pd.Series(np.nan, index=s.index, dtype=object))
             continue
-        if isinstance(s.dtype, pd.CategoricalDtype):
+        if values <= (_TRUE | _FALSE):
+            mapped = np.array([True if v in _TRUE else (False if v in _FALSE else pd.NA) for v in stripped]
+                              + [pd.NA], dtype=object)
+            df.isetitem(i, pd.Series(mapped[codes], index=s.index).astype("boolean"))
             continue
-        text = s.astype("string").str.strip()
-        text = text.mask(text == "")
-        values = set(text.dropna().unique().tolist())
-        if values and values <= (_TRUE | _FALSE):
-            df[col] = text.map(lambda v: pd.NA if pd.isna(v) else v in _TRUE).astype("boolean")
+        numeric = pd.to_numeric(pd.Series(stripped.where(stripped != "", None)), errors="coerce")
+        nonempty = stripped != ""
+        if numeric[nonempty].notna().all():
+            df.isetitem(i, pd.Series(np.append(numeric.to_numpy(dtype=float), np.nan)[codes], index=s.index))
             continue
-        numeric = pd.to_numeric(text, errors="coerce")
-        if values and numeric.notna().sum() == text.notna().sum():
-            df[col] = numeric
-        else:
-            df[col] = text.astype(object).where(text.notna(), np.nan)
+        if (stripped != pd.Index(uniques, dtype=object)).any():
+            fixed = np.array([v if v != "" else np.nan for v in stripped] + [np.nan], dtype=object)
+            df.isetitem(i, pd.Series(fixed[codes], index=s.index, dtype=object))
     return df
 
 

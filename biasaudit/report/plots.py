@@ -16,7 +16,10 @@ from typing import Sequence
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.figure import Figure
 from xml.sax.saxutils import escape, quoteattr
 
@@ -34,21 +37,17 @@ _RC = {
     "svg.hashsalt": "biasaudit",
     "svg.fonttype": "none",          # text stays text: small, selectable, escaped by matplotlib
     "text.parse_math": False,        # a '$' in a level name is a dollar sign, not TeX
-    "font.size": 9,
+    "font.size": 10,
     "font.family": "sans-serif",
     "axes.edgecolor": "#9aa5b1",
     "axes.labelcolor": PALETTE["ink"],
-    "axes.titlesize": 10,
+    "axes.titlesize": 10.5,
     "axes.titleweight": "bold",
     "axes.titlelocation": "left",
     "xtick.color": "#52606d",
     "ytick.color": "#52606d",
     "svg.image_inline": True,
 }
-
-# observed/expected: orange below 1 (fewer than expected), white at 1, blue above 1
-_CMAP = LinearSegmentedColormap.from_list(
-    "biasaudit_oe", ["#b5470b", "#f4b183", "#ffffff", "#9ec5e8", "#0b5cad"])
 
 _FONT_STYLE = re.compile(r"font-family:[^;\"]*;?\s*")
 _ID = re.compile(r'\bid="([^"]+)"')
@@ -114,7 +113,7 @@ def rate_figure(attribute: str, rows: Sequence[dict], *, label: str, positive: s
     """
     with matplotlib.rc_context(_RC):
         k = len(rows)
-        fig = _new_figure(7.2, 1.05 + 0.30 * k)
+        fig = _new_figure(8.2, 1.2 + 0.34 * k)
         ax = fig.add_subplot()
         ref = next((r for r in rows if r["group"] == reference_group), None)
         ref_rate = ref["rate"] if ref is not None else None
@@ -142,17 +141,28 @@ def rate_figure(attribute: str, rows: Sequence[dict], *, label: str, positive: s
             note = f"{100 * rate:.0f}%  (n={r['n']:,.0f})"
             if outside and ref_rate:
                 note += f"  {rate / ref_rate:.2f}× ref"
-            ax.annotate(note, (1.0, y), xycoords=("axes fraction", "data"), xytext=(6, 0),
-                        textcoords="offset points", va="center", ha="left", fontsize=8,
+            ax.annotate(note, (1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
+                        textcoords="offset points", va="center", ha="left", fontsize=9,
                         color=PALETTE["warn"] if outside else PALETTE["ink"])
         ax.set_yticks(ys, [_short(r["group"]) + (" (ref)" if r["group"] == reference_group else "")
                            for r in rows])
-        ax.set_xlim(0, 1)
+        handles = [Line2D([], [], marker="o", ls="none", mfc=PALETTE["accent"], mec=PALETTE["accent"],
+                          label="group rate"),
+                   Line2D([], [], marker="D", ls="none", mfc="white", mec=PALETTE["warn"], mew=1.8,
+                          label="outside the band")]
+        if ref_rate:
+            handles[1:1] = [Patch(facecolor=PALETTE["band"], edgecolor=PALETTE["bandedge"], ls="--",
+                                  label="four-fifths band"),
+                            Line2D([], [], color=PALETTE["bandedge"], lw=1.2, label="reference group")]
+        if overall_rate is not None and math.isfinite(overall_rate):
+            handles.append(Line2D([], [], color=PALETTE["muted"], lw=0.9, ls=":", label="overall"))
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=len(handles),
+                  frameon=False, fontsize=8.5, borderaxespad=0.3, handlelength=1.6, columnspacing=1.2)
+        ax.set_xlim(-0.015, 1.015)
         ax.set_ylim(-0.7, k - 0.3)
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         ax.set_xlabel(f"share with {_short(label, 20)} = {_short(positive, 20)}  "
                       f"(bars: {100 * (1 - alpha):.0f}% Wilson interval)")
-        ax.set_title(f"{_short(label, 24)} = {_short(positive, 24)} rate by {_short(attribute, 30)}")
         ax.grid(axis="x", color=PALETTE["grid"], lw=0.6, zorder=0)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
@@ -166,58 +176,66 @@ def coverage_figure(row_name: str, col_name: str, row_levels: Sequence, col_leve
 
     ``panels``: ``(title, observed, expected, support)`` with arrays of shape
     (len(row_levels), len(col_levels)); ``support`` is the number of rows in the cell whatever
-    their label.  Colour is log2(observed / expected).  Cells with no row at all are hatched and
-    marked "none"; cells where the label is missing or depleted (observed / expected <=
-    ``depleted_ratio`` with expected >= 0.5) are outlined and starred.
+    their label.  The fill is observed / expected in seven bins (vector cells, no raster).  Cells
+    with no row at all are hatched and marked "none"; cells where the label is missing or depleted
+    (observed <= ``depleted_ratio`` x expected, with expected >= 0.5) are framed and starred.
     """
     with matplotlib.rc_context(_RC):
         r, c, k = len(row_levels), len(col_levels), len(panels)
-        cell_w = 0.62 if c <= 6 else 0.5
-        width = min(11.0, 1.6 + k * (0.9 + cell_w * c))
-        fig = _new_figure(max(4.6, width), 1.4 + 0.42 * r)
+        cell_w = 0.85 if c <= 6 else 0.62
+        width = min(11.5, 2.6 + k * (0.3 + cell_w * c))
+        fig = _new_figure(max(4.2, width), max(2.4, 1.25 + 0.46 * r))
         axes = fig.subplots(1, k, sharey=True, squeeze=False)[0]
-        norm = TwoSlopeNorm(vcenter=0.0, vmin=-2.0, vmax=2.0)
-        image = None
         for j, (ax, (title, obs, exp, sup)) in enumerate(zip(axes, panels)):
             obs, exp, sup = (np.asarray(x, dtype=float) for x in (obs, exp, sup))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.log2(np.where(exp > 0, (obs + 0.5) / (exp + 0.5), 1.0))
-            shown = np.ma.masked_where(sup <= 0, np.clip(ratio, -2, 2))
-            image = ax.imshow(shown, cmap=_CMAP, norm=norm, aspect="auto", interpolation="nearest")
             for i in range(r):
                 for jj in range(c):
-                    if sup[i, jj] <= 0:
-                        ax.add_patch(matplotlib.patches.Rectangle(
-                            (jj - 0.5, i - 0.5), 1, 1, facecolor=PALETTE["empty"], hatch="////",
-                            edgecolor="#b8c0c8", lw=0))
-                        ax.text(jj, i, "none", ha="center", va="center", fontsize=7, color=PALETTE["muted"])
-                        continue
-                    depleted = exp[i, jj] >= 0.5 and obs[i, jj] <= depleted_ratio * exp[i, jj]
-                    txt = f"{obs[i, jj]:,.0f}\n{exp[i, jj]:,.1f}"
-                    ax.text(jj, i, ("★ " if depleted else "") + txt, ha="center", va="center",
-                            fontsize=7.5, linespacing=1.1,
-                            color="white" if abs(shown[i, jj]) > 1.4 else PALETTE["ink"],
-                            fontweight="bold" if depleted else "normal")
-                    if depleted:
-                        ax.add_patch(matplotlib.patches.Rectangle(
-                            (jj - 0.46, i - 0.46), 0.92, 0.92, fill=False, edgecolor=PALETTE["ink"], lw=1.6))
+                    _coverage_cell(ax, r - 1 - i, jj, obs[i, jj], exp[i, jj], sup[i, jj], depleted_ratio)
+            ax.set_xlim(-0.5, c - 0.5)
+            ax.set_ylim(-0.5, r - 0.5)
             ax.set_xticks(range(c), [_short(v, 14) for v in col_levels], rotation=30 if c > 4 else 0,
                           ha="right" if c > 4 else "center")
-            ax.set_yticks(range(r), [_short(v, 18) for v in row_levels])
-            ax.set_xticks(np.arange(-0.5, c, 1), minor=True)
-            ax.set_yticks(np.arange(-0.5, r, 1), minor=True)
-            ax.grid(which="minor", color="white", lw=1.5)
-            ax.tick_params(which="minor", length=0)
-            ax.set_title(_short(title, 34), fontsize=9)
+            ax.set_yticks(range(r)[::-1], [_short(v, 18) for v in row_levels])
+            ax.tick_params(length=0)
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if title:
+                ax.set_title(_short(title, 34), fontsize=10)
             ax.set_xlabel(_short(col_name, 30))
             if j == 0:
                 ax.set_ylabel(_short(row_name, 30))
-        if image is not None:
-            cb = fig.colorbar(image, ax=list(axes), shrink=0.85, aspect=18, pad=0.02)
-            cb.set_ticks([-2, -1, 0, 1, 2], labels=["¼×", "½×", "as expected", "2×", "4×"])
-            cb.set_label("observed / expected", fontsize=8)
-            cb.ax.tick_params(labelsize=7)
+        cmap = ListedColormap(_OE_COLOURS)
+        norm = BoundaryNorm(_OE_BOUNDS, cmap.N)
+        cb = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes), shrink=0.9, aspect=16, pad=0.02)
+        cb.set_ticks(_OE_BOUNDS[1:-1], labels=["¼×", "½×", "0.8×", "1.25×", "2×", "4×"])
+        cb.set_label("observed / expected", fontsize=9)
+        cb.ax.tick_params(labelsize=8.5)
+        cb.outline.set_visible(False)
     return fig
+
+
+# observed / expected in seven bins on a log2 scale: <1/4, 1/4-1/2, 1/2-0.8, 0.8-1.25, 1.25-2, 2-4, >4
+_OE_BOUNDS = [-4.0, -2.0, -1.0, math.log2(0.8), math.log2(1.25), 1.0, 2.0, 4.0]
+_OE_COLOURS = ["#a63603", "#e6550d", "#fdae6b", "#f7f7f7", "#9ecae1", "#4292c6", "#08519c"]
+
+
+def _coverage_cell(ax, y, x, obs, exp, sup, depleted_ratio) -> None:
+    if sup <= 0:
+        ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=PALETTE["empty"], hatch="////",
+                               edgecolor="#c3cad2", lw=0))
+        ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="white", lw=2))
+        ax.text(x, y, "none", ha="center", va="center", fontsize=8.5, color=PALETTE["muted"])
+        return
+    ratio = math.log2((obs + 0.5) / (exp + 0.5)) if exp > 0 else 0.0
+    b = int(np.clip(np.searchsorted(_OE_BOUNDS, ratio, side="right") - 1, 0, len(_OE_COLOURS) - 1))
+    ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=_OE_COLOURS[b], edgecolor="white", lw=2))
+    depleted = exp >= 0.5 and obs <= depleted_ratio * exp
+    dark = b in (0, 6)
+    ax.text(x, y, ("★ " if depleted else "") + f"{obs:,.0f}\n{exp:,.1f}", ha="center", va="center",
+            fontsize=9, linespacing=1.15, color="white" if dark else PALETTE["ink"],
+            fontweight="bold" if depleted else "normal")
+    if depleted:
+        ax.add_patch(Rectangle((x - 0.44, y - 0.44), 0.88, 0.88, fill=False, edgecolor=PALETTE["ink"], lw=1.6))
 
 
 def reference_figure(attribute: str, levels: Sequence, sample: Sequence[float],
@@ -225,7 +243,7 @@ def reference_figure(attribute: str, levels: Sequence, sample: Sequence[float],
     """Sample share against the reference (population) share per level, as a dumbbell chart."""
     with matplotlib.rc_context(_RC):
         k = len(levels)
-        fig = _new_figure(7.2, 1.1 + 0.30 * k)
+        fig = _new_figure(8.2, 1.2 + 0.34 * k)
         ax = fig.add_subplot()
         ys = np.arange(k)[::-1]
         for y, s, p in zip(ys, sample, reference):
@@ -236,16 +254,16 @@ def reference_figure(attribute: str, levels: Sequence, sample: Sequence[float],
         for y, s, p in zip(ys, sample, reference):
             ratio = f"  {s / p:.2f}×" if p else ""
             ax.annotate(f"{100 * s:.0f}% vs {100 * p:.0f}%{ratio}", (1.0, y),
-                        xycoords=("axes fraction", "data"), xytext=(6, 0), textcoords="offset points",
-                        va="center", fontsize=8)
+                        xycoords=("axes fraction", "data"), xytext=(8, 0), textcoords="offset points",
+                        va="center", fontsize=9)
         ax.set_yticks(ys, [_short(v) for v in levels])
         hi = max([*sample, *reference, 0.05])
         ax.set_xlim(0, min(1.0, hi * 1.15))
         ax.set_ylim(-0.7, k - 0.3)
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-        ax.set_title(f"{_short(attribute, 30)}: sample vs reference shares")
-        ax.legend(loc="lower right", fontsize=8, frameon=False, bbox_to_anchor=(1.0, 1.0), ncols=2,
+        ax.legend(loc="lower left", fontsize=9, frameon=False, bbox_to_anchor=(0.0, 1.0), ncols=2,
                   borderaxespad=0.2)
+        ax.set_xlabel(f"share of rows by {_short(attribute, 30)}")
         ax.grid(axis="x", color=PALETTE["grid"], lw=0.6)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
@@ -259,7 +277,7 @@ def flip_rate_figure(rates: Sequence[tuple], *, threshold: float = 0.1) -> Figur
     """
     with matplotlib.rc_context(_RC):
         k = len(rates)
-        fig = _new_figure(7.2, 1.0 + 0.30 * k)
+        fig = _new_figure(8.2, 0.95 + 0.34 * k)
         ax = fig.add_subplot()
         ys = np.arange(k)[::-1]
         for y, (name, rate, non_causal) in zip(ys, rates):
@@ -267,14 +285,13 @@ def flip_rate_figure(rates: Sequence[tuple], *, threshold: float = 0.1) -> Figur
             ax.barh(y, rate, height=0.6, color=PALETTE["warn"] if over else PALETTE["accent"],
                     hatch="///" if non_causal else None, edgecolor="white", lw=0)
             ax.annotate(f"{100 * rate:.0f}%" + ("  non-causal" if non_causal else ""), (rate, y),
-                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
         ax.axvline(threshold, color=PALETTE["ink"], lw=0.9, ls="--")
         ax.set_yticks(ys, [_short(r[0]) for r in rates])
         ax.set_xlim(0, max(0.25, max((r[1] for r in rates), default=0) * 1.25))
         ax.set_ylim(-0.7, k - 0.3)
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         ax.set_xlabel(f"predictions that flip when only this attribute changes (dashed: {100 * threshold:.0f}%)")
-        ax.set_title("Counterfactual flip rate of the probe model")
         ax.grid(axis="x", color=PALETTE["grid"], lw=0.6)
         ax.set_axisbelow(True)
         for side in ("top", "right"):

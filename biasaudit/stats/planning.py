@@ -12,7 +12,8 @@ def _p_of(result) -> float:
     return float(getattr(result, "p_value", result))
 
 
-def rows_needed(table, test_fn: Callable, alpha: float = 0.05, max_factor: int = 1000) -> int | None:
+def rows_needed(table, test_fn: Callable, alpha: float = 0.05, max_factor: int = 1000, *,
+                n0: int | None = None) -> int | None:
     r"""Smallest n at which the same proportions would reach ``p <= alpha``.
 
     The table is replicated r times (every count multiplied by r, so the proportions stay
@@ -31,6 +32,9 @@ def rows_needed(table, test_fn: Callable, alpha: float = 0.05, max_factor: int =
     alpha : float
     max_factor : int
         Largest replication factor tried.
+    n0 : int, optional
+        Rows behind ``table`` (default ``table.sum()``); give it when ``table`` is a vector of
+        counts that are not a partition of the rows (e.g. ``(obs, s, n_label, n)``).
 
     Returns
     -------
@@ -38,8 +42,8 @@ def rows_needed(table, test_fn: Callable, alpha: float = 0.05, max_factor: int =
         None when even ``max_factor`` replications do not reach alpha.
     """
     t = as_counts(table, name="table", func="rows_needed")
-    n0 = int(t.sum())
-    if n0 == 0:
+    n0 = int(t.sum()) if n0 is None else int(n0)
+    if n0 <= 0:
         return None
     if _p_of(test_fn(t)) <= alpha:
         return n0

@@ -5,7 +5,6 @@ JSON writer read the same field names (``statistic``, ``p_value``, ``p_min``...)
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 __all__ = ["TestResult", "CMHResult"]

@@ -24,7 +24,9 @@ def _clean(x, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=float).ravel()
     arr = arr[~np.isnan(arr)]
     if arr.size < 2:
-        raise ValueError(f"The '{name}' parameter of numeric_shift needs at least 2 non-missing values. Got {arr.size}.")
+        raise ValueError(
+            f"The '{name}' parameter of numeric_shift needs at least 2 non-missing values. Got {arr.size} instead."
+        )
     return arr
 
 

@@ -27,7 +27,9 @@ def informative_strata(strata) -> list[np.ndarray]:
     for k, s in enumerate(strata):
         t = as_counts(s, name=f"strata[{k}]", func="cmh_test", ndim=2)
         if t.shape != (2, 2):
-            raise ValueError(f"Every stratum given to cmh_test must be 2 x 2. Got shape {t.shape} at index {k} instead.")
+            raise ValueError(
+                f"Every stratum given to cmh_test must be 2 x 2. Got shape {t.shape} at index {k} instead."
+            )
         if np.all(t.sum(axis=0) > 0) and np.all(t.sum(axis=1) > 0):
             out.append(t)
     return out

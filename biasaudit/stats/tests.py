@@ -208,8 +208,8 @@ def independence_test(table, *, alpha: float = 0.05, rng=0, exact_2x2: str = "fi
         raise ValueError(
             f"The 'exact_2x2' parameter of independence_test must be one of {_EXACT_2X2}. Got {exact_2x2!r} instead."
         )
-    row_names, col_names = _level_names(table)
     t_full = as_counts(table, name="table", func="independence_test", ndim=2)
+    row_names, col_names = _level_names(table)
     t, keep_r, keep_c = drop_empty(t_full)
     row_names = [row_names[i] for i in keep_r]
     col_names = [col_names[j] for j in keep_c]
@@ -240,7 +240,8 @@ def _choose_test(t, row_names, col_names, rng, exact_2x2) -> TestResult:
             return TestResult("Freeman-Halton exact", x2, dof, p, p_min, True, f"{n_tables} tables enumerated")
     if n <= POOLING_MIN_N:
         method = stats.MonteCarloMethod(n_resamples=MC_RESAMPLES, rng=as_rng(rng))
-        p = float(stats.fisher_exact(t, method=method).pvalue)
+        # scipy 1.17 may return a shape-(1,) array for some small tables: take the scalar
+        p = float(np.asarray(stats.fisher_exact(t, method=method).pvalue).ravel()[0])
         se = float(np.sqrt(p * (1 - p) / MC_RESAMPLES))
         return TestResult("Monte Carlo conditional test", x2, dof, p, 1.0 / (MC_RESAMPLES + 1), True,
                           f"{MC_RESAMPLES} resamples; MC s.e. {se:.2g}")
