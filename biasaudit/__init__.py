@@ -11,8 +11,9 @@ from .errors import (BiasAuditError, BiasAuditWarning, BiasCheckError, ColumnErr
 from .findings import AuditResult, BiasType, Finding, Severity  # noqa: E402
 from .loaders import load  # noqa: E402
 from .audit import audit  # noqa: E402
+from .claims import ClaimResult, check_claim, check_claims  # noqa: E402
 
 __all__ = [
-    "__version__", "audit", "load", "AuditResult", "Finding", "Severity", "BiasType",
+    "__version__", "audit", "load", "check_claim", "check_claims", "ClaimResult", "AuditResult", "Finding", "Severity", "BiasType",
     "BiasAuditError", "DataError", "InputFileError", "ColumnError", "BiasCheckError", "BiasAuditWarning",
 ]

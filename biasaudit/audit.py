@@ -20,6 +20,9 @@ from .settings import Settings, severity_rank
 
 __all__ = ["audit", "grade", "group_table"]
 
+#: Largest table (rows) for which the fragility index of an established finding is searched.
+FRAGILITY_MAX_N = 5000
+
 
 def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = None,
           weight: str | None = None, ids: Iterable[str] | None = None,
@@ -29,7 +32,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
           alpha: float = 0.05, correction: str = "bh", random_state: int = 0, n_bins: int = 5,
           max_levels: int = 50, k_max: int | None = None, probe: bool = True,
           detectors: Iterable[str] | None = None, source: str | None = None,
-          progress: Callable | None = None) -> AuditResult:
+          progress: Callable | None = None, engine: str = "auto", chunk_size: int | None = None,
+          sample_rows: int | None = None, prediction: str | None = None,
+          predicted_positive: Iterable[str] | str | None = None, score: str | None = None,
+          threshold: float | None = None, weight_file=None) -> AuditResult:
     """Audit a labelled table for bias.
 
     Parameters
@@ -57,6 +63,31 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         Applied once over every p-value of the scan.
     random_state : int
         Seed of all Monte Carlo and permutation procedures.
+    engine : {"auto", "memory", "stream", "dask"}
+        ``"memory"`` loads the table; ``"stream"`` reads a CSV/Parquet file (or a DataFrame) in
+        chunks and counts without holding the rows (:mod:`biasaudit.stream`); ``"dask"`` counts
+        a dask DataFrame partition by partition (:mod:`biasaudit.distributed`). ``"auto"``: dask
+        for a dask DataFrame, stream for a file larger than a quarter of the available memory,
+        memory otherwise. Count-based findings are identical across engines.
+    chunk_size : int, optional
+        Rows per chunk of the streaming engine.
+    sample_rows : int, optional
+        Rows of the seeded sample that detectors needing rows (the probe, duplicates, missing
+        values, the coverage scan) use under the stream and dask engines; exact when the data
+        have no more rows than this.
+    prediction : str, optional
+        Column of a model's hard predictions; audited by the ``predictions`` detector (error
+        rates, PPV and selection rates by group) and left out of the audited attributes.
+    predicted_positive : str or list of str, optional
+        Prediction value(s) meaning "positive" (default: the label's positive value).
+    score : str, optional
+        Column of a model's scores: predicted positive when ``score >= threshold``; also used
+        for calibration by group.  Left out of the audited attributes.
+    threshold : float, optional
+        Cut-off of ``score`` (default 0.5 for scores within [0, 1]).
+    weight_file : path or DataFrame, optional
+        Per-row weights written by ``biasaudit reweigh`` (see :mod:`biasaudit.reweigh`); the
+        tests then use counts scaled to Kish's effective sample size.
 
     Returns
     -------
@@ -66,28 +97,58 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         raise ValueError(f"The 'alpha' parameter of audit must be in (0, 1). Got {alpha!r} instead.")
     if correction not in ("bh", "holm", "by"):
         raise ValueError(f"The 'correction' parameter of audit must be 'bh', 'holm' or 'by'. Got {correction!r} instead.")
+    from .stream import choose_engine
+    model_inputs = prediction is not None or score is not None or weight_file is not None
+    if model_inputs and engine == "auto" and choose_engine(data, engine) == "stream":
+        engine = "memory"  # predictions and weight files are matched row by row
+    engine = choose_engine(data, engine)
+    if model_inputs and engine != "memory":
+        raise ValueError(f"Predictions, scores and weight files need engine='memory'. Got {engine!r} instead.")
     if source is None:
-        source = "DataFrame" if isinstance(data, pd.DataFrame) else str(data)
-    raw = load(data)
+        source = "DataFrame" if isinstance(data, pd.DataFrame) else (
+            "dask DataFrame" if engine == "dask" else str(data))
     settings = Settings(alpha=alpha, correction=correction, random_state=random_state, n_bins=n_bins,
                         max_levels=max_levels, k_max=k_max, probe=probe, non_causal=tuple(non_causal))
-    frame, roles = resolve(raw, label=label, sensitive=sensitive, weight=weight, ids=ids,
-                           attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
-                           max_levels=max_levels)
-    table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
-    options = {"reference": reference, "compare": compare, "reference_group": dict(reference_group or {})}
-    ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)
+    options = {"reference": reference, "compare": compare, "reference_group": dict(reference_group or {}),
+               "prediction": prediction, "score": score, "threshold": threshold,
+               "predicted_positive": ((predicted_positive,) if isinstance(predicted_positive, str)
+                                      else tuple(predicted_positive or ())), "weight_file": weight_file}
+    streamed = None
+    if engine == "memory":
+        raw = load(data, label=label)
+        if raw.attrs.get("biasaudit_multi"):  # multi-valued columns the loader made (e.g. COCO categories)
+            multi = {**raw.attrs["biasaudit_multi"], **dict(multi or {})}
+        if weight_file is not None:  # reweighing / raking weights (biasaudit reweigh)
+            from .reweigh import attach_weight_file
+            raw, weight = attach_weight_file(raw, weight_file, weight=weight)
+        frame, roles = resolve(raw, label=label, sensitive=sensitive, weight=weight, ids=ids,
+                               attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
+                               max_levels=max_levels, exclude=[c for c in (prediction, score) if c is not None])
+        table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
+        if weight_file is not None:
+            from .reweigh import weighted_table
+            table = weighted_table(table)
+        ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)
+    else:  # count tables chunk by chunk (stream) or partition by partition (dask); rows never held
+        from .stream import engine_scan
+        streamed = engine_scan(data, engine=engine, chunk_size=chunk_size, sample_rows=sample_rows,
+                               progress=progress, label=label, sensitive=sensitive, weight=weight, ids=ids,
+                               attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
+                               max_levels=max_levels, k_max=k_max, random_state=random_state)
+        roles, table = streamed.roles, streamed.store
+        ctx = streamed.context(settings, options)
 
     names = list(detectors) if detectors is not None else None
     chosen = get_detectors(names)
     if not probe:
         chosen.pop("probe", None)
+        chosen.pop("image_probe", None)
     findings: list[Finding] = []
     sections: dict = {}
     for i, (name, fn) in enumerate(chosen.items()):
         if progress is not None:
             progress(name, i, len(chosen))
-        found = fn(ctx)
+        found = fn(ctx) if streamed is None else streamed.run(name, fn, settings, options)
         if isinstance(found, tuple):  # (findings, section)
             found, section = found
             sections[name] = section
@@ -98,7 +159,9 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     # the family but are not reported one by one
     n_hidden = sum(1 for f in findings if f.details and f.details.get("hidden"))
     findings = [f for f in findings if not (f.details and f.details.get("hidden"))]
-    dataset = _dataset_info(raw, frame, roles, table, source)
+    dataset = _dataset_info(raw, frame, roles, table, source) if streamed is None else streamed.dataset_info(source)
+    if streamed is not None:
+        sections["engine"] = streamed.section(engine)
     from .report.method import method_section
     sections["method"] = method_section(settings, family_size, n_testable)
     sections["method"]["n_tested_not_reported"] = n_hidden
@@ -132,6 +195,9 @@ def grade(findings: list[Finding], settings: Settings) -> tuple[list[Finding], i
         g = _add_fragility(g, alpha)
         g = g.evolve(message=_verdict(g, alpha))
         out.append(g)
+    present = {f.id for f in out}
+    out = [f if f.explained_by is None or f.explained_by in present else f.evolve(explained_by=None)
+           for f in out]
     out.sort(key=_sort_key)
     return out, n_in_family, len(family)
 
@@ -150,6 +216,10 @@ def _add_fragility(f: Finding, alpha: float) -> Finding:
     if t is None:
         return f
     alt = f.details.get("alternative", "two-sided")
+    # fragility matters for borderline findings; for overwhelming ones on large tables it is large
+    # by construction and its search is costly, so it is left out there
+    if f.established and (t.sum() > FRAGILITY_MAX_N or (f.p_value is not None and f.p_value < 1e-8)):
+        return f
     if f.established:
         fi = stats.fragility_flip(t, alpha=alpha, alternative=alt)
         if fi is None:
@@ -157,7 +227,8 @@ def _add_fragility(f: Finding, alpha: float) -> Finding:
         n = int(t.sum())
         return f.evolve(fragility={"kind": "flip", "value": fi, "quotient": fi / n if n else None,
                                    "fragile": bool(fi <= 3 or (n and fi / n <= 0.01))})
-    if f.severity in ("weak-evidence", "insufficient-data") and f.pattern:
+    if (f.severity in ("weak-evidence", "insufficient-data") and f.pattern and f.rows_needed is None
+            and not (f.p_value is not None and f.p_value <= alpha)):
         needed = stats.rows_needed(t, lambda x: stats.independence_test(x, alpha=alpha) if alt == "two-sided"
                                    else _depletion_result(x), alpha=alpha)
         return f.evolve(rows_needed=needed)
@@ -179,12 +250,12 @@ def _depletion_result(t: np.ndarray) -> _P:
 def _verdict(f: Finding, alpha: float) -> str:
     base = f.message.rstrip(". ")
     if f.severity in ("critical", "high", "medium", "low"):
-        tail = f"statistically supported (q={f.p_adjusted:.3g})"
+        tail = ("statistically supported" + (f" (q={f.p_adjusted:.3g})" if f.p_adjusted is not None else ""))
         if f.fragility and f.fragility.get("fragile"):
             tail += f"; fragile: {f.fragility['value']} relabelled row(s) would undo it"
     elif f.severity == "weak-evidence":
-        tail = (f"weak evidence: pattern observed, not statistically supported after correction "
-                f"(q={f.p_adjusted:.3g})")
+        tail = ("weak evidence: pattern observed, not statistically supported after correction"
+                + (f" (q={f.p_adjusted:.3g})" if f.p_adjusted is not None else ""))
     elif f.severity == "insufficient-data":
         pmin = f" (smallest attainable p = {f.p_min:.3g})" if f.p_min is not None else ""
         tail = f"n too small to test: even a perfect pattern here could not reach p <= {alpha:g}{pmin}"
@@ -231,7 +302,9 @@ def _dataset_info(raw, frame, roles, table, source) -> dict:
         "label_counts": {v: label_counts.counts[i] for i, v in enumerate(label_counts.levels[0])},
         "sensitive": list(roles.sensitive), "attributes": list(roles.attributes),
         "ids": list(roles.ids), "weight": roles.weight, "bins": dict(roles.bins),
-        "derived": dict(roles.derived), "excluded": dict(roles.excluded), "notes": list(roles.notes),
+        "derived": dict(roles.derived), "excluded": dict(roles.excluded),
+        "notes": list(raw.attrs.get("biasaudit_notes", [])) + list(roles.notes),
+        "skipped": list(raw.attrs.get("biasaudit_skipped", [])),
         "columns": cols,
     }
 

@@ -7,9 +7,10 @@
 * :func:`audited` decorates a function that returns a DataFrame.
 
 Every failure rests on a statistically supported finding (adjusted p <= alpha).  A pattern the data
-show but cannot establish never fails a check; the focused assertions say so with a
-:class:`~biasaudit.BiasAuditWarning` (``inconclusive="warn"``), and can be made strict
-(``inconclusive="fail"``) or silent (``inconclusive="ignore"``).
+show but cannot establish never fails a check by default.  When the data are too few to test it at
+all (Tarone's p_min > alpha: even a perfect pattern could not be significant), the focused assertions
+say so with a :class:`~biasaudit.BiasAuditWarning` (``inconclusive="warn"``); they can be made strict
+(``inconclusive="fail"``: any pattern not established fails) or silent (``inconclusive="ignore"``).
 
 Each focused assertion runs its detector alone, so its hypotheses form their own multiple-testing
 family (smaller than a full scan's, hence more powerful, and still corrected within itself).
@@ -28,7 +29,7 @@ from .config import Config, is_accepted, load_config
 from .errors import BiasCheckError, BiasAuditWarning
 from .settings import FAIL_ON_LEVELS
 
-__all__ = ["check", "assert_no_coverage_gaps", "assert_representation", "assert_parity", "audited",
+__all__ = ["check", "assert_no_coverage_gaps", "assert_representation", "assert_parity", "audited", "is_coverage_gap",
            "failing_findings", "format_findings"]
 
 ON_FAIL = ("raise", "warn")
@@ -85,14 +86,27 @@ def _act(result, failures, header: str, on_fail: str, stacklevel: int, notes: st
 
 
 def _inconclusive(result, findings, what: str, inconclusive: str, stacklevel: int) -> None:
+    """Patterns observed but not established: warn about the untestable ones, or fail on all of them.
+
+    ``"warn"`` names only the patterns the data cannot test at all (``insufficient-data``: even a
+    perfect pattern could not reach alpha, Tarone's p_min > alpha); a testable pattern that missed
+    significance (``weak-evidence``) is what chance produces among many groups, so it is only listed
+    when a check fails.  ``"fail"`` raises on both.
+    """
     __tracebackhide__ = True
-    if not findings or inconclusive == "ignore":
+    if inconclusive == "ignore":
         return
-    header = (f"{len(findings)} {what} observed in {_describe(result)} but not established: "
-              f"the data are too few to tell (not statistically supported at alpha="
-              f"{result.settings['alpha']:g}):")
+    if inconclusive == "warn":
+        findings = [f for f in findings if f.severity == "insufficient-data"]
+    if not findings:
+        return
+    alpha = result.settings["alpha"]
     if inconclusive == "fail":
+        header = (f"{len(findings)} {what} observed in {_describe(result)} but not established "
+                  f"(not statistically supported at alpha={alpha:g}):")
         raise BiasCheckError(f"{header}\n{format_findings(findings)}", result, _frame(result, findings))
+    header = (f"{len(findings)} {what} observed in {_describe(result)}, but the data are too few to tell: "
+              f"with these counts no outcome could reach significance at alpha={alpha:g}:")
     warnings.warn(BiasAuditWarning(f"{header}\n{format_findings(findings)}"), stacklevel=stacklevel + 1)
 
 
@@ -125,8 +139,9 @@ def check(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     sensitive : list of str, optional
         Attributes audited for group attribution and proxies (default: every attribute).
     fail_on : {"low", "medium", "high", "critical", "never"}, default "medium"
-        The least severe finding that fails the check (``config``'s ``fail_on`` when not given).  Severities follow STATISTICS.md §1.4: a finding
-        is at least ``low`` only when its Benjamini-Hochberg adjusted p-value is <= alpha.
+        The least severe finding that fails the check (``config``'s ``fail_on`` when not given).
+        Severities follow STATISTICS.md §1.4: a finding is at least ``low`` only when its
+        Benjamini-Hochberg adjusted p-value is <= alpha.
     on_fail : {"raise", "warn"}
         Raise :class:`~biasaudit.BiasCheckError`, or emit a :class:`~biasaudit.BiasAuditWarning`.
     accept : list of str or Accepted
@@ -169,10 +184,11 @@ def assert_no_coverage_gaps(data, *, label: str | None = None, attributes: Itera
     """Assert that no attribute combination is (statistically) missing a label.
 
     Runs the overgeneralization detector alone (its depletion tests, STATISTICS.md §3.2, form the
-    family) and fails on every coverage gap (``kind == "gap"``) at or above ``fail_on``: a cell whose
-    count of a label is significantly below what the label's overall rate (and, for combinations,
-    each parent cell) predicts.  Gaps the data show but cannot establish (too few rows) are reported
-    as ``inconclusive`` says.
+    family) and fails on every coverage gap at or above ``fail_on``: a cell whose count of a label is
+    significantly below what the label's overall rate (and, for combinations, each parent cell)
+    predicts (one-sided hypergeometric test, intersection-union over the parents).  For a binary
+    label a cell with no row of L is worded as the rule "every example is L'"; it is the same gap.
+    Gaps the data show but cannot establish (too few rows) are reported as ``inconclusive`` says.
 
     Parameters
     ----------
@@ -195,23 +211,34 @@ def assert_no_coverage_gaps(data, *, label: str | None = None, attributes: Itera
     __tracebackhide__ = True
     _choice(on_fail, ON_FAIL, "on_fail", "assert_no_coverage_gaps")
     _choice(inconclusive, INCONCLUSIVE, "inconclusive", "assert_no_coverage_gaps")
+    stacklevel = settings.pop("_stacklevel", 2)
     _choice(fail_on, FAIL_ON_LEVELS, "fail_on", "assert_no_coverage_gaps")
     settings.setdefault("probe", False)
     result = _audit(data, label=label, attributes=attributes, detectors=["overgeneralization"], **settings)
-    gaps = [f for f in result.findings if f.kind == "gap" and f.explained_by is None]
+    gaps = [f for f in result.findings if is_coverage_gap(f) and f.explained_by is None]
     failures = [f for f in failing_findings(result, fail_on, accept) if f in gaps]
     weak = [f for f in gaps if f.severity in NOT_ESTABLISHED and f.pattern and is_accepted(f.id, accept) is None]
     if failures:
         _act(result, failures, f"{len(failures)} coverage gap(s) at or above {fail_on!r} in {_describe(result)}:",
-             on_fail, 2, notes=_also_unclear(weak, "gap(s)"))
-    _inconclusive(result, weak, "coverage gap(s)", inconclusive, 2)
+             on_fail, stacklevel, notes=_also_unclear(weak, "gap(s)"))
+    _inconclusive(result, weak, "coverage gap(s)", inconclusive, stacklevel)
     return result
+
+
+def is_coverage_gap(f) -> bool:
+    """A depletion finding: a cell with (significantly) fewer rows of a label than expected.
+
+    For a binary label a cell without any row of L is worded as the rule "every example is L'"
+    (``kind == "rule"``, one hypothesis with the gap); both are gaps of L.
+    """
+    return (f.detector == "overgeneralization" and f.kind in ("gap", "rule")
+            and (f.details or {}).get("tail", "less") == "less")
 
 
 def _also_unclear(findings, what: str) -> str:
     if not findings:
         return ""
-    return (f"  ... and {len(findings)} further {what} observed but too few rows to tell: "
+    return (f"  ... and {len(findings)} further {what} observed but not established: "
             + "; ".join(f.id for f in findings[:5]) + ("; ..." if len(findings) > 5 else ""))
 
 
@@ -269,6 +296,7 @@ def assert_representation(data, attribute: str, *, reference, tolerance: float =
     __tracebackhide__ = True
     _choice(on_fail, ON_FAIL, "on_fail", "assert_representation")
     _choice(inconclusive, INCONCLUSIVE, "inconclusive", "assert_representation")
+    stacklevel = settings.pop("_stacklevel", 2)
     if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
         raise ValueError(f"The 'tolerance' parameter of assert_representation must be in (0, 1). "
                          f"Got {tolerance!r} instead.")
@@ -285,9 +313,9 @@ def assert_representation(data, attribute: str, *, reference, tolerance: float =
     if failures:
         _act(result, failures,
              f"{len(failures)} finding(s) with groups of {attribute} outside the representation band "
-             f"[{lo:.2f}, {hi:.2f}] in {_describe(result)}:", on_fail, 2, notes=notes)
+             f"[{lo:.2f}, {hi:.2f}] in {_describe(result)}:", on_fail, stacklevel, notes=notes)
     _inconclusive(result, weak, f"finding(s) with groups of {attribute} outside [{lo:.2f}, {hi:.2f}]",
-                  inconclusive, 2)
+                  inconclusive, stacklevel)
     return result
 
 
@@ -356,6 +384,7 @@ def assert_parity(data, *, label: str | None = None, attribute: str, min_ratio: 
     __tracebackhide__ = True
     _choice(on_fail, ON_FAIL, "on_fail", "assert_parity")
     _choice(inconclusive, INCONCLUSIVE, "inconclusive", "assert_parity")
+    stacklevel = settings.pop("_stacklevel", 2)
     if not (isinstance(min_ratio, (int, float)) and 0 < min_ratio <= 1):
         raise ValueError(f"The 'min_ratio' parameter of assert_parity must be in (0, 1]. Got {min_ratio!r} instead.")
     settings.setdefault("probe", False)
@@ -369,9 +398,10 @@ def assert_parity(data, *, label: str | None = None, attribute: str, min_ratio: 
     if failures:
         _act(result, failures,
              f"Disparate impact below {min_ratio:g} established for {len(failures)} group(s) of {attribute} "
-             f"in {_describe(result)}:", on_fail, 2, notes=_also_unclear(weak, "group(s) below the ratio"))
+             f"in {_describe(result)}:", on_fail, stacklevel,
+             notes=_also_unclear(weak, "group(s) below the ratio"))
     _inconclusive(result, weak, f"group(s) of {attribute} with disparate impact below {min_ratio:g}",
-                  inconclusive, 2)
+                  inconclusive, stacklevel)
     return result
 
 

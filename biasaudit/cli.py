@@ -19,6 +19,10 @@ from .settings import FAIL_ON_LEVELS
 __all__ = ["main", "cli"]
 
 EXIT_FOUND, EXIT_BAD = 1, 2
+REPORT_FORMATS = ("text", "json", "html", "junit", "sarif")
+#: File names used with --output-dir.
+OUTPUT_NAMES = {"text": "biasaudit.txt", "json": "biasaudit.json", "html": "biasaudit.html",
+                "junit": "biasaudit-junit.xml", "sarif": "biasaudit.sarif"}
 
 
 class _Fail(click.ClickException):
@@ -96,11 +100,33 @@ def _progress(enabled: bool):
 @click.option("--positive", help="Label value whose rate is compared across groups (default: the minority).")
 @click.option("--reference", type=click.Path(exists=False), help="CSV of attribute,value,share: the population.")
 @click.option("--compare", type=click.Path(exists=False), help="A second sample (e.g. the test split).")
+@click.option("--prediction", metavar="COL", help="Column of a model's predictions: audit its error rates by group.")
+@click.option("--predicted-positive", multiple=True, metavar="VALUE",
+              help="Prediction value meaning positive (repeatable; default: the label's positive value).")
+@click.option("--score", metavar="COL", help="Column of a model's scores: positive when score >= --threshold; "
+                                              "also audits calibration by group.")
+@click.option("--threshold", type=float, help="Cut-off of --score (default 0.5 for scores within [0, 1]).")
+@click.option("--weight-file", type=click.Path(dir_okay=False),
+              help="Per-row weights from 'biasaudit reweigh' (a CSV with a weight column, and the id column "
+                   "when the data have one): re-audit the data as weighted.")
 @click.option("--reference-group", multiple=True, metavar="ATTR=VALUE", help="Reference group for disparate impact.")
 @click.option("--non-causal", multiple=True, metavar="ATTR", help="Attribute that should not decide the label.")
 @click.option("--no-probe", is_flag=True, help="Skip the classifier probe.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here (atomically).")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), multiple=True,
+              help="Report format: text (default), json, html, junit, sarif. Repeatable: give one -o per "
+                   "--format (in the same order) or --output-dir.")
+@click.option("-o", "--output", multiple=True, type=click.Path(dir_okay=False),
+              help="Write the report here (atomically); one per --format.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Write every --format into this folder.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Configuration file (default: biasaudit.toml, [tool.biasaudit] in pyproject.toml or "
+                   "[tool:biasaudit] in setup.cfg, found from here upward). Flags override it.")
+@click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="Fail only on findings new or worsened since this baseline; report the resolved ones.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False),
+              help="Record this scan's findings as the baseline (and exit 0).")
+@click.option("--accept", multiple=True, metavar="ID", help="Finding id accepted on purpose (repeatable; * wildcard).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a finding reaches this severity.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
@@ -110,47 +136,358 @@ def _progress(enabled: bool):
 @click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
               help="Columns with more distinct values are left out as free text.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--images-root", type=click.Path(file_okay=False),
+              help="Folder the manifest's image paths are relative to (default: the manifest's folder); "
+                   "paths that leave it are refused.")
+@click.option("--image-features/--no-image-features", default=True, show_default=True,
+              help="Compute pixel attributes (size, colours, brightness, EXIF) of image sources.")
+@click.option("--cache", "image_cache", type=click.Path(dir_okay=False),
+              help="Parquet cache of image attributes, reused for files whose size and mtime are unchanged.")
 @click.option("--timestamp", is_flag=True, help="Stamp the HTML report with the time it was made.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(data, label, sensitive, weight, ids, multi, positive, reference, compare, reference_group, non_causal,
-         no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug):
-    """Scan DATA (CSV, TSV, Parquet, JSON Lines) for bias and report what was found."""
+         no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug,
+         output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
+         image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None):
+    """Scan DATA for bias and report what was found.
+
+    DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
+    pixel attributes), a folder of images with one sub-folder per class, a COCO instances JSON
+    file or a CelebA attribute file.
+    """
     from .audit import audit
     from .loaders import load
     from .report import write_report, render
 
     def work():
-        if output and Path(data).exists() and Path(output).resolve() == Path(data).resolve():
-            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
-        df = load(data, encoding=encoding)
-        ref = load(reference, encoding=encoding) if reference else None
-        cmp_ = load(compare, encoding=encoding) if compare else None
+        ctx = click.get_current_context()
+        cfg = _load_config(config_path, no_config)
+        o = _with_config(ctx, cfg, dict(
+            label=label, sensitive=sensitive, weight=weight, ids=ids, positive=positive, reference=reference,
+            compare=compare, reference_group=_parse_pairs(reference_group, "--reference-group"),
+            non_causal=non_causal, no_probe=no_probe, fail_on=fail_on, alpha=alpha, correction=correction,
+            seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
+        plan = _output_plan(fmt, output, output_dir, data)
+        from .loaders.images import tty_progress
+        df = load(data, encoding=encoding, label=o["label"], images_root=images_root, image_features=image_features,
+                  cache=image_cache, progress=tty_progress(not quiet))
+        ref = load(o["reference"], encoding=encoding) if isinstance(o["reference"], str) else o["reference"]
+        cmp_ = load(o["compare"], encoding=encoding) if o["compare"] else None
         step, bar = _progress(not quiet)
         try:
-            result = audit(df, label=label, sensitive=sensitive or None, weight=weight, ids=ids or None,
-                           multi=_parse_multi(multi) or None, positive=positive, reference=ref, compare=cmp_,
-                           reference_group=_parse_pairs(reference_group, "--reference-group"),
-                           non_causal=non_causal, alpha=alpha, correction=correction, random_state=seed,
-                           n_bins=bins, max_levels=max_levels, probe=not no_probe, source=data, progress=step)
+            result = audit(df, label=o["label"], sensitive=o["sensitive"] or None, weight=o["weight"],
+                           ids=o["ids"] or None, multi=_parse_multi(multi) or None, positive=o["positive"],
+                           reference=ref, compare=cmp_, reference_group=o["reference_group"],
+                           non_causal=o["non_causal"], alpha=o["alpha"], correction=o["correction"],
+                           random_state=o["seed"], n_bins=o["bins"], max_levels=o["max_levels"],
+                           probe=not o["no_probe"], source=data, progress=step, prediction=prediction,
+                           predicted_positive=predicted_positive or None, score=score, threshold=threshold,
+                           weight_file=weight_file, **o["extra"])
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
         if not quiet:
             for note in result.dataset.get("notes", []):
                 click.echo(f"biasaudit: {note}", err=True)
-        options = {"timestamp": True} if (timestamp and fmt == "html") else {}
+        return _finish_scan(result, o, cfg, plan, accept, write_baseline, timestamp, quiet)
+
+    failing = _run(debug, work)
+    if failing:
+        sys.exit(EXIT_FOUND)
+
+
+@cli.command("reweigh")
+@click.argument("data", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-l", "--label", help="Label column (default: inferred, as for scan).")
+@click.option("-s", "--sensitive", multiple=True, metavar="ATTR",
+              help="Attribute to balance (repeatable; their joint groups). With --reference: the reference "
+                   "attributes to rake (default: all of them).")
+@click.option("--reference", type=click.Path(dir_okay=False),
+              help="CSV of attribute,value,share: rake to these margins (iterative proportional fitting) "
+                   "instead of reweighing.")
+@click.option("--weight", help="Column of frequency weights; the written weights multiply it.")
+@click.option("--id", "ids", multiple=True, help="Identifier column, written beside the weights.")
+@click.option("--positive", help="Label value whose rate is shown (default: the minority).")
+@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
+@click.option("--tol", type=click.FloatRange(0, min_open=True), default=1e-10, show_default=True,
+              help="Raking: largest absolute margin error accepted.")
+@click.option("--max-iter", type=click.IntRange(1), default=1000, show_default=True, help="Raking: most sweeps.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Weights CSV to write.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bins, tol, max_iter, output, encoding,
+                    quiet, debug):
+    """Write per-row weights for DATA that remove a disparity or a selection bias.
+
+    Without --reference: Kamiran & Calders reweighing, w(g, y) = P(g)P(y)/P(g, y) over the joint
+    groups g of the -s attributes and the label y, which makes the label independent of them.
+    With --reference: raking to the reference margins. Re-audit with
+    'biasaudit scan DATA --weight-file OUTPUT'.
+    """
+    from .loaders import load
+    from .reweigh import rake, reweigh, write_weights
+
+    def work():
+        if Path(data).exists() and Path(output).resolve() == Path(data).resolve():
+            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
+        df = load(data, encoding=encoding, label=label)
+        if reference:
+            res = rake(df, load(reference, encoding=encoding), label=label, sensitive=sensitive or None,
+                       weight=weight, ids=ids or None, n_bins=bins, tol=tol, max_iter=max_iter)
+        else:
+            if not sensitive:
+                raise _Fail("Name the attribute(s) to balance with -s, or give --reference to rake.")
+            res = reweigh(df, label=label, sensitive=sensitive, weight=weight, ids=ids or None, positive=positive,
+                          n_bins=bins)
+        write_weights(res, output)
+        if not quiet:
+            for line in res.lines():
+                click.echo(f"biasaudit: {line}", err=True)
+            click.echo(f"biasaudit: wrote weights to {output}; re-audit with: biasaudit scan {data}"
+                       + (f" -l {label}" if label else "") + f" --weight-file {output}", err=True)
+        return res.converged
+
+    if not _run(debug, work):
+        sys.exit(EXIT_FOUND)
+
+
+@cli.command("diff")
+@click.argument("old", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("new", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-l", "--label", help="Label column (default: inferred, as for scan).")
+@click.option("-s", "--sensitive", multiple=True, help="Sensitive attribute (repeatable; default: every attribute).")
+@click.option("--positive", help="Label value whose rate is compared across groups (default: the minority).")
+@click.option("--non-causal", multiple=True, metavar="ATTR", help="Attribute that should not decide the label.")
+@click.option("--no-probe", is_flag=True, help="Skip the classifier probe (and so the learned-rule comparison).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the diff here (atomically).")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
+              help="Exit with code 1 when a new, worsened or shifted finding reaches this severity.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random procedure.")
+@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
+@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+              help="Columns with more distinct values are left out as free text.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the inputs.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
+@click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt, output, fail_on, alpha, seed, bins,
+                 max_levels, encoding, config_path, no_config, quiet, debug):
+    """What changed between two versions OLD and NEW of a dataset: new gaps, worsened or improved
+    disparities, shifted group shares, newly learned rules."""
+    from .diff import diff
+    from .loaders import load
+
+    def work():
+        ctx = click.get_current_context()
+        cfg = _load_config(config_path, no_config)
+        o = _with_config(ctx, cfg, dict(label=label, sensitive=sensitive, positive=positive, non_causal=non_causal,
+                                        no_probe=no_probe, fail_on=fail_on, alpha=alpha, seed=seed, bins=bins,
+                                        max_levels=max_levels, reference=None, reference_group={}))
+        if output and any(Path(p).exists() and Path(output).resolve() == Path(p).resolve() for p in (old, new)):
+            raise _Fail("The output path is an input file; choose another -o so the data is not overwritten.")
+        extra = {k: v for k, v in (("weight", o.get("weight")), ("ids", list(o.get("ids") or ()) or None),
+                                   ("correction", o.get("correction")), ("reference_group", o["reference_group"]),
+                                   ("reference", load(o["reference"], encoding=encoding)
+                                    if isinstance(o["reference"], str) else o["reference"])) if v is not None}
+        d = diff(load(old, encoding=encoding), load(new, encoding=encoding), label=o["label"],
+                 sensitive=o["sensitive"] or None, positive=o["positive"], non_causal=o["non_causal"],
+                 alpha=o["alpha"], random_state=o["seed"], n_bins=o["bins"], max_levels=o["max_levels"],
+                 probe=not o["no_probe"], old_source=old, new_source=new, **extra, **o["extra"])
+        text = d.render_text() if fmt == "text" else d.to_json() + "\n"
         if output:
-            write_report(result, output, fmt, **options)
+            from .report._atomic import atomic_write_text
+            atomic_write_text(output, text)
             if not quiet:
-                click.echo(f"biasaudit: wrote {fmt} report to {output}", err=True)
+                click.echo(f"biasaudit: wrote {fmt} diff to {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        return d.at_or_above(o["fail_on"])
+
+    if _run(debug, work):
+        sys.exit(EXIT_FOUND)
+
+
+@cli.command("claim")
+@click.argument("data", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("claims", nargs=-1, required=True)
+@click.option("-l", "--label", help="Label column for claims that name only a value (\"never DOG where ...\").")
+@click.option("--id", "ids", multiple=True, help="Identifier column naming counter-examples (repeatable).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Family-wise error rate of the claims (Holm).")
+@click.option("--model", type=click.Choice(["iut", "overall"]), default="iut", show_default=True,
+              help="iut: a claim must also beat every parent cell; overall: the label's overall rate only.")
+@click.option("--fail-on", type=click.Choice(["never", "contradicted", "unsupported"]), default="never",
+              show_default=True, help="Exit with code 1 when a claim is contradicted (or not supported).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the answer here (atomically).")
+@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
+@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+              help="Columns with more distinct values are left out as free text.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
+@click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, bins, max_levels, encoding,
+                  config_path, no_config, quiet, debug):
+    """Check CLAIMS about DATA stated before looking: never, always or can.
+
+    A claim reads "never species=DOG where size=small, color=white" (or "always ...", "can ...").
+    The claims of one call form their own family, Holm-corrected."""
+    from .claims import check_claims
+    from .loaders import load
+
+    def work():
+        ctx = click.get_current_context()
+        cfg = _load_config(config_path, no_config)
+        o = _with_config(ctx, cfg, dict(label=label, ids=ids, alpha=alpha, bins=bins, max_levels=max_levels,
+                                        reference=None, reference_group={}, fail_on="never", no_probe=True))
+        if output and Path(data).exists() and Path(output).resolve() == Path(data).resolve():
+            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
+        results = check_claims(load(data, encoding=encoding), list(claims), label=o["label"], alpha=o["alpha"],
+                               ids=list(o["ids"]) or None, n_bins=o["bins"], max_levels=o["max_levels"], model=model)
+        if fmt == "json":
+            import json
+            text = json.dumps({"source": data, "alpha": o["alpha"], "correction": "holm", "model": model,
+                               "claims": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False,
+                              allow_nan=False) + "\n"
+        else:
+            n = results[0].n if results else 0
+            lines = [f"biasaudit claims — {data} ({n:,} rows, label {results[0].label}); {len(results)} claim(s), "
+                     f"Holm-corrected at alpha {o['alpha']:g}"]
+            for r in results:
+                lines += [f"[{r.verdict}] {r.claim}", f"    {r.message}."]
+            text = "\n".join(lines) + "\n"
+        if output:
+            from .report._atomic import atomic_write_text
+            atomic_write_text(output, text)
+            if not quiet:
+                click.echo(f"biasaudit: wrote {fmt} answer to {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        bad = {"never": (), "contradicted": ("contradicted",),
+               "unsupported": ("contradicted", "not established")}[fail_on]
+        return [r for r in results if r.verdict in bad]
+
+    if _run(debug, work):
+        sys.exit(EXIT_FOUND)
+
+
+# ------------------------------------------------------------------ configuration, outputs, baselines
+def _load_config(config_path, no_config: bool):
+    from .config import Config, load_config
+    if config_path:
+        return load_config(config_path)
+    return Config() if no_config else load_config(None)
+
+
+def _given(ctx, name: str) -> bool:
+    """True when the user set option ``name`` on the command line (or through the environment)."""
+    from click.core import ParameterSource
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def _with_config(ctx, cfg, values: dict) -> dict:
+    """The option values, each left at its default replaced by the configuration's (flags win)."""
+    out = dict(values)
+    simple = ("label", "sensitive", "weight", "ids", "positive", "compare", "non_causal", "fail_on", "alpha",
+              "correction", "seed", "bins", "max_levels", "baseline")
+    for name in simple:
+        if not _given(ctx, name) and cfg.is_set(name):
+            value = getattr(cfg, name)
+            out[name] = tuple(value) if isinstance(value, tuple) else value
+    if not _given(ctx, "reference") and cfg.reference is not None:
+        out["reference"] = cfg.reference if isinstance(cfg.reference, str) else cfg.reference_frame()
+    if not _given(ctx, "reference_group") and cfg.reference_group:
+        out["reference_group"] = dict(cfg.reference_group)
+    if not _given(ctx, "no_probe") and cfg.probe is not None:
+        out["no_probe"] = not cfg.probe
+    out["extra"] = {k: v for k, v in (("attributes", list(cfg.attributes) or None), ("k_max", cfg.k_max))
+                    if v is not None}
+    out["fail_on_set"] = _given(ctx, "fail_on") or cfg.fail_on is not None
+    return out
+
+
+def _output_plan(fmts, outputs, output_dir, data) -> list:
+    """[(format, path or None)]: where each report goes (None: stdout)."""
+    fmts = list(fmts) or ["text"]
+    if output_dir:
+        if outputs:
+            raise _Fail("Give either -o (one per --format) or --output-dir, not both.")
+        plan = [(f, str(Path(output_dir) / OUTPUT_NAMES[f])) for f in fmts]
+    elif outputs:
+        if len(outputs) != len(fmts):
+            raise _Fail(f"{len(fmts)} --format but {len(outputs)} -o: give one -o per --format, in the same "
+                        f"order, or use --output-dir.")
+        plan = list(zip(fmts, outputs))
+    elif len(fmts) > 1:
+        raise _Fail("Several --format need one -o each (in the same order) or --output-dir.")
+    else:
+        plan = [(fmts[0], None)]
+    paths = [p for _, p in plan if p]
+    if len(set(map(os.path.abspath, paths))) < len(paths):
+        raise _Fail("Two reports would be written to the same file; give each --format its own -o.")
+    for _, p in plan:
+        if p and Path(data).exists() and Path(p).resolve() == Path(data).resolve():
+            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
+    return plan
+
+
+def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: bool, quiet: bool) -> list:
+    """Compare with the baseline, write the reports and the baseline; return the failing ids."""
+    from dataclasses import replace
+
+    from .baseline import compare_baseline, write_baseline as _write_baseline
+    from .checks import failing_findings
+    from .config import Accepted, is_accepted
+    from .report import render, write_report
+
+    def note(text: str) -> None:
+        if not quiet:
+            click.echo(f"biasaudit: {text}", err=True)
+
+    accepted = tuple(Accepted(a) for a in accept) + tuple(cfg.accept)
+    fail_on = o["fail_on"]
+    comparison = None
+    if o["baseline"]:
+        if not o["fail_on_set"]:
+            fail_on = "medium"
+        comparison = compare_baseline(result, o["baseline"], fail_on=fail_on, accept=accepted)
+        failing = [f.id for f in comparison.failing]
+        result = replace(result, sections={**result.sections, "baseline": comparison.to_dict()})
+        for line in comparison.lines():
+            note(line)
+    else:
+        failing = [f.id for f in failing_findings(result, fail_on, accepted)]
+    accepted_ids = {}
+    for f in result.findings:
+        hit = is_accepted(f.id, accepted)
+        if hit is not None:
+            accepted_ids[f.id] = hit.reason
+    for fmt, path in plan:
+        options = {}
+        if fmt == "html" and timestamp:
+            options["timestamp"] = True
+        if fmt in ("junit", "sarif"):
+            options.update(fail_on=fail_on, failing=failing, accepted=accepted_ids)
+        if fmt == "sarif" and comparison is not None:
+            options["baseline_state"] = comparison.baseline_state()
+        if path:
+            write_report(result, path, fmt, **options)
+            note(f"wrote {fmt} report to {path}")
         else:
             click.echo(render(result, fmt, **options), nl=False)
-        return result
-
-    result = _run(debug, work)
-    if result.at_or_above(fail_on):
-        sys.exit(EXIT_FOUND)
+    if write_baseline:
+        _write_baseline(result, write_baseline)
+        n = sum(1 for f in result.findings if f.explained_by is None)
+        note(f"wrote baseline ({n} findings) to {write_baseline}")
+        return []
+    return failing
 
 
 def main() -> None:

@@ -169,7 +169,7 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
             weight: str | None = None, ids: Iterable[str] | None = None,
             attributes: Iterable[str] | None = None, multi: Mapping[str, str | None] | None = None,
             positive: str | None = None, n_bins: int = 5, max_levels: int = 50,
-            auto_multi: bool = True) -> tuple[pd.DataFrame, Roles]:
+            auto_multi: bool = True, exclude: Iterable[str] | None = None) -> tuple[pd.DataFrame, Roles]:
     """Assign roles and prepare the frame for counting.
 
     Returns
@@ -233,6 +233,18 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
             raise DataError(f"Weight column {weight!r} has negative values (min {w.min():g}). Weights must be "
                             f"non-negative frequency counts.")
         kinds[weight] = "weight"
+        if not np.allclose(w, np.round(w)):
+            notes.append(f"Weights in {weight!r} are not whole numbers: rates use them exactly; tests treat the "
+                         f"weighted counts as frequencies rounded to whole rows (approximate).")
+
+    # --- model outputs (predictions, scores): never audited as attributes, carried in the frame
+    exclude = tuple(dict.fromkeys(exclude or ()))
+    for c in exclude:
+        _require(df, c, "Prediction")
+        if c == label:
+            raise DataError(f"Column {c!r} is the label; it cannot also be the model's prediction or score.")
+        kinds[c] = "prediction"
+        excluded[c] = "model output (prediction or score), audited by the predictions detector"
 
     # --- ids given
     ids = tuple(ids or ())
@@ -248,11 +260,15 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
         _require(df, c, "Sensitive")
         if c == label:
             raise DataError(f"Column {c!r} is the label; it cannot also be a sensitive attribute.")
+        if c in exclude:
+            raise DataError(f"Column {c!r} is the model's prediction or score; it cannot also be a sensitive "
+                            f"attribute.")
     if attributes is not None:
         attributes = tuple(attributes)
         for c in attributes:
             _require(df, c, "Attribute")
-    candidates = [c for c in (attributes or df.columns) if c not in (label, weight) and c not in ids]
+    candidates = [c for c in (attributes or df.columns) if c not in (label, weight) and c not in ids
+                  and c not in exclude]
     for c in sensitive:
         if c not in candidates:
             candidates.append(c)
@@ -359,10 +375,13 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
     if sensitive:
         sens = tuple(sensitive)
     else:
-        sens = tuple(c for c in audited if c not in derived)
+        # a multi-valued column with too many combinations is audited through its indicators
+        sens = tuple(c for c in audited if c not in derived or derived[c] in excluded)
     frame = pd.DataFrame(prepared)
     if w is not None:
         frame[weight] = w[keep].to_numpy(dtype=float)
+    for c in exclude:
+        frame[c] = df[c][keep].to_numpy()
     for c in ids + tuple(auto_ids):
         frame[c] = df[c][keep].to_numpy()
     roles = Roles(label=label, label_values=label_values, positive=str(positive), attributes=tuple(audited),

@@ -13,11 +13,16 @@ __all__ = ["DETECTORS", "get_detectors"]
 #: name -> "module:function"; resolved lazily so a detector's import cost is paid only when it runs.
 DETECTORS: dict[str, str] = {
     "group_attribution": "biasaudit.detectors.group_attribution:group_attribution",
+    "overgeneralization": "biasaudit.detectors.overgeneralization:overgeneralization",
     "conditional": "biasaudit.detectors.conditional:conditional",
     "proxies": "biasaudit.detectors.proxies:proxies",
     "selection": "biasaudit.detectors.selection:selection",
     "shift": "biasaudit.detectors.shift:shift",
     "reporting": "biasaudit.detectors.reporting:reporting",
+    "predictions": "biasaudit.detectors.predictions:predictions",
+    "label_quality": "biasaudit.detectors.label_quality:label_quality",
+    "image_probe": "biasaudit.image_probe:image_probe",
+    "probe": "biasaudit.probe.detector:probe",
 }
 
 

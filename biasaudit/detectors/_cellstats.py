@@ -140,7 +140,7 @@ def cell_tests(ctx: AuditContext, scan: CellScan, alpha: float) -> list[CellTest
         p = stack_p.max(axis=0)
         b = np.stack(comp_bound)
         extreme = b.min(axis=0) if up else b.max(axis=0)
-        pmins = [p_over_at(extreme, n, nl[None, :], S, up)]
+        pmins = [_cdf(extreme, n, nl[None, :], S, up)]
         for j in range(pmax):
             hj = has[:, j][:, None]
             spj = np.where(hj, sP[:, j][:, None], 1)
@@ -150,25 +150,36 @@ def cell_tests(ctx: AuditContext, scan: CellScan, alpha: float) -> list[CellTest
         binding = stack_p.argmax(axis=0)
         e_bind = np.take_along_axis(np.stack(comp_e), binding[None], axis=0)[0]
         results[tail] = dict(p=np.minimum(p, 1.0), pmin=np.minimum(pmin, 1.0), p_over=p_over,
-                             pmin_over=p_over_at(bound, n, nl[None, :], S, up), e_over=e_over,
+                             pmin_over=_cdf(bound, n, nl[None, :], S, up), e_over=e_over,
                              comp_p=stack_p, comp_e=np.stack(comp_e), binding=binding, e_bind=e_bind)
-    keep = _dedupe_binary(scan, results["less"], cnt) if K == 2 else np.ones((C, K), dtype=bool)
+    keep = {"less": np.ones((C, K), dtype=bool), "greater": np.ones((C, K), dtype=bool)}
+    if K == 2:
+        keep["less"] = _dedupe_binary(scan, results["less"], cnt)
+    else:  # (C, L) lower tail is (not-C, L) upper tail: keep the rule when not-C is pure for L
+        for i, j in scan.complement.items():
+            for L in range(K):
+                if cnt[j, L] == s[j]:
+                    keep["less"][i, L] = False
+                else:
+                    keep["greater"][j, L] = False
     one_way = _one_way(ctx, cells)
     rows = []
     for tail in tails:
         r = results[tail]
         for i in range(C):
             for L in range(K):
-                if tail == "less" and not keep[i, L]:
+                if not keep[tail][i, L]:
                     continue
                 rows.append(_classify(cells[i], i, L, tail, r, cnt, s, nl, n, sP, cP, has, alpha, one_way, K))
     ps = np.array([t["p_value"] if t["testable"] else np.nan for t in rows])
     q = stats.adjust_pvalues(ps, "bh") if len(ps) else ps
-    return [CellTest(**t, q_local=None if np.isnan(qi) else float(qi)) for t, qi in zip(rows, q)]
-
-
-def p_over_at(x, n, nl, S, up):
-    return _cdf(x, n, nl, S, up)
+    out = []
+    for t, qi in zip(rows, q):
+        qi = None if np.isnan(qi) else float(qi)
+        if t["visible"] and not t["pattern"] and not (qi is not None and qi <= alpha):
+            t = {**t, "visible": False, "kind": "cell_test"}  # small effect, not even locally significant
+        out.append(CellTest(**t, q_local=qi))
+    return out
 
 
 def _ratio(obs, e):
@@ -231,12 +242,12 @@ def _classify(cell, i, L, tail, r, cnt, s, nl, n, sP, cP, has, alpha, one_way, K
     if visible:
         kind = "rule" if (up or (K == 2 and obs == 0)) else "gap"
     e_nb = p_nb = None
-    if k > 1 and not up:
+    if k > 1 and not up and visible:
         counts = [one_way[it][L] for it in cell.items]
         e_nb = float(np.prod(counts, dtype=float) / float(nl[L]) ** (k - 1))
         if k == 2:
             p_nb = float(sps.hypergeom.cdf(obs, int(nl[L]), int(counts[0]), int(counts[1])))
-    ub = _upper_bound(np.array([obs]), np.array([si]), alpha)[0]
+    ub = _upper_bound(np.array([obs]), np.array([si]), alpha)[0] if visible else float("nan")
     ub_label = 1.0 - alpha ** (1.0 / nl[L]) if obs == 0 else float("nan")
     return dict(cell=cell, label=L, tail=tail, obs=obs, p_value=p, p_min=pmin, testable=bool(testable),
                 p_overall=float(r["p_over"][i, L]), pmin_overall=float(r["pmin_over"][i, L]),

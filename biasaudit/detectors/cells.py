@@ -15,7 +15,13 @@ Pruning, so that every hypothesis the scan tests is a different one:
   same rows as that parent (``big and multicolor=no`` is ``big``);
 * cells with identical rows found through different attributes (``color_has_black=yes`` and
   ``color=black`` when black never occurs in a pair) are kept once, the simplest first;
-* the level ``(missing)`` is never an item.
+* the level ``(missing)`` is never an item;
+* k_max = 3 by default only from ``AUTO_K3_MIN_N`` rows on, for attributes with at most
+  ``FEW_LEVELS`` levels, and only when the 3-way cells fit in a quarter of ``settings.max_cells``
+  (an explicit ``k_max`` is obeyed);
+* 3-way cells (and every cell once ``settings.max_cells`` is reached) are kept only when their
+  support reaches the smallest support at which some label's depletion could be significant
+  (support-pruned enumeration, Tarone's p_min depends on the margins only).
 
 Identical row sets are recognised by two random integer signatures per row summed over the cell
 (exact in float64 up to 2**33 rows) and confirmed on the row masks.
@@ -124,6 +130,7 @@ class CellScan:
     fd: dict = field(default_factory=dict)
     totals: tuple = ()
     complement: dict = field(default_factory=dict)
+    k3_skipped: int = 0
 
 
 def _observed_levels(ctx: AuditContext, attribute: str) -> int:
@@ -208,12 +215,12 @@ def generalizes(general: tuple, specific: tuple, fd: dict) -> bool:
 def _s_floor(n: int, label_counts: np.ndarray, alpha: float) -> int:
     """Smallest support at which some label's depletion (obs = 0) could be significant."""
     best = n
+    sizes = np.arange(1, min(n, 100_000) + 1)
     for n_l in label_counts:
-        for s in range(1, n + 1):
-            lo = max(0, s - (n - int(n_l)))
-            if sps.hypergeom.cdf(lo, n, int(n_l), s) <= alpha:
-                best = min(best, s)
-                break
+        lo = np.maximum(0, sizes - (n - int(n_l)))
+        ok = np.flatnonzero(sps.hypergeom.cdf(lo, n, int(n_l), sizes) <= alpha)
+        if ok.size:
+            best = min(best, int(sizes[ok[0]]))
     return best
 
 
@@ -233,7 +240,9 @@ def scan_cells(ctx: AuditContext) -> CellScan:
     k_max = max(1, choose_k_max(ctx))
     fd, min_support = functional_maps(ctx, attrs)
     blocked = _blocked_pairs(ctx, attrs, fd, min_support)
-    few = {a for a in attrs if _observed_levels(ctx, a) <= FEW_LEVELS}
+    levels = {a: _observed_levels(ctx, a) for a in attrs}
+    few = {a for a in attrs if levels[a] <= FEW_LEVELS}
+    max_cells = int(getattr(ctx.settings, "max_cells", 20000) or 20000)
 
     rng = np.random.default_rng(_SIG_SEED)
     r1 = rng.integers(0, 2**20, size=table.n_rows).astype(float)
@@ -243,23 +252,29 @@ def scan_cells(ctx: AuditContext) -> CellScan:
     combos: list[tuple] = [(a,) for a in attrs]
     if k_max >= 2:
         combos += [c for c in combinations(attrs, 2) if frozenset(c) not in blocked]
+    k3_skipped = 0
     if k_max >= 3:
-        combos += [c for c in combinations(attrs, 3)
-                   if all(x in few for x in c)
+        triples = [c for c in combinations(attrs, 3) if all(x in few for x in c)
                    and not any(frozenset(p) in blocked for p in combinations(c, 2))]
-    s_floor = None
+        size = sum(math.prod(levels[x] for x in c) for c in triples)
+        if ctx.settings.k_max is None and size > max_cells // 4:
+            k_max, k3_skipped = 2, size   # automatic k = 3 only within budget
+        else:
+            combos += triples
+    s_floor = _s_floor(n, label_counts, ctx.settings.alpha)
     cells: list[Cell] = []
     unobserved: list[Unobserved] = []
     n_pruned, truncated = 0, False
-    max_cells = int(getattr(ctx.settings, "max_cells", 20000) or 20000)
     for combo in combos:
         if truncated:
             break
         new, unobs = _combo_cells(ctx, combo, label, n, positions, r1, r2)
         unobserved.extend(unobs)
+        if len(combo) >= 3:  # 3-way cells only where some label could be significant (§3.1)
+            kept = [c for c in new if c.support >= s_floor]
+            n_pruned += len(new) - len(kept)
+            new = kept
         if len(cells) + len(new) > max_cells:
-            if s_floor is None:
-                s_floor = _s_floor(n, label_counts, ctx.settings.alpha)
             kept = [c for c in new if c.support >= s_floor]
             n_pruned += len(new) - len(kept)
             new = kept
@@ -293,7 +308,7 @@ def scan_cells(ctx: AuditContext) -> CellScan:
                     label_levels=tuple(lt.levels[0]), label_counts=label_counts, k_max=k_max,
                     n_combinations=len(combos), n_duplicates=n_dup, n_pruned=n_pruned,
                     truncated=truncated, skipped_pairs=skipped, fd=fd, totals=totals,
-                    complement=complement)
+                    complement=complement, k3_skipped=k3_skipped)
 
 
 def _mask(ctx: AuditContext, items: tuple) -> np.ndarray:

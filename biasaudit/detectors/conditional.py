@@ -18,6 +18,12 @@ the positive label against the rest (STATISTICS.md §4.3).
   opposite sign).  It enters the family (with the exposure's stratified test) only when that
   test's raw p is <= alpha; otherwise it is a *descriptive Simpson reversal* (severity info).
   For a two-level A a supported reversal replaces the (A, B) conditional finding (same test).
+
+A conditional finding whose direction is that of the marginal A x label association is a view of
+that association: it stays in the family but is folded into the group-attribution finding
+(``explained_by="group_attribution:A:label=<label>"``).  Sign changes, reversals and masked
+associations (raw p <= alpha only within strata) stay on their own.  With no sensitive
+attribute named, more than ``MAX_PAIRS_UNNAMED`` pairs are not computed (the section says so).
 """
 from __future__ import annotations
 
@@ -33,10 +39,14 @@ __all__ = ["conditional", "general_cmh", "simpson_check", "mh_risk_difference", 
 
 #: Attributes with more levels get no level-vs-rest (Simpson) checks, only the general test.
 MAX_EXPOSURE_LEVELS = 6
+#: With no sensitive attribute named, more (attribute | stratifier) pairs than this are not computed.
+MAX_PAIRS_UNNAMED = 60
 #: Largest support of the exact generalised CMH distribution before Monte Carlo is used.
 MAX_EXACT_SUPPORT = 200_000
 #: Monte Carlo draws of the generalised CMH test when it is neither asymptotic nor enumerable.
 MC_DRAWS = 9_999
+#: |log OR| below this (odds ratios within [1/1.05, 1.05]) has no direction for the weak-reversal rule.
+OR_BAND = math.log(1.05)
 _TOL = 1e-7
 
 
@@ -91,7 +101,8 @@ def simpson_check(strata: np.ndarray, odds_ratio_mh: float) -> dict:
     dict
         ``rd_marginal``, ``or_marginal`` (Haldane if a zero), ``rd_strata`` (informative strata),
         ``strong`` (every stratum RD opposite to a non-zero marginal RD), ``weak`` (log OR_MH
-        and log OR_marg of opposite sign).
+        and log OR_marg of opposite sign, both outside the band ``OR_BAND`` = log 1.05, so that
+        odds ratios of about 1 do not count as a direction).
     """
     strata = np.asarray(strata)
     marginal = strata.sum(axis=0)
@@ -105,8 +116,10 @@ def simpson_check(strata: np.ndarray, odds_ratio_mh: float) -> dict:
     out.update(rd_marginal=rd_m, or_marginal=or_m, rd_strata=rds)
     out["strong"] = bool(sign != 0 and all(np.sign(v) == -sign for v in rds.values()))
     if math.isfinite(or_m) and odds_ratio_mh is not None and not math.isnan(odds_ratio_mh) and or_m > 0:
-        l_mh = math.copysign(math.inf, odds_ratio_mh - 1) if odds_ratio_mh in (0.0, math.inf) else math.log(odds_ratio_mh)
-        out["weak"] = bool(np.sign(l_mh) * np.sign(math.log(or_m)) < 0)
+        l_mh = (math.copysign(math.inf, odds_ratio_mh - 1) if odds_ratio_mh in (0.0, math.inf)
+                else math.log(odds_ratio_mh))
+        l_m = math.log(or_m)
+        out["weak"] = bool(l_mh * l_m < 0 and min(abs(l_mh), abs(l_m)) >= OR_BAND)
     return out
 
 
@@ -132,7 +145,7 @@ def _log_mvhyper(x: np.ndarray, n: np.ndarray, m: int) -> np.ndarray:
     return lc(n, x).sum(axis=1) - lc(n.sum(), m)
 
 
-def general_cmh(tables, *, alpha: float = 0.05, rng=0) -> dict:
+def general_cmh(tables, *, rng=0) -> dict:
     r"""Generalised Cochran-Mantel-Haenszel test of general association for K r x 2 tables.
 
     Rows are the r levels of A, columns (positive, other).  Per stratum with totals
@@ -233,41 +246,65 @@ def conditional(ctx: AuditContext) -> tuple[list[Finding], dict]:
     roles = ctx.roles
     pos = ctx.label_index(roles.positive)
     stratifiers = [b for b in roles.attributes if roles.parent(b) == b]
+    pairs = [(a, b) for a in roles.sensitive for b in stratifiers if roles.parent(b) != roles.parent(a)]
+    named = any(b not in roles.sensitive for b in stratifiers)
     findings: list[Finding] = []
-    tested, skipped, reversals = [], [], []
-    for a in roles.sensitive:
-        for b in stratifiers:
-            if roles.parent(b) == roles.parent(a):
-                continue
-            ct = ctx.label_table(a, b).counts
-            c = np.stack([ct[:, :, pos], ct.sum(axis=2) - ct[:, :, pos]], axis=-1)
-            if not np.allclose(c, np.round(c)):
-                skipped.append({"attribute": a, "stratifier": b, "reason": "non-integer weights"})
-                continue
-            c = np.round(c).astype(np.int64)
-            ia = np.flatnonzero(c.sum(axis=(1, 2)) > 0)
-            ib = np.flatnonzero(c.sum(axis=(0, 2)) > 0)
-            c = c[np.ix_(ia, ib)]
-            if len(ia) < 2 or len(ib) < 2:
-                continue
-            ab = c.sum(axis=2) > 0
-            if (ab.sum(axis=1) == 1).all() or (ab.sum(axis=0) == 1).all():
-                skipped.append({"attribute": a, "stratifier": b, "reason": "functionally dependent"})
-                continue
-            levels_a = [ctx.table.levels[a][i] for i in ia]
-            levels_b = [ctx.table.levels[b][j] for j in ib]
-            found, info = _pair(ctx, a, b, c, levels_a, levels_b)
-            findings.extend(found)
-            tested.append(info)
-            reversals.extend(f.id for f in found if f.kind == "simpson")
-    text = [f"Conditional associations: {len(tested)} (attribute | stratifier) pair(s) tested with "
-            f"Cochran-Mantel-Haenszel tests; {len(reversals)} Simpson reversal(s)."]
-    if skipped:
-        text.append("Not stratified: " + "; ".join(f"{s['attribute']} | {s['stratifier']} ({s['reason']})"
-                                                   for s in skipped) + ".")
+    tested, skipped, reversals, text = [], [], [], []
+    if not named and len(pairs) > MAX_PAIRS_UNNAMED:
+        text.append(f"Conditional associations not computed: with no sensitive attribute named, {len(pairs)} "
+                    f"(attribute | stratifier) pairs (more than {MAX_PAIRS_UNNAMED}); name the sensitive "
+                    f"attributes to stratify their label rates.")
+        skipped.append({"reason": f"{len(pairs)} pairs > {MAX_PAIRS_UNNAMED}"})
+        pairs = []
+    marginal_p: dict = {}
+    for a, b in pairs:
+        ct = ctx.label_table(a, b).counts
+        c = np.stack([ct[:, :, pos], ct.sum(axis=2) - ct[:, :, pos]], axis=-1)
+        if not np.allclose(c, np.round(c)):
+            skipped.append({"attribute": a, "stratifier": b, "reason": "non-integer weights"})
+            continue
+        c = np.round(c).astype(np.int64)
+        ia = np.flatnonzero(c.sum(axis=(1, 2)) > 0)
+        ib = np.flatnonzero(c.sum(axis=(0, 2)) > 0)
+        c = c[np.ix_(ia, ib)]
+        if len(ia) < 2 or len(ib) < 2:
+            continue
+        ab = c.sum(axis=2) > 0
+        if (ab.sum(axis=1) == 1).all() or (ab.sum(axis=0) == 1).all():
+            skipped.append({"attribute": a, "stratifier": b, "reason": "functionally dependent"})
+            continue
+        if a not in marginal_p:
+            marginal_p[a] = stats.independence_test(c.sum(axis=1), alpha=ctx.settings.alpha,
+                                                    rng=ctx.settings.random_state,
+                                                    exact_2x2=ctx.settings.exact_2x2).p_value
+        levels_a = [ctx.table.levels[a][i] for i in ia]
+        levels_b = [ctx.table.levels[b][j] for j in ib]
+        found, info = _pair(ctx, a, b, c, levels_a, levels_b, marginal_p[a])
+        findings.extend(found)
+        tested.append(info)
+        reversals.extend(f.id for f in found if f.kind == "simpson")
+    text.insert(0, f"Conditional associations: {len(tested)} (attribute | stratifier) pair(s) tested with "
+                   f"Cochran-Mantel-Haenszel tests; {len(reversals)} Simpson reversal(s).")
+    if any("stratifier" in s_ for s_ in skipped):
+        text.append("Not stratified: " + "; ".join(f"{s_['attribute']} | {s_['stratifier']} ({s_['reason']})"
+                                                   for s_ in skipped if "stratifier" in s_) + ".")
     section = {"title": "Conditional association and Simpson's paradox", "text": text,
                "pairs": tested, "skipped": skipped, "reversals": reversals}
     return findings, section
+
+
+def _mh_statistics(c: np.ndarray) -> np.ndarray:
+    """X^2_MH (no continuity correction) of every level against the rest, vectorised over levels."""
+    n_k = c.sum(axis=(0, 2)).astype(float)            # rows per stratum
+    m_k = c[:, :, 0].sum(axis=0).astype(float)        # positives per stratum
+    r_vk = c.sum(axis=2).astype(float)                # rows of level v in stratum k
+    ok = n_k > 1
+    e = r_vk * m_k / np.where(ok, n_k, 1)
+    var = r_vk * (n_k - r_vk) * m_k * (n_k - m_k) / np.where(ok, n_k ** 2 * (n_k - 1), 1)
+    d = ((c[:, :, 0] - e) * ok).sum(axis=1)
+    v = (var * ok).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v > 0, d ** 2 / v, np.nan)
 
 
 def _exposure_strata(c: np.ndarray, v: int) -> np.ndarray:
@@ -276,9 +313,8 @@ def _exposure_strata(c: np.ndarray, v: int) -> np.ndarray:
     return np.stack([c[v], rest], axis=1)
 
 
-def _pair(ctx, a, b, c, levels_a, levels_b) -> tuple[list[Finding], dict]:
+def _pair(ctx, a, b, c, levels_a, levels_b, marginal_p) -> tuple[list[Finding], dict]:
     s = ctx.settings
-    label, positive = ctx.roles.label, ctx.roles.positive
     r = c.shape[0]
     n_total = int(c.sum())
     marg = c.sum(axis=1)  # (r, 2)
@@ -308,15 +344,20 @@ def _pair(ctx, a, b, c, levels_a, levels_b) -> tuple[list[Finding], dict]:
                 "mantel_fleiss": res.mantel_fleiss, "n_strata": res.n_strata, "note": res.note}
         main = e
     else:
-        test = general_cmh(c.transpose(1, 0, 2), alpha=s.alpha, rng=s.random_state)
-        main = max(exposures, key=lambda x: (abs(x["rd_mh"]) if math.isfinite(x["rd_mh"]) else -1,
-                                             -abs(x["rd_marginal"])))
+        test = general_cmh(c.transpose(1, 0, 2), rng=s.random_state)
+        x2 = _mh_statistics(c)
+        main = exposures[int(np.argmax(np.nan_to_num(x2, nan=-1.0)))]
     info = {"attribute": a, "stratifier": b, "test": test["test"], "statistic": test["statistic"],
             "dof": test["dof"], "p_value": test["p_value"], "p_min": test["p_min"],
             "mantel_fleiss": test["mantel_fleiss"], "n_strata": test["n_strata"]}
     if replaced:
         return out, info
-    out.insert(0, _conditional_finding(ctx, a, b, levels_a, levels_b, main, exposures, test, n_total, r))
+    f = _conditional_finding(ctx, a, b, levels_a, levels_b, main, exposures, test, n_total, r)
+    masked = marginal_p > s.alpha and test["p_min"] <= s.alpha and test["p_value"] <= s.alpha
+    if not masked and main["rd_marginal"] * (main["rd_mh"] if math.isfinite(main["rd_mh"]) else 0) > 0:
+        # the direction of the marginal association: a view of that finding, folded into it
+        f = f.evolve(explained_by=f"group_attribution:{a}:label={ctx.roles.label}")
+    out.insert(0, f)
     return out, info
 
 

@@ -84,7 +84,8 @@ def _attribute_findings(ctx: AuditContext, attribute: str) -> list[Finding]:
     pool = sized if len(sized) >= 2 else rows
     lo_row = min(pool, key=lambda r: (r["rate"], -r["n"]))
     hi_row = max(pool, key=lambda r: (r["rate"], r["n"]))
-    di_all = lo_row["rate"] / hi_row["rate"] if hi_row["rate"] > 0 else float("nan")
+    # DI only over groups large enough to be tested on their own; otherwise it is not estimable
+    di_all = lo_row["rate"] / hi_row["rate"] if hi_row["rate"] > 0 and len(sized) >= 2 else float("nan")
     evidence = tuple({"group": r["group"], "n": r["n"], f"{positive}": r["positives"],
                       "rate": r["rate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                       "di_vs_reference": (r["rate"] / ref["rate"]) if ref["rate"] > 0 else None}
@@ -96,18 +97,22 @@ def _attribute_findings(ctx: AuditContext, attribute: str) -> list[Finding]:
     n_total = int(table.sum()) if float(table.sum()).is_integer() else float(table.sum())
     msg = (f"The {label}={positive} rate differs by {attribute}: from {_pct(lo_row['rate'])} "
            f"({attribute}={lo_row['group']}, n={lo_row['n']:g}) to {_pct(hi_row['rate'])} "
-           f"({attribute}={hi_row['group']}, n={hi_row['n']:g}); disparate impact {di_all:.2f}, "
-           f"corrected Cramér's V {v:.2f}, {res.test} p={res.p_value:.3g}")
+           f"({attribute}={hi_row['group']}, n={hi_row['n']:g}); "
+           + (f"disparate impact {di_all:.2f}, " if math.isfinite(di_all) else
+              "disparate impact not estimable (fewer than two groups large enough to test), ")
+           + f"corrected Cramér's V {v:.2f}, {res.test} p={res.p_value:.3g}")
     out = [Finding(
         id=f"group_attribution:{attribute}:label={label}", bias_type=BiasType.GROUP_ATTRIBUTION.value,
         detector="group_attribution", kind="association", attributes={attribute: None},
         label_value=positive, message=msg, test=res.test, statistic=res.statistic, p_value=res.p_value,
         p_min=res.p_min, testable=res.p_min <= s.alpha, in_family=True, effect_size=v,
         effect_size_name="cramers_v_corrected", effect_level=level, n=n_total,
-        pattern=bool(math.isfinite(v) and v >= 0.1) or bool(di_all < FOUR_FIFTHS and len(sized) >= 2),
+        pattern=bool(math.isfinite(v) and v >= 0.1) or bool(math.isfinite(di_all) and di_all < FOUR_FIFTHS),
         evidence=evidence,
         suggestion=(f"Check how {attribute} groups were sampled and labelled; if the difference is not "
-                    f"expected in the population, re-weight or stratify by {attribute}."),
+                    f"expected in the population, re-weight or stratify by {attribute}: "
+                    f"biasaudit reweigh DATA -l {label} -s {attribute} -o weights.csv, then "
+                    f"biasaudit scan DATA --weight-file weights.csv."),
         details={"table": table.tolist(), "disparate_impact": di_all, "reference_group": ref["group"],
                  "dof": res.dof, "valid": res.valid, "note": res.note})]
     # per group against the rest: one 2x2 each; for two groups the two tests coincide, keep one
@@ -144,8 +149,9 @@ def _attribute_findings(ctx: AuditContext, attribute: str) -> list[Finding]:
             expected=n_g * total_pos / total_n, pattern=lvl >= 1,
             evidence=({"group": r["group"], "n": n_g, positive: k, "rate": r["rate"]},
                       {"group": "rest", "n": n_rest, positive: k_rest, "rate": r_rest}),
-            suggestion=(f"Collect or re-weight {attribute}={r['group']} examples, and check whether the "
-                        f"label was assigned differently for this group."),
+            suggestion=(f"Collect or re-weight {attribute}={r['group']} examples (biasaudit reweigh DATA -l {label} "
+                        f"-s {attribute} -o weights.csv), and check whether the label was assigned differently "
+                        f"for this group."),
             details={"table2x2": t22.tolist(), "alternative": "two-sided", "disparate_impact": di_ref,
                      "disparate_impact_vs_rest": di_rest, "reference_group": ref["group"],
                      "four_fifths": bool(di_ref < FOUR_FIFTHS) if math.isfinite(di_ref) else None}))

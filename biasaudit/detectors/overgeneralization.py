@@ -17,11 +17,17 @@ parent explains it. Its smallest attainable value ``p_min`` decides testability 
   with the smaller obs/E. A pure cell (obs = 0) is reported once, as the rule C -> L'
   (§3.3: the rule and the gap are one hypothesis).
 * More than two labels: purity C -> L' is its own test, the upper tail
-  :math:`P(X' \ge obs')` (= ``hypergeom.pmf(s, n, n_L', s)`` for a pure cell), IUT over parents.
+  :math:`P(X' \ge obs')` (= ``hypergeom.pmf(s, n, n_L', s)`` for a pure cell), IUT over parents;
+  it is the same test as the lower tail of L' in not-C, which is then kept once (as the rule
+  when C is pure, else as the gap).
 * Reported (visible) are cells with obs/E <= 0.8 and either the pattern (obs/E <= 0.5, s >= 2,
-  E >= 0.5) or p <= alpha; every other *testable* test is returned hidden
+  E >= 0.5) or a BH q <= alpha within this scan; every other *testable* test is returned hidden
   (``details["hidden"]``, kind ``cell_test``) so that the family stays honest; untestable tests
   without a pattern and uninformative zero cells (s <= 1 or E < 0.5) are only counted.
+* Patterns that are not significant (weak evidence, too few rows) are listed up to
+  ``MAX_PATTERNS``, those closest to significance first (smallest p); the rest are counted in the
+  coverage section. A search over thousands of small cells finds many pure ones by chance, and
+  listing all of them would bury the findings.
 * Folding (:mod:`biasaudit.detectors._folding`): consequences point to their cause through
   ``explained_by``.
 
@@ -35,23 +41,23 @@ Hanley, J. A. & Lippman-Hand, A. (1983). JAMA 249, 1743-1745 (upper bound 1 - al
 """
 from __future__ import annotations
 
-import math
+from functools import lru_cache
 
-import numpy as np
 from scipy import stats as sps
 
 from .. import stats
 from ..context import AuditContext
 from ..findings import BiasType, Finding
 from ..roles import MISSING
-from ._cellstats import CellTest, cell_tests, iut_rows_needed
+from ._cellstats import SHOW_RATIO, CellTest, cell_tests, iut_rows_needed
 from ._folding import fold_findings, fold_unobserved
 from .cells import scan_cells
 
-__all__ = ["overgeneralization", "EXISTENCE_MAX_LEVELS", "SHOW_RATIO"]
+__all__ = ["overgeneralization", "EXISTENCE_MAX_LEVELS", "SHOW_RATIO", "MAX_PATTERNS"]
 
-#: Cells with obs/E above this are never shown (STATISTICS.md §3.4).
-SHOW_RATIO = 0.8
+#: Non-significant patterns listed at most (the rest are counted).
+MAX_PATTERNS = 30
+
 #: Attributes with at most this many observed levels get existence observations.
 EXISTENCE_MAX_LEVELS = 8
 _DET = "overgeneralization"
@@ -61,33 +67,44 @@ def overgeneralization(ctx: AuditContext) -> tuple[list[Finding], dict]:
     """Coverage gaps, rules, unobserved combinations and existence observations of ``ctx``."""
     alpha = ctx.settings.alpha
     scan = scan_cells(ctx)
-    tests = cell_tests(scan, alpha)
-    visible, hidden, counts = [], [], {"uninformative": 0, "untestable_no_pattern": 0}
+    tests = cell_tests(ctx, scan, alpha)
+    visible, hidden, counts = [], [], {"uninformative": 0, "untestable_no_pattern": 0, "patterns_not_listed": 0}
+    patterns = []
     for t in tests:
-        if t.uninformative:
-            counts["uninformative"] += 1
-        elif t.visible:
+        if t.visible and t.q_local is not None and t.q_local <= alpha:
             visible.append(t)
-        elif t.testable:
+        elif t.visible:
+            patterns.append(t)
+        elif t.testable:      # every testable hypothesis stays in the family
             hidden.append(t)
+        elif t.uninformative:
+            counts["uninformative"] += 1
         else:
             counts["untestable_no_pattern"] += 1
+    patterns.sort(key=lambda t: (t.p_value, -t.e_overall, t.cell.rank, t.label, t.tail))
+    visible += patterns[:MAX_PATTERNS]
+    for t in patterns[MAX_PATTERNS:]:
+        counts["patterns_not_listed"] += 1
+        if t.testable:
+            hidden.append(t)
     label_names = scan.label_levels
     found = [_visible_finding(ctx, scan, t, alpha) for t in visible]
-    found = fold_findings(ctx, found, visible, alpha)
+    found = fold_findings(ctx, scan, found, visible, alpha)
     out = found + [_hidden_finding(scan, t) for t in hidden]
     unobs = [u for u in scan.unobserved if u.p_zero <= alpha]
     out += fold_unobserved(scan, [_unobserved_finding(scan, u) for u in unobs], unobs)
     out += _existence(ctx, scan, alpha)
-    s_min = {label_names[i]: stats.min_support_for_purity(scan.n, int(c), alpha)
+    s_min = {label_names[i]: _s_min(scan.n, int(c), alpha)
              for i, c in enumerate(scan.label_counts)}
     section = {"coverage": {
-        "n": scan.n, "k_max": scan.k_max, "attribute_combinations": scan.n_combinations,
+        "n": scan.n, "k_max": scan.k_max, "three_way_cells_skipped": scan.k3_skipped,
+        "attribute_combinations": scan.n_combinations,
         "cells": len(scan.cells), "duplicate_cells": scan.n_duplicates, "pruned_cells": scan.n_pruned,
         "truncated": scan.truncated, "not_crossed": [list(p) for p in scan.skipped_pairs],
         "hypotheses": len(tests), "testable": sum(t.testable for t in tests),
         "shown": len(visible), "hidden_testable": len(hidden),
         "uninformative": counts["uninformative"], "untestable_no_pattern": counts["untestable_no_pattern"],
+        "patterns_not_listed": counts["patterns_not_listed"],
         "min_support_pure_rule": s_min,
         "n_unobserved": len(scan.unobserved),
         "unobserved": [{"attributes": dict(u.items), "expected": u.expected, "p_zero": u.p_zero,
@@ -107,34 +124,37 @@ def _subject(cell) -> str:
 
 
 def _models_text(t: CellTest) -> str:
-    parts = [f"{_g(t.e_overall)} if the label did not depend on {_subject(t.cell)}"
+    """'0.857 expected if the label did not depend on the combination (p=0.308), 0.667 given ...'."""
+    parts = [f"{_g(t.e_overall)} expected if the label did not depend on {_subject(t.cell)}"
              + (f" (p={_g(t.p_overall)})" if t.cell.k > 1 else "")]
-    for j in range(t.cell.k if t.cell.k > 1 else 0):
+    for j in range(len(t.e_parents)):
         parts.append(f"{_g(t.e_parents[j])} given {t.cell.parent_text(j)} (p={_g(t.p_parents[j])})")
-    return ", ".join(parts)
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    if t.cell.k > 1:
+        text += f"; decisive p={_g(t.p_value)}, the largest"
+    else:
+        text += f"; exact p={_g(t.p_value)}"
+    return text
 
 
 def _message(scan, t: CellTest, alpha: float) -> str:
     cell, name = t.cell, scan.label_levels[t.label]
     n_l = int(scan.label_counts[t.label])
     if t.tail == "greater":  # multi-class purity rule
-        others = t.cell.support - t.obs
         return (f"Every example with {cell.text} is {name} ({t.obs} of {cell.support}; base rate "
-                f"{n_l / scan.n:.0%}; chance of such purity p={_g(t.p_value)}, lift {t.lift:.3g}); "
-                f"{others} rows of another label would be needed to break it")
-    bound = f"95% upper bound on the {name} share there {_g(t.upper_cell)}"
+                f"{n_l / scan.n:.0%}; lift {t.lift:.3g}; chance of such purity p={_g(t.p_value)})")
+    bound = f"95% upper bound on the {name} share there: {_g(t.upper_cell)}"
     if t.obs == 0:
-        bound += f", and on the share of {name} examples with it {_g(t.upper_label)}"
+        bound += f"; on the share of {name} examples with {cell.text}: {_g(t.upper_label)}"
     if t.kind == "rule":
         other = scan.label_levels[1 - t.label]
         n_o = int(scan.label_counts[1 - t.label])
         return (f"Every example with {cell.text} is {other} ({cell.support} of {cell.support}; base rate "
-                f"{n_o / scan.n:.0%}): no {name} where {_models_text(t)} were expected "
-                f"(exact p={_g(t.p_value)}); {bound}")
+                f"{n_o / scan.n:.0%}): no {name}, against {_models_text(t)}; {bound}")
     head = (f"No example has {cell.text} labelled {name} (0 of {cell.support}" if t.obs == 0 else
             f"Only {t.obs} of {cell.support} examples with {cell.text} are labelled {name} "
             f"({t.obs / cell.support:.0%}")
-    return f"{head}; expected {_models_text(t)}; exact p={_g(t.p_value)}); {bound}"
+    return f"{head}; {_models_text(t)}); {bound}"
 
 
 def _suggestion(scan, t: CellTest) -> str:
@@ -168,7 +188,7 @@ def _visible_finding(ctx, scan, t: CellTest, alpha: float) -> Finding:
         details.update({"table2x2": [[t.obs, cell.support - t.obs], [n_l - t.obs, n - cell.support - n_l + t.obs]],
                         "alternative": "less", "depleted_label": name,
                         "upper_bound_label_share": t.upper_label,
-                        "addition_fragility": _addition_fragility(t, n, n_l, alpha)})
+                        "addition_fragility": _addition_fragility(t, n, n_l, alpha) if t.p_value <= alpha else 0})
         if t.e_nb is not None:
             details.update({"expected_naive_bayes": t.e_nb, "p_naive_bayes": t.p_nb})
         if t.kind == "rule":
@@ -176,10 +196,10 @@ def _visible_finding(ctx, scan, t: CellTest, alpha: float) -> Finding:
             n_o = int(scan.label_counts[1 - t.label])
             details.update({"rule_label": other, "confidence": 1.0, "lift": n / n_o,
                             "purity_p": float(sps.hypergeom.pmf(cell.support, n, n_o, cell.support)),
-                            "min_support_pure_rule": stats.min_support_for_purity(n, n_o, alpha)})
+                            "min_support_pure_rule": _s_min(n, n_o, alpha)})
     else:
         details.update({"rule_label": name, "confidence": 1.0, "lift": t.lift,
-                        "min_support_pure_rule": stats.min_support_for_purity(n, n_l, alpha)})
+                        "min_support_pure_rule": _s_min(n, n_l, alpha)})
     rows_needed = None
     if t.pattern and t.p_value > alpha and cell.k > 1 and t.tail == "less":
         rows_needed = iut_rows_needed(t, n, n_l, alpha)
@@ -197,6 +217,11 @@ def _visible_finding(ctx, scan, t: CellTest, alpha: float) -> Finding:
         evidence=({"cell": cell.key, "support": cell.support, "observed": t.obs,
                    "expected": t.e_overall, "p_value": t.p_value},),
         suggestion=_suggestion(scan, t), details=details)
+
+
+@lru_cache(maxsize=64)
+def _s_min(n: int, n_label: int, alpha: float) -> int | None:
+    return stats.min_support_for_purity(n, n_label, alpha)
 
 
 def _addition_fragility(t: CellTest, n: int, n_l: int, alpha: float) -> int:
@@ -255,13 +280,15 @@ def _existence(ctx: AuditContext, scan, alpha: float) -> list[Finding]:
                 rows.append({"attribute": a, "value": t.levels[0][i], "n": k, "of": n_l, "share": k / n_l,
                              "ci_low": lo, "ci_high": hi})
                 (seen if k else never).append(rows[-1])
-            occurs = " and ".join(f"{a}={r['value']} ({r['n']} of {n_l}; 95% CI {r['ci_low']:.3g}-"
-                                  f"{r['ci_high']:.3g})" for r in seen)
-            msg = f"{name} occurs {'only ' if not never or len(seen) == 1 else ''}with {occurs}"
+            listed = [f"{a}={r['value']} ({r['n']} of {n_l}; 95% CI {r['ci_low']:.3g}-{r['ci_high']:.3g})"
+                      for r in seen]
+            occurs = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
+            msg = f"{name} occurs {'only ' if never else ''}with {occurs}"
             if never:
                 ub = stats.zero_upper_bound(n_l, alpha)
-                msg += (f"; never with {', '.join(f'{a}={r['value']}' for r in never)} (0 of {n_l}; at most "
-                        f"{_g(ub)} of {name} examples each, 95% upper bound)")
+                absent = ", ".join(f"{a}={r['value']}" for r in never)
+                msg += (f"; never with {absent} (0 of {n_l}; at most {_g(ub)} of {name} examples each, "
+                        f"95% upper bound)")
             out.append(Finding(
                 id=f"{_DET}:existence:{a}:label={name}", bias_type=BiasType.OVERGENERALIZATION.value,
                 detector=_DET, attributes={a: None}, label_value=name, kind="existence", message=msg,

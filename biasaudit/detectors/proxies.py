@@ -1,25 +1,31 @@
-"""Proxies: attributes that carry a sensitive attribute, so that dropping it does not remove it (STATISTICS.md §5).
+r"""Proxies: attributes that carry a sensitive attribute, so that dropping it does not remove it (STATISTICS.md §5).
 
-When sensitive attributes are named, every other (non-sensitive, not derived) attribute X and the
-label are candidates for each sensitive S; when none is named, the pairs of audited attributes
-are checked instead (skipped, and said so, above ``MAX_PAIRS`` pairs).  Per pair, from one count
-table:
+When sensitive attributes are named, every non-sensitive, non-derived attribute X is a candidate
+for each sensitive S (other sensitive attributes are not: they would be dropped too), and so is
+the label (reported, not tested twice: its test is the group-attribution association of S, which
+the finding names in ``explained_by``).  When none is named, the pairs of audited attributes are
+described instead: not in the family, because without a sensitive attribute there is no proxy
+hypothesis and the attributes of any data set are associated; above ``MAX_PAIRS`` pairs the scan
+is skipped and the section says so.  Per pair, from one count table:
 
 * corrected Cramér's V (Bergsma 2013), plug-in mutual information in nats with its Miller-Madow
   bias :math:`(r-1)(c-1)/(2n)`, NMI (arithmetic mean of the entropies), and Theil's
-  :math:`U(S \\mid X) = I(S;X)/H(S)`, the proxy strength;
+  :math:`U(S \mid X) = I(S;X)/H(S)`, the proxy strength;
 * the independence test of §1.1 (``stats.independence_test``), in the family;
-* ``kind="proxy"``, pattern when :math:`U(S \\mid X) \\ge 0.2` or :math:`V_{corr} \\ge 0.3`; effect level
+* ``kind="proxy"``, pattern when :math:`U(S \mid X) \ge 0.2` or :math:`V_{corr} \ge 0.3`; effect level
   from the Cramér's V thresholds;
-* ``kind="derived"`` (info, not in the family) when :math:`U(X \\mid S) = 1`: X is a function of S.
+* ``kind="derived"`` (info, not in the family) when :math:`U(X \mid S) = 1`: X is a function of S.
+  Columns biasaudit derived from S itself (indicators of a multi-valued S) are listed in the section.
 
 Predictability (named sensitive attributes only): stratified 5-fold cross-validated balanced
 accuracy of a depth-3 classification tree (class-balanced Gini, splits ``attribute == level`` as on
-one-hot columns) predicting S from all non-sensitive attributes, with a permutation p-value from
-``sklearn.model_selection.permutation_test_score`` (``N_PERMUTATIONS = 99``: p_min = 0.01; 999 is
-ten times slower).  ``kind="strong_proxy"`` when balanced accuracy - 1/|S| >= 0.2 and p <= alpha.
-Classes of S with fewer than ``MIN_CLASS_ROWS`` rows are left out of the probe; with fewer than two
-classes left it reports "insufficient data".
+one-hot columns; identical to ``DecisionTreeClassifier(max_depth=3, class_weight="balanced")`` up
+to the breaking of exact ties) predicting S from all non-sensitive attributes, with the permutation
+p-value of ``sklearn.model_selection.permutation_test_score`` (same algorithm, run on pattern counts
+so that 100 x 5 fits take well under a second; ``N_PERMUTATIONS = 99``: p_min = 0.01, 999 would be ten
+times slower).  ``kind="strong_proxy"`` when balanced accuracy - 1/|S| >= 0.2 and p <= alpha.
+Classes of S with fewer than ``MIN_CLASS_ROWS`` rows are left out of the probe (and named); with
+fewer than two classes left it reports "insufficient data".
 """
 from __future__ import annotations
 
@@ -161,7 +167,7 @@ def _cv_score(tree: PatternTree, pid: np.ndarray, y: np.ndarray, k: int, folds: 
 
 def predictability(codes: np.ndarray, y: np.ndarray, *, n_permutations: int = N_PERMUTATIONS,
                    random_state: int = 0) -> dict:
-    r"""Cross-validated balanced accuracy of a depth-3 tree predicting ``y`` from categorical ``codes``, with a permutation p.
+    r"""Cross-validated balanced accuracy of a depth-3 tree predicting ``y`` from ``codes``, with a permutation p.
 
     The algorithm of ``sklearn.model_selection.permutation_test_score`` (Ojala & Garriga 2010): the
     stratified 5-fold CV score :math:`s_0` on the data, then on ``n_permutations`` random
@@ -204,6 +210,10 @@ def predictability(codes: np.ndarray, y: np.ndarray, *, n_permutations: int = N_
 
 
 # ----------------------------------------------------------------------------- detector
+def _pct(u: float) -> str:
+    return "n/a" if not math.isfinite(u) else f"{100 * u:.0f}%" if u >= 0.1 or u == 0 else f"{100 * u:.1g}%"
+
+
 def proxies(ctx: AuditContext) -> tuple[list[Finding], dict]:
     """Proxy, derived and strong-proxy findings; see the module docstring."""
     roles = ctx.roles
@@ -233,7 +243,9 @@ def proxies(ctx: AuditContext) -> tuple[list[Finding], dict]:
             continue
         findings.append(f)
         if f.kind == "derived":
-            derived.append({"attribute": x, "sensitive": s_, "how": "U(X|S) = 1 in the data"})
+            u_x = f.details["theils_u_reverse"]
+            d, parent = (x, s_) if u_x >= _ONE else (s_, x)
+            derived.append({"attribute": d, "sensitive": parent, "how": "a function of it in the data"})
     if mode == "sensitive":
         for s_ in roles.sensitive:
             f = _pair_finding(ctx, s_, roles.label, "label")
@@ -244,13 +256,13 @@ def proxies(ctx: AuditContext) -> tuple[list[Finding], dict]:
             probes.append(probe)
             if f is not None:
                 findings.append(f)
-    n_proxy = sum(1 for f in findings if f.kind == "proxy" and f.pattern and f.in_family)
+    n_proxy = sum(1 for f in findings if f.kind == "proxy" and f.pattern and f.explained_by is None)
     text.insert(0, f"Proxies ({'named sensitive attributes' if mode == 'sensitive' else 'attribute pairs'}): "
                    f"{len(pairs)} pair(s) tested, {n_proxy} with the proxy pattern (U >= {U_PROXY:g} or "
                    f"corrected V >= {V_PROXY:g}); mutual information is the plug-in estimate (nats), biased "
                    f"upward by about (r-1)(c-1)/(2n) (Miller-Madow).")
     if derived:
-        text.append("Derived (functions of a sensitive attribute, not counted as proxies): "
+        text.append("Derived (one attribute a function of the other; not counted as proxies): "
                     + "; ".join(f"{d['attribute']} from {d['sensitive']}" for d in derived) + ".")
     for pr in probes:
         if pr["status"] != "tested":
@@ -281,14 +293,19 @@ def _pair_finding(ctx: AuditContext, s_: str, x: str, mode: str) -> Finding | No
     kind, in_family, severity, explained = "proxy", True, "info", None
     suggestion = f"Dropping {s_} does not remove it: {x} carries it; audit or drop {x}."
     if mode == "pairs":
-        det = (f" ({s_} is a function of {x})" if u_s >= _ONE else f" ({x} is a function of {s_})" if u_x >= _ONE else "")
+        det = (f" ({s_} is a function of {x})" if u_s >= _ONE
+               else f" ({x} is a function of {s_})" if u_x >= _ONE else "")
         head = "carry each other's information" if pattern else "share little information"
-        msg = (f"{x} and {s_} {head}{det}: {x} removes {u_s:.0%} of the uncertainty about "
-               f"{s_} and {s_} {u_x:.0%} of that about {x} (Theil's U); {numbers}")
+        msg = (f"{x} and {s_} {head}{det}: {x} removes {_pct(u_s)} of the uncertainty about "
+               f"{s_} and {s_} {_pct(u_x)} of that about {x} (Theil's U); {numbers}")
         suggestion = f"Dropping either of {s_} and {x} does not remove it: the other carries it; audit or drop both."
         fid = f"proxies:{x}~{s_}"
+        in_family = False  # no sensitive attribute named: a description of the data, not a hypothesis
+        if u_s >= _ONE or u_x >= _ONE:
+            kind = "derived"
     elif mode == "label":
-        msg = (f"The label {x} is a candidate proxy for {s_}: it removes {u_s:.0%} of the uncertainty about {s_} "
+        head = "is a candidate proxy for" if pattern else "carries little information on"
+        msg = (f"The label {x} {head} {s_}: it removes {_pct(u_s)} of the uncertainty about {s_} "
                f"(Theil's U); {numbers}")
         kind, in_family, explained = "proxy", False, f"group_attribution:{s_}:label={x}"
         severity = "insufficient-data" if (res.p_min > st.alpha and pattern) else "info"
@@ -297,13 +314,15 @@ def _pair_finding(ctx: AuditContext, s_: str, x: str, mode: str) -> Finding | No
         fid = f"proxies:label->{s_}"
     elif u_x >= _ONE:
         msg = (f"{x} is a deterministic function of {s_} (U({x}|{s_}) = 1; DERIVED, not a proxy): it keeps "
-               f"{u_s:.0%} of the information on {s_}; {numbers}")
+               f"{_pct(u_s)} of the information on {s_}; {numbers}")
         kind, in_family = "derived", False
         suggestion = f"{x} is computed from {s_}: drop or audit it together with {s_}."
         fid = f"proxies:derived:{x}<-{s_}"
     else:
-        msg = (f"{x} is {'a candidate' if pattern else 'a weak'} proxy for {s_}: it removes {u_s:.0%} of the "
-               f"uncertainty about {s_} (Theil's U({s_}|{x}); U({x}|{s_}) = {u_x:.2f}); {numbers}")
+        head = f"{x} is a candidate proxy for {s_}" if pattern else \
+            f"{x} is associated with {s_} below the proxy thresholds"
+        msg = (f"{head}: it removes {_pct(u_s)} of the uncertainty about {s_} (Theil's U({s_}|{x}); "
+               f"U({x}|{s_}) = {u_x:.2f}); {numbers}")
         fid = f"proxies:{x}->{s_}"
     return Finding(
         id=fid, bias_type=BiasType.PROXY.value, detector="proxies", kind=kind, attributes={x: None, s_: None},
@@ -348,10 +367,10 @@ def _probe(ctx: AuditContext, s_: str, features: list) -> tuple[Finding | None, 
     strong = r["lift"] >= LIFT_STRONG and r["p_value"] <= st.alpha
     level = sum(r["lift"] >= t for t in LIFT_LEVELS)
     left = f" (classes with < {MIN_CLASS_ROWS} rows left out: {', '.join(dropped)})" if dropped else ""
-    msg = (f"{s_} {'can be predicted' if strong else 'is hardly predictable'} from the non-sensitive attributes: "
-           f"a depth-3 tree reaches balanced accuracy {r['balanced_accuracy']:.2f} in stratified 5-fold "
-           f"cross-validation against {r['chance']:.2f} by chance{left}; permutation p={r['p_value']:.3g} "
-           f"({r['n_permutations']} permutations)")
+    how = "is predictable (strong proxy set)" if strong else "is predicted"
+    msg = (f"{s_} {how} from the non-sensitive attributes: a depth-3 tree reaches balanced accuracy "
+           f"{r['balanced_accuracy']:.2f} in stratified 5-fold cross-validation against {r['chance']:.2f} by "
+           f"chance{left}; permutation p={r['p_value']:.3g} ({r['n_permutations']} permutations)")
     top = ", ".join(dict.fromkeys(out["splits"][:3]))
     finding = Finding(
         id=f"proxies:predict:{s_}", bias_type=BiasType.PROXY.value, detector="proxies",

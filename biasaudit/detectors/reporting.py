@@ -2,7 +2,8 @@
 
 **Missingness.** For every column c with missing values (any column of the data except ids, the
 weight and the label) and every audited attribute or the label g (never c itself; columns
-derived from a multi-valued attribute are represented by their parent): the table g x 1[c missing], tested by §1.1 (``stats.independence_test``).
+derived from a multi-valued attribute are represented by their parent): the table
+g x 1[c missing], tested by §1.1 (``stats.independence_test``).
 Effects: the range of missing rates across groups, the disparate impact of the *observed* rates
 (min / max of 1 - missing rate), and the bias-corrected Cramér's V (graded on Cohen's w scale).
 Counts come from one ``np.bincount`` per pair on the coded table.
@@ -179,7 +180,8 @@ def _missing_finding(ctx: AuditContext, column: str, g: str, t: np.ndarray) -> F
            f"corrected Cramér's V {v:.2f}; {res.test} p={res.p_value:.3g}")
     evidence = tuple({"group": names[i], "n": int(n_g[i]), "missing": int(t[i, 0]), "rate": float(rates[i])}
                      for i in range(len(names)))
-    details = {"column": str(column), "table": t.tolist(), "levels": names, "missing_rate_range": spread, "disparate_impact_observed": di,
+    details = {"column": str(column), "table": t.tolist(), "levels": names, "missing_rate_range": spread,
+               "disparate_impact_observed": di,
                "cramers_v_corrected": v, "dof": res.dof, "valid": res.valid, "note": res.note}
     if t.shape[0] == 2:
         details.update({"table2x2": t.tolist(), "alternative": "two-sided"})
@@ -244,17 +246,24 @@ def _high_entropy(s: pd.Series, max_levels: int) -> bool:
     return n_unique > max_levels
 
 
-def duplicate_baseline(frame: pd.DataFrame) -> dict:
+def duplicate_baseline(frame: pd.DataFrame, weights: np.ndarray | None = None) -> dict:
     r"""Chance baseline of coincident rows under independent columns.
 
     .. math:: E[\text{pairs}] = \binom{n}{2} \prod_j \sum_v p_{jv}^2, \qquad
               E[\text{distinct}] = \sum_c 1 - (1 - \pi_c)^n \ (\text{when } K \le 10^6)
 
-    with :math:`p_{jv}` the share of value v in column j (missing is a value) and
-    :math:`\pi_c = \prod_j p_{j c_j}` the share of cell c of the K-cell product space.
+    with :math:`p_{jv}` the share of value v in column j (missing is a value; frequency
+    ``weights`` count each row that many times) and :math:`\pi_c = \prod_j p_{j c_j}` the share of
+    cell c of the K-cell product space.
     """
-    n = len(frame)
-    margins = [frame[c].value_counts(dropna=False).to_numpy(dtype=float) / n for c in frame.columns]
+    w = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)
+    n_total = float(w.sum())
+    n = int(round(n_total))
+    margins = []
+    for c in frame.columns:
+        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
+        margins.append(np.bincount(codes, weights=w, minlength=len(uniques)) / n_total)
+    margins = [m[m > 0] for m in margins]
     collision = math.prod(float(np.sum(m * m)) for m in margins)
     k_cells = math.prod(len(m) for m in margins)
     expected_pairs = math.comb(n, 2) * collision
@@ -263,62 +272,76 @@ def duplicate_baseline(frame: pd.DataFrame) -> dict:
         pi = np.ones(1)
         for m in margins:
             pi = np.outer(pi, m).ravel()
-        expected_distinct = float(np.sum(-np.expm1(n * np.log1p(-np.minimum(pi, 1 - 1e-300)))))
+        expected_distinct = float(np.sum(-np.expm1(n * np.log1p(-np.minimum(pi, 1 - 1e-12)))))
     return {"expected_pairs": expected_pairs, "cells": k_cells, "expected_distinct": expected_distinct}
 
 
 def duplicate_findings(ctx: AuditContext) -> tuple[list[Finding], dict]:
-    """One duplicates finding (or none when every row is distinct); see the module docstring."""
+    """One duplicates finding (or none when every row is distinct); see the module docstring.
+
+    With frequency weights each row stands for ``weight`` identical records, so an aggregated
+    table and its expanded rows give the same finding.
+    """
     roles, alpha = ctx.roles, ctx.settings.alpha
     raw = ctx.raw
-    if roles.weight is not None:
-        return [], {"note": "aggregated (weighted) table: duplicate rows are not meaningful"}
-    cols = [c for c in raw.columns if c not in roles.ids]
-    n = len(raw)
-    if n < 2 or not cols:
+    cols = [c for c in raw.columns if c not in roles.ids and c != roles.weight]
+    w = np.ones(len(raw)) if roles.weight is None else \
+        pd.to_numeric(raw[roles.weight], errors="coerce").fillna(0).to_numpy(dtype=float)
+    if not np.allclose(w, np.round(w)):
+        return [], {"note": "non-integer weights: duplicate rows are not counted"}
+    w = np.round(w).astype(np.int64)
+    present = w > 0
+    if present.sum() < 1 or not cols:
         return [], {}
-    data = raw[cols]
+    data = raw.loc[present, cols].reset_index(drop=True)
+    w = w[present]
     group = data.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
-    sizes = np.bincount(group)
-    n_distinct = int(sizes.size)
+    sizes = np.bincount(group, weights=w).astype(np.int64)
+    n = int(w.sum())
+    n_distinct = int(np.count_nonzero(sizes))
     redundant = n - n_distinct
     pairs = int(sum(math.comb(int(m), 2) for m in sizes if m > 1))
     if redundant == 0:
         return [], {"n_rows": n, "n_distinct": n_distinct, "redundant": 0, "pairs": 0}
-    base = duplicate_baseline(data)
+    base = duplicate_baseline(data, w)
     e_pairs = base["expected_pairs"]
     p_value = float(sps.poisson.sf(pairs - 1, e_pairs)) if e_pairs > 0 else 0.0
     high = [str(c) for c in cols if _high_entropy(data[c], ctx.settings.max_levels)]
     published = bool(high) or p_value <= alpha
     dup_groups = np.flatnonzero(sizes > 1)
-    ids = raw[roles.ids[0]].astype(str).to_numpy() if roles.ids else np.array([f"row {i + 1}" for i in range(n)])
+    ids_all = raw[roles.ids[0]].astype(str).to_numpy() if roles.ids else \
+        np.array([f"row {i + 1}" for i in range(len(raw))])
+    ids = ids_all[present]
     evidence = []
     for gi in sorted(dup_groups, key=lambda g: (-sizes[g], g))[:_MAX_GROUPS_SHOWN]:
         rows = np.flatnonzero(group == gi)
-        evidence.append({"copies": int(sizes[gi]), "rows": [str(x) for x in ids[rows]],
+        evidence.append({"copies": int(sizes[gi]), "rows": [str(x) for x in ids[rows][:50]],
                          **{str(c): _plain(data[c].iloc[rows[0]]) for c in cols if str(c) not in high}})
-    skew = _skew(ctx, group, keep=_kept_rows(ctx))
+    skew = _skew(ctx, raw, cols)
     share = redundant / n
     skew_text = ""
     if skew:
         top = skew[0]
-        skew_text = (f"; removing them moves {top['attribute']}={top['group']} from {100 * top['share']:.1f}% "
-                     f"to {100 * top['share_deduplicated']:.1f}%")
+        delta = abs(top["share"] - top["share_deduplicated"])
+        skew_text = (f"; removing them changes no group's share by more than {100 * delta:.1f} points" if delta < 0.01
+                     else f"; removing them moves {top['attribute']}={top['group']} from {100 * top['share']:.1f}% "
+                          f"to {100 * top['share_deduplicated']:.1f}%")
+    n_groups = int(len(dup_groups))
     if published:
         why = (f"they repeat high-entropy column(s) {', '.join(high[:3])}" if high else
                f"more identical rows than independent columns predict (expected {e_pairs:.3g} pairs, Poisson "
                f"p={p_value:.3g}; strongly dependent columns could also explain this)")
-        msg = (f"{redundant} row(s) ({100 * share:.1f}%) are exact copies of other rows ({len(dup_groups)} group(s), "
+        msg = (f"{redundant} row(s) ({100 * share:.1f}%) are exact copies of other rows ({n_groups} group(s), "
                f"{pairs} coincident pair(s)): duplicate publication, as {why}{skew_text}")
         sugg = ("Drop the exact duplicates (keep one row per group) before training and evaluation, and make sure "
                 "no copy ends up on both sides of a train/test split.")
     else:
-        msg = (f"{redundant} row(s) repeat the values of another row ({len(dup_groups)} group(s), {pairs} coincident "
+        msg = (f"{redundant} row(s) repeat the values of another row ({n_groups} group(s), {pairs} coincident "
                f"pair(s)), but identical feature vectors are expected in a space of {base['cells']:,} cells "
                f"(expected {e_pairs:.3g} pairs if the columns were independent; Poisson P(>= {pairs}) = "
                f"{p_value:.3g}); this is not evidence of duplication")
         sugg = "No action needed; keep identical rows unless they are known to be copies of one record."
-    details = {"n_rows": n, "n_distinct": n_distinct, "redundant": redundant, "groups": int(len(dup_groups)),
+    details = {"n_rows": n, "n_distinct": n_distinct, "redundant": redundant, "groups": n_groups,
                "pairs": pairs, "expected_pairs": e_pairs, "expected_distinct": base["expected_distinct"],
                "cells": base["cells"], "poisson_p": p_value, "high_entropy_columns": high,
                "duplicate_publication": published, "columns": [str(c) for c in cols], "skew": skew}
@@ -336,28 +359,32 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def _skew(ctx: AuditContext, group: np.ndarray, keep: np.ndarray) -> list[dict]:
-    """Group shares with and without the redundant copies, largest change first."""
-    first = np.zeros(group.size, dtype=bool)
-    _, idx = np.unique(group, return_index=True)
-    first[idx] = True
-    redundant = ~first[keep]
-    if not redundant.any():
+def _skew(ctx: AuditContext, raw: pd.DataFrame, cols: list) -> list[dict]:
+    """Group shares with and without the redundant copies (audited rows), largest change first."""
+    keep = _kept_rows(ctx)
+    data = raw.loc[keep, cols].reset_index(drop=True)
+    group = data.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
+    w = ctx.table.weights if ctx.table.weights is not None else np.ones(len(group))
+    sizes = np.bincount(group, weights=w)
+    _, first = np.unique(group, return_index=True)
+    extra = np.maximum(sizes[group[first]] - 1, 0)  # redundant copies of each group, on its first row
+    if not extra.any():
         return []
     rows = []
     roles = ctx.roles
     for a in [roles.label] + [c for c in roles.attributes if c not in roles.derived]:
         codes, levels = ctx.table.codes[a], ctx.table.levels[a]
         k = len(levels)
-        all_c = np.bincount(codes, minlength=k)
-        dup_c = np.bincount(codes[redundant], minlength=k)
-        n_all, n_dedup = all_c.sum(), all_c.sum() - dup_c.sum()
+        all_c = np.bincount(codes, weights=w, minlength=k)
+        dup_c = np.bincount(codes[first], weights=extra, minlength=k)
+        n_all, n_dup = all_c.sum(), dup_c.sum()
+        n_dedup = n_all - n_dup
         for i, g in enumerate(levels):
             if all_c[i] == 0:
                 continue
-            rows.append({"attribute": a, "group": g, "n": int(all_c[i]), "n_redundant": int(dup_c[i]),
+            rows.append({"attribute": a, "group": g, "n": float(all_c[i]), "n_redundant": float(dup_c[i]),
                          "share": float(all_c[i] / n_all),
-                         "share_among_redundant": float(dup_c[i] / dup_c.sum()),
+                         "share_among_redundant": float(dup_c[i] / n_dup),
                          "share_deduplicated": float((all_c[i] - dup_c[i]) / n_dedup) if n_dedup else math.nan})
     rows.sort(key=lambda r: (-abs(r["share"] - r["share_deduplicated"]), r["attribute"], r["group"]))
     return rows

@@ -20,6 +20,9 @@ read and checked by :mod:`biasaudit.detectors._reference`):
   For two-valued attributes the per-value test is the attribute's binomial test, so the ratios
   are reported in the attribute finding only.
 
+Frequency weights count as rows; with non-integer weights no count test is possible and only
+the impossible-value observation is reported.
+
 Every p-value enters the scan's family (with its Tarone p_min); a representation ratio outside
 [0.8, 1.25] is the descriptive pattern, graded only when the adjusted p is significant.
 
@@ -154,6 +157,7 @@ def reference_findings(ctx: AuditContext, spec: ReferenceSpec) -> list[Finding]:
            + (f"; {len(absent)} reference value(s) absent, e.g. {absent[0]['value']} (expected "
               f"{absent[0]['expected']:.3g} rows)" if absent else "")
            + f"; {res.test} p={res.p_value:.3g}"
+           + (f"; {_left_out(n_missing, impossible)} left out" if n_missing or impossible else "")
            + ("; the joint reference is the product of its margins, so it assumes "
               f"{' and '.join(spec.attributes)} are independent in the population" if spec.product_of_margins else ""))
     if not estimable and not pattern:
@@ -180,6 +184,15 @@ def reference_findings(ctx: AuditContext, spec: ReferenceSpec) -> list[Finding]:
         for r, v in zip(rows, tested):
             out.append(_group_finding(spec, v, r, n_int, alpha))
     return out
+
+
+def _left_out(n_missing: float, impossible: dict) -> str:
+    parts = []
+    if n_missing:
+        parts.append(f"{n_missing:g} row(s) with a missing value")
+    if impossible:
+        parts.append(f"{sum(impossible.values()):g} row(s) impossible under the reference")
+    return " and ".join(parts)
 
 
 def _group_finding(spec: ReferenceSpec, v: tuple, r: dict, n: int, alpha: float) -> Finding:

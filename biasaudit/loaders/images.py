@@ -1,9 +1,8 @@
-"""Image sources as attribute tables: a folder of images (class per sub-folder) or a manifest.
+"""A folder of images as an attribute table, and the extraction every image source shares.
 
 * :func:`load_image_folder`: ``root/<class>/<image>`` (the ImageFolder layout; also
   ``root/<split>/<class>/<image>`` with split train/val/test), one row per image file.
-* :func:`load_manifest`: a table with a column of image paths, relative to the manifest (or to
-  ``images_root``).  Paths that leave the root, directly or through a symbolic link, are refused.
+  Manifests (a table with a column of image paths) are read by :mod:`biasaudit.loaders.manifest`.
 
 Pixel attributes (:mod:`biasaudit.loaders.pixels`) are extracted in a thread pool.  What the
 audit needs besides the columns travels in ``DataFrame.attrs``: ``biasaudit_notes`` (sentences),
@@ -23,14 +22,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, InputFileError
+from ._imagecache import read_cache, write_cache
 
-__all__ = ["IMAGE_SUFFIXES", "ImageInfo", "ImageFolderError", "PathEscapeError", "load_image_folder",
-           "load_manifest", "find_path_column", "extract_attributes", "attach", "tty_progress"]
+__all__ = ["IMAGE_SUFFIXES", "ImageInfo", "ImageFolderError", "load_image_folder", "extract_attributes", "attach",
+           "tty_progress"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 SPLIT_NAMES = {"train", "training", "val", "valid", "validation", "dev", "test", "testing"}
-_PATH_NAMES = ("path", "image_path", "img_path", "filepath", "file_path", "file", "filename", "file_name",
-               "img_filename", "image_filename", "image", "img", "image_file")
 _IGNORED = {"thumbs.db", "desktop.ini"}
 
 
@@ -38,21 +36,31 @@ class ImageFolderError(DataError, InputFileError):
     """A folder holds no image to audit (both a data and an input error)."""
 
 
-class PathEscapeError(DataError):
-    """A manifest names a file outside the images root (refused)."""
-
-
 @dataclass(frozen=True, eq=False)
 class ImageInfo:
     """Where the images of a loaded frame are and their probe features (one entry per row).
 
     ``paths`` are relative to ``root`` (``None`` where a row has no readable image); ``features`` is
-    an array of shape (n_rows, 2, n_features) with NaN rows for unreadable images, or None.
+    an array of shape (n_rows, 2, n_features) with NaN rows for unreadable images, or None;
+    ``index`` holds the frame's index labels at load time, so that rows stay matched after the
+    frame is filtered or reordered (:meth:`rows`).
     """
 
     root: str
     paths: tuple
     features: np.ndarray | None = None
+    index: tuple | None = None
+
+    def rows(self, index) -> tuple[list, np.ndarray | None]:
+        """Paths and features of the rows with these index labels (None / NaN for unknown rows)."""
+        pos = (pd.Index(self.index).get_indexer(index) if self.index is not None
+               else np.arange(len(index)) if len(index) == len(self.paths) else np.full(len(index), -1))
+        paths = [self.paths[p] if p >= 0 else None for p in pos]
+        if self.features is None:
+            return paths, None
+        feats = np.full((len(pos),) + self.features.shape[1:], np.nan, dtype=np.float32)
+        feats[pos >= 0] = self.features[pos[pos >= 0]]
+        return paths, feats
 
     def __deepcopy__(self, memo):  # immutable: DataFrame.copy() need not copy the pixels
         return self
@@ -94,6 +102,14 @@ def _read_one(args):
         return {"image_error": f"cannot read file ({exc.strerror or exc})"}, None, [f"cannot read file ({exc})"]
 
 
+def _key(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+        return path, st.st_size, st.st_mtime_ns
+    except OSError:  # gone since it was listed: read_image reports it
+        return path, -1, -1
+
+
 def extract_attributes(files: list[str], *, features: bool = True, workers: int | None = None,
                        progress: Callable | None = None, cache: str | os.PathLike | None = None
                        ) -> tuple[pd.DataFrame, np.ndarray | None, list[list[str]]]:
@@ -114,9 +130,8 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
     from ..image_probe import N_FEATURES
 
     n = len(files)
-    stats = [os.stat(f) for f in files]
-    keys = [(f, s.st_size, s.st_mtime_ns) for f, s in zip(files, stats)]
-    cached = _read_cache(cache, features) if cache else {}
+    keys = [_key(f) for f in files]
+    cached = read_cache(cache, features) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in cached]
     results: list = [None] * n
     for i, k in enumerate(keys):
@@ -130,7 +145,7 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # keep Pillow's limit: refuse
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\..*")  # corrupt EXIF etc.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for i, res in zip(todo, pool.map(_read_one, [(files[i], features) for i in todo], chunksize=16)):
+            for i, res in zip(todo, pool.map(_read_one, [(files[i], features) for i in todo])):
                 results[i] = res
                 done += 1
                 if progress is not None and (done % 50 == 0 or done == n):
@@ -143,51 +158,8 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
             if r[1] is not None:
                 probe[i] = r[1]
     if cache and todo:
-        _write_cache(cache, keys, frame, probe, [r[2] for r in results])
+        write_cache(cache, keys, frame, probe, [r[2] for r in results])
     return frame, probe, [list(r[2]) for r in results]
-
-
-def _read_cache(cache, features: bool) -> dict:
-    path = Path(cache)
-    if not path.exists():
-        return {}
-    try:
-        df = pd.read_parquet(path)
-    except Exception:
-        return {}  # an unreadable cache is rebuilt
-    fcols = [c for c in df.columns if c.startswith("__probe_")]
-    if features and not fcols:
-        return {}
-    meta = {"__file", "__size", "__mtime_ns", "__problems"} | set(fcols)
-    attr_cols = [c for c in df.columns if c not in meta]
-    out = {}
-    for row in df.itertuples(index=False):
-        rec = dict(zip(df.columns, row))
-        attrs = {c: rec[c] for c in attr_cols if not (rec[c] is None or (isinstance(rec[c], float) and np.isnan(rec[c])))}
-        probe = None
-        if fcols and not np.isnan(rec[fcols[0]]):
-            probe = np.array([rec[c] for c in fcols], dtype=np.float32).reshape(2, -1)
-        problems = [p for p in str(rec["__problems"] or "").split("\n") if p]
-        out[(rec["__file"], int(rec["__size"]), int(rec["__mtime_ns"]))] = (attrs, probe, problems)
-    return out
-
-
-def _write_cache(cache, keys, frame, probe, problems) -> None:
-    out = frame.copy()
-    out["__file"] = [k[0] for k in keys]
-    out["__size"] = [k[1] for k in keys]
-    out["__mtime_ns"] = [k[2] for k in keys]
-    out["__problems"] = ["\n".join(p) for p in problems]
-    if probe is not None:
-        flat = probe.reshape(len(keys), -1)
-        out = pd.concat([out, pd.DataFrame(flat, columns=[f"__probe_{j}" for j in range(flat.shape[1])])], axis=1)
-    path = Path(cache)
-    tmp = path.with_name(f".{path.name}.tmp")
-    for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].astype("string")
-    out.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def attach(df: pd.DataFrame, *, notes=(), skipped=(), multi=None, info: ImageInfo | None = None) -> pd.DataFrame:
@@ -209,7 +181,8 @@ def _summarise(skipped: list[dict], n_files: int) -> list[str]:
         key = s["reason"].split(" (")[0]
         by[key] = by.get(key, 0) + 1
     parts = ", ".join(f"{k}: {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))
-    return [f"{len(skipped)} file problem(s) among {n_files} file(s), listed as skipped ({parts})."]
+    shown = "; ".join(f"{s['path']} ({s['reason']})" for s in skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
+    return [f"{len(skipped)} file problem(s) among {n_files} file(s), listed as skipped ({parts}): {shown}."]
 
 
 def _pixel_frame(files: list[str], rel: list[str], root: str, *, features, workers, progress, cache):
@@ -315,119 +288,5 @@ def load_image_folder(root, *, image_features: bool = True, workers: int | None 
         df["format"] = [Path(p).suffix.lower().lstrip(".").replace("jpeg", "jpg") for p in images]
         notes.append("Pixel attributes were not computed (--no-image-features).")
     notes += _summarise(skipped, len(images) + other)
-    info = ImageInfo(root=real_root, paths=tuple(images), features=info_features)
+    info = ImageInfo(root=real_root, paths=tuple(images), features=info_features, index=tuple(df.index))
     return attach(df, notes=notes, skipped=skipped, info=info)
-
-
-def find_path_column(df: pd.DataFrame) -> str | None:
-    """The column of image paths: most values end with an image suffix; known names first."""
-    found = []
-    for c in df.columns:
-        s = df[c].dropna()
-        if len(s) == 0 or not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
-            continue
-        sample = s.iloc[:: max(1, len(s) // 500)].astype(str).str.lower()
-        if sample.str.endswith(IMAGE_SUFFIXES).mean() >= 0.9:
-            found.append(c)
-    if not found:
-        return None
-    lower = {str(c).lower(): c for c in found}
-    for name in _PATH_NAMES:
-        if name in lower:
-            return lower[name]
-    return found[0]
-
-
-def _resolve_paths(values: pd.Series, root: str, column: str, strict: bool):
-    """(absolute real path or None per row, existing mask); refuses escapes when ``strict``."""
-    real_root = os.path.realpath(root)
-    out, exists = [], []
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
-            out.append(None)
-            exists.append(False)
-            continue
-        raw = str(v).strip()
-        joined = os.path.normpath(os.path.join(real_root, raw))  # an absolute raw replaces the root
-        if not _within(joined, real_root):
-            if strict:
-                raise PathEscapeError(
-                    f"Image path {raw!r} (column {column!r}, row {i + 1}) is outside the images root {real_root}; "
-                    f"paths that leave the root are refused. Pass --images-root to the folder that holds the images.")
-            out.append(None)
-            exists.append(False)
-            continue
-        out.append(joined)
-        exists.append(os.path.isfile(joined))
-    return out, np.array(exists, dtype=bool)
-
-
-def load_manifest(df: pd.DataFrame, *, manifest: str | os.PathLike | None = None, images_root=None,
-                  path_column: str | None = None, image_features: bool = True, workers: int | None = None,
-                  progress: Callable | None = None, cache=None) -> pd.DataFrame:
-    """Add pixel attributes to a manifest table whose ``path_column`` names image files.
-
-    Paths are relative to ``images_root`` (default: the manifest's folder); absolute paths must
-    lie inside it.  Every path that leaves the root (``../``, an absolute path elsewhere, or a
-    symbolic link pointing outside) raises :class:`PathEscapeError` naming it.
-
-    Without ``images_root``, a table whose image files do not exist (metadata published without
-    the pictures, such as Waterbirds' ``metadata.csv``) is returned as it is, with a note; with
-    ``images_root`` that is an error.
-    """
-    explicit = images_root is not None
-    column = path_column or find_path_column(df)
-    if column is None:
-        if explicit:
-            raise DataError("No column of image paths found (values ending in .jpg, .png ...). "
-                            "Name it with path_column.")
-        return df
-    if column not in df.columns:
-        from ..roles import _missing_column
-        raise _missing_column(column, df.columns, "Image path")
-    if images_root is None:
-        if manifest is None:
-            return df
-        images_root = Path(os.fspath(manifest)).resolve().parent
-    root = os.path.realpath(os.fspath(images_root))
-    if explicit and not os.path.isdir(root):
-        raise InputFileError(f"Images root {images_root} is not a folder.")
-    resolved, exists = _resolve_paths(df[column], root, column, strict=explicit)
-    if not exists.any():
-        if explicit:
-            first = next((p for p in resolved if p), "")
-            raise DataError(f"None of the {len(df)} images named in column {column!r} exist under {root} "
-                            f"(first: {first}). Check --images-root, or leave it out to audit the metadata alone.")
-        return attach(df, notes=[f"Column {column!r} names image files, but none exist under {root}; audited the "
-                                 f"metadata only (pass --images-root DIR where the images are)."])
-    if not explicit:  # the pictures are here: from now on every path must stay inside the root
-        resolved, exists = _resolve_paths(df[column], root, column, strict=True)
-    for p, r, e in zip(df[column], resolved, exists):
-        if e and not _within(os.path.realpath(r), root):
-            raise PathEscapeError(f"Image path {p!r} (column {column!r}) is a symbolic link that leaves the images "
-                                  f"root {root}; it is refused.")
-    notes = [f"Column {column!r} holds image paths under {root}: {int(exists.sum())} of {len(df)} found."]
-    skipped = [{"path": str(p), "reason": "file not found"} for p, e in zip(df[column], exists) if not e and pd.notna(p)]
-    rel = [os.path.relpath(r, root).replace(os.sep, "/") if r and e else None for r, e in zip(resolved, exists)]
-    features = None
-    if image_features:
-        unique = sorted({r for r, e in zip(resolved, exists) if e})
-        attrs, probe, bad, extra = _pixel_frame(unique, [os.path.relpath(u, root) for u in unique], root,
-                                                features=True, workers=workers, progress=progress, cache=cache)
-        pos = {u: i for i, u in enumerate(unique)}
-        rows = [pos.get(r, -1) if e else -1 for r, e in zip(resolved, exists)]
-        attrs = attrs.reindex(rows).reset_index(drop=True)
-        missing = ~exists
-        if missing.any():
-            if "image_error" not in attrs.columns:
-                attrs["image_error"] = pd.Series(np.nan, index=attrs.index, dtype=object)
-            attrs.loc[missing, "image_error"] = "file not found"
-        attrs.columns = [f"img_{c}" if c in df.columns else c for c in attrs.columns]
-        df = pd.concat([df.reset_index(drop=True), attrs], axis=1)
-        features = np.full((len(df),) + probe.shape[1:], np.nan, dtype=np.float32)
-        ok = np.array(rows) >= 0
-        features[ok] = probe[np.array(rows)[ok]]
-        skipped += bad
-        notes += extra
-    notes += _summarise(skipped, len(df))
-    return attach(df, notes=notes, skipped=skipped, info=ImageInfo(root=root, paths=tuple(rel), features=features))

@@ -1,9 +1,9 @@
 """Attributes of one image computed from its file and its pixels (Pillow + NumPy; no model, no network).
 
 :func:`read_image` opens a file once, reads its header and EXIF, decodes a reduced copy
-(``draft()`` for JPEG, then a box-filtered thumbnail of at most :data:`WORK_SIZE` pixels a side)
-and returns plain attributes plus the fixed feature vector of the background probe
-(:func:`biasaudit.image_probe.region_features`).  A bad file never raises: the reason is returned.
+(``draft()`` for JPEG, then a box-filtered :data:`WORK_SIZE` x :data:`WORK_SIZE` copy on which every
+pixel statistic is computed) and returns plain attributes plus the fixed feature vector of the
+background probe (:func:`biasaudit.image_probe.region_features`).  A bad file never raises: the reason is returned.
 """
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ from datetime import datetime
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["PALETTE", "WORK_SIZE", "PROBE_SIZE", "color_codes", "color_name", "image_statistics",
+__all__ = ["PALETTE", "WORK_SIZE", "color_codes", "color_name", "image_statistics",
            "read_image", "border_mask"]
 
 #: The fixed palette of colour names (the order is the code used by :func:`color_codes`).
 PALETTE = ("black", "white", "grey", "brown", "red", "orange", "yellow", "green", "blue", "purple", "pink")
-#: Longest side of the reduced copy the statistics are computed on.
-WORK_SIZE = 128
-#: Side of the square copy the probe features are computed on.
-PROBE_SIZE = 64
+#: Side of the square, box-filtered copy every pixel statistic and the probe features are computed on.
+WORK_SIZE = 64
 #: Width of the border band as a share of each side (the background proxy).
 BORDER_SHARE = 0.125
 
@@ -86,7 +84,7 @@ def border_mask(height: int, width: int, share: float = BORDER_SHARE) -> np.ndar
     return mask
 
 
-def image_statistics(rgb: np.ndarray) -> dict:
+def image_statistics(rgb: np.ndarray, codes: np.ndarray | None = None) -> dict:
     r"""Brightness, contrast, colourfulness and dominant colours of an RGB array.
 
     * ``brightness``: mean luma :math:`Y = 0.299R + 0.587G + 0.114B` (ITU-R BT.601), 0-255.
@@ -105,7 +103,7 @@ def image_statistics(rgb: np.ndarray) -> dict:
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     y = 0.299 * r + 0.587 * g + 0.114 * b
     rg, yb = r - g, 0.5 * (r + g) - b
-    codes = color_codes(rgb)
+    codes = color_codes(rgb) if codes is None else codes
     mask = border_mask(*codes.shape)
     return {
         "brightness": round(float(y.mean()), 3),
@@ -121,6 +119,9 @@ def _exif(im: Image.Image) -> tuple[dict, int, str | None]:
     try:
         exif = im.getexif()
         if not exif:
+            raw = im.info.get("exif") or b""
+            if len(raw) > 8:  # an EXIF block is there but no tag could be read from it
+                return {}, 1, f"unreadable EXIF (no valid tag in its {len(raw)}-byte block; pixels kept)"
             return {}, 1, None
         out = {}
         for key, tag in (("camera_make", _MAKE), ("camera_model", _MODEL)):
@@ -190,13 +191,14 @@ def read_image(path: str, features: bool = True) -> tuple[dict, np.ndarray | Non
             exif, orientation, exif_error = _exif(im)
             if orientation >= 5:
                 w, h = h, w
-            rec.update(width=w, height=h, aspect_ratio=round(w / h, 3) if h else np.nan,
-                       orientation="square" if abs(w - h) <= 0.02 * max(w, h) else ("landscape" if w > h else "portrait"),
+            shape = "square" if abs(w - h) <= 0.02 * max(w, h) else ("landscape" if w > h else "portrait")
+            rec.update(width=w, height=h, aspect_ratio=round(w / h, 3) if h else np.nan, orientation=shape,
                        megapixels=round(w * h / 1e6, 3), format=im.format, mode=im.mode)
             if im.format == "JPEG":
                 im.draft("RGB", (WORK_SIZE, WORK_SIZE))
             small = _to_rgb(im)
-            small.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
+            if small.size != (WORK_SIZE, WORK_SIZE):
+                small = small.resize((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX, reducing_gap=2.0)
             if orientation != 1:
                 small = small.transpose(_TRANSPOSE[orientation])
             rgb = np.asarray(small, dtype=np.uint8)
@@ -208,13 +210,11 @@ def read_image(path: str, features: bool = True) -> tuple[dict, np.ndarray | Non
         return _fail(rec, "not an image Pillow can read")
     except Exception as exc:  # truncated data, bad chunks, unsupported modes: the scan goes on
         return _fail(rec, f"corrupt or truncated image ({type(exc).__name__}: {exc})")
-    rec.update(image_statistics(rgb))
+    codes = color_codes(rgb)
+    rec.update(image_statistics(rgb, codes))
     rec.update(exif)
     problems = [exif_error] if exif_error else []
-    probe = None
-    if features:
-        square = np.asarray(Image.fromarray(rgb).resize((PROBE_SIZE, PROBE_SIZE), Image.Resampling.BOX))
-        probe = region_features(square)
+    probe = region_features(rgb, codes) if features else None
     return rec, probe, problems
 
 

@@ -65,6 +65,10 @@ def flip_rates(design: Design, model, rng: np.random.Generator, alpha: float = 0
 
 
 def _bootstrap_ci(flips, trials, wt, rng, alpha, n_boot) -> tuple[float, float]:
+    frac = np.divide(flips, trials, out=np.zeros(len(flips)), where=trials > 0)
+    used = trials > 0
+    if np.ptp(frac[used]) == 0:          # every row flips the same share: no sampling variation
+        return float(frac[used][0]), float(frac[used][0])
     types, inv = np.unique(np.column_stack([flips, trials]), axis=0, return_inverse=True)
     tw = np.bincount(inv.reshape(-1), weights=wt, minlength=len(types))
     n = int(round(wt.sum()))

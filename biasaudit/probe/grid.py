@@ -62,7 +62,7 @@ def _not_observed(cand: np.ndarray, observed: np.ndarray, sizes: list) -> np.nda
 
 
 def unseen_combinations(design: Design, tree, logreg, rng: np.random.Generator,
-                        max_grid: int = MAX_GRID) -> tuple[list, dict, dict]:
+                        node_attributes: dict | None = None, max_grid: int = MAX_GRID) -> tuple[list, dict, dict]:
     """Predictions of both models on unseen combinations.
 
     Returns
@@ -75,7 +75,8 @@ def unseen_combinations(design: Design, tree, logreg, rng: np.random.Generator,
         mode ("full" / "adjacent"), grid_size, n_checked (candidates), n_unseen, n_predicted,
         n_in_gaps, n_confident, n_confident_in_gaps.
     by_node : dict
-        tree leaf -> {"n": confident predictions in coverage gaps, "examples": first five entries}.
+        tree leaf -> {"n": confident predictions in coverage gaps that involve an attribute of the
+        leaf's rule (``node_attributes``: leaf -> attribute indices), "examples": first five entries}.
     """
     a_n = len(design.attributes)
     valid = [np.array(design.valid_levels(a), dtype=np.int64) for a in range(a_n)]
@@ -115,14 +116,20 @@ def unseen_combinations(design: Design, tree, logreg, rng: np.random.Generator,
     if len(cand) == 0:
         return [], summary, {}
     zeros = pair_zero_tables(design)
-    n_gaps = np.zeros(len(cand), dtype=np.int64)
-    for (a, b), z in zeros.items():
-        n_gaps += z[cand[:, a], cand[:, b]]
     x = design.onehot(cand)
     tp = tree.predict_proba(x)
     t_arg = np.argmax(tp, axis=1)
     t_lab, t_p = tree.classes_[t_arg], tp[np.arange(len(cand)), t_arg]
     nodes = tree.apply(x)
+    on_path = np.zeros((int(tree.tree_.node_count), a_n), dtype=bool)
+    for nd, attrs in (node_attributes or {}).items():
+        on_path[nd, list(attrs)] = True
+    n_gaps = np.zeros(len(cand), dtype=np.int64)
+    rule_gap = np.zeros(len(cand), dtype=bool)
+    for (a, b), z in zeros.items():
+        hit = z[cand[:, a], cand[:, b]]
+        n_gaps += hit
+        rule_gap |= hit & (on_path[nodes, a] | on_path[nodes, b])
     confident = t_p >= CONFIDENT - 1e-12
     in_gap = n_gaps > 0
     if logreg is not None:
@@ -147,11 +154,12 @@ def unseen_combinations(design: Design, tree, logreg, rng: np.random.Generator,
 
     entries = [entry(int(i)) for i in order[:MAX_ENTRIES]]
     by_node: dict = {}
-    hit = np.flatnonzero(confident & in_gap)
+    hit = np.flatnonzero(confident & rule_gap)
     for node in np.unique(nodes[hit]):
-        sel = order[(nodes[order] == node) & confident[order] & in_gap[order]][:5]
+        sel = order[(nodes[order] == node) & confident[order] & rule_gap[order]][:5]
         idx = [int(i) for i in sel]
         by_node[int(node)] = {"n": int(np.sum(nodes[hit] == node)), "examples": [entry(i) for i in idx]}
     summary.update(n_in_gaps=int(in_gap.sum()), n_confident=int(confident.sum()),
-                   n_confident_in_gaps=int((confident & in_gap).sum()))
+                   n_confident_in_gaps=int((confident & in_gap).sum()),
+                   n_confident_in_rule_gaps=int((confident & rule_gap).sum()))
     return entries, summary, by_node

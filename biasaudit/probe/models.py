@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, permutation_test_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 from ..roles import MISSING
 
 __all__ = ["Design", "ModelFit", "build_design", "class_weights", "fit_tree", "fit_logreg", "fit_models",
-           "DEPTHS", "MAX_PATTERNS", "CV_ROWS", "PERM_ROWS", "N_PERMUTATIONS"]
+           "DEPTHS", "MIN_GAIN", "MAX_PATTERNS", "CV_ROWS", "PERM_ROWS", "N_PERMUTATIONS",
+           "ALTERNATIVES_MAX_PATTERNS"]
 
 #: Depths compared by cross-validation (the smallest of equally good depths wins).
 DEPTHS = (1, 2, 3, 4)
@@ -34,6 +35,13 @@ CV_ROWS = 20_000
 PERM_ROWS = 1_000
 #: Permutations of the whole-model test: p-values are multiples of 1/100, smallest 0.01.
 N_PERMUTATIONS = 99
+#: Smallest weighted impurity decrease for a split.  scikit-learn's default (0) also makes
+#: zero-gain splits, and with balanced (non-integer) class weights float noise in the Gini of a
+#: pure node (about 1e-16) lets it split pure leaves; 1e-12 removes both and nothing real.
+MIN_GAIN = 1e-12
+#: Up to this many distinct rows the permutation test resolves tied splits exactly as scikit-learn
+#: (enumerating the alternative trees, else refitting); above, ties are broken by column order.
+ALTERNATIVES_MAX_PATTERNS = 200
 #: Logistic regression: L2 penalty, C = 1 (STATISTICS.md §6).
 LOGREG_C = 1.0
 
@@ -163,16 +171,25 @@ def build_design(codes: dict, levels: dict, attributes, label: str, weights, rng
                      f"the models were trained on a seeded sample of {m:,} rows.")
     k = len(labels)
     counts = np.bincount(inv * k + y, weights=w, minlength=len(patterns) * k).reshape(len(patterns), k)
-    # rows for cross-validation: all when few and unweighted, else a seeded (weight-proportional) sample
-    if w is None and len(y) <= cv_rows:
-        rc, rl = mat, y
-    else:
-        p = None if w is None else w / w.sum()
-        size = min(cv_rows, len(y))
-        idx = rng.choice(len(y), size=size, replace=w is not None, p=p)
+    # rows for cross-validation: every row (unit) when there are few, else a seeded sample of units;
+    # integer frequency weights are expanded into units (sampled without replacement)
+    rc, rl = mat, y
+    if w is not None and np.allclose(w, np.round(w)):
+        units = np.round(w).astype(np.int64)
+        take = units if units.sum() <= cv_rows else rng.multivariate_hypergeometric(units, cv_rows)
+        idx = np.repeat(np.arange(len(units)), take)
         rc, rl = mat[idx], y[idx]
-        notes.append(f"Cross-validation used a seeded sample of {size:,} rows"
-                     + (" drawn in proportion to the weights." if w is not None else "."))
+        if units.sum() > cv_rows:
+            notes.append(f"Cross-validation used a seeded sample of {cv_rows:,} of the {units.sum():,} weighted rows.")
+    elif w is not None:
+        idx = rng.choice(len(y), size=cv_rows, replace=True, p=w / w.sum())
+        rc, rl = mat[idx], y[idx]
+        notes.append(f"Weights are not whole numbers: cross-validation used {cv_rows:,} rows drawn in proportion "
+                     f"to the weights (with replacement, so its accuracy is optimistic).")
+    elif len(y) > cv_rows:
+        idx = np.sort(rng.choice(len(y), size=cv_rows, replace=False))
+        rc, rl = mat[idx], y[idx]
+        notes.append(f"Cross-validation used a seeded sample of {cv_rows:,} rows.")
     offsets = np.concatenate([[0], np.cumsum([len(x) for x in lv])[:-1]]).astype(np.int64) if lv \
         else np.zeros(0, dtype=np.int64)
     return Design(attributes=attributes, levels=lv, offsets=offsets, labels=labels,
@@ -216,9 +233,14 @@ def _aggregated_xy(design: Design, counts: np.ndarray, xpat: np.ndarray | None =
 
 def fit_tree(design: Design, depth: int, random_state: int, counts: np.ndarray | None = None,
              xpat: np.ndarray | None = None) -> DecisionTreeClassifier:
-    """A balanced CART tree of ``max_depth=depth`` on the patterns (weights = counts x class weight)."""
+    """A balanced CART tree of ``max_depth=depth`` on the patterns (weights = counts x class weight).
+
+    Same tree as ``DecisionTreeClassifier(max_depth=depth, class_weight="balanced",
+    min_impurity_decrease=MIN_GAIN, random_state=random_state)`` on the rows.
+    """
     x, y, sw = _aggregated_xy(design, design.counts if counts is None else counts, xpat)
-    return DecisionTreeClassifier(max_depth=depth, random_state=random_state).fit(x, y, sample_weight=sw)
+    return DecisionTreeClassifier(max_depth=depth, random_state=random_state, min_impurity_decrease=MIN_GAIN).fit(
+        x, y, sample_weight=sw)
 
 
 def fit_logreg(design: Design, random_state: int) -> LogisticRegression | None:
@@ -243,8 +265,11 @@ def fit_models(design: Design, random_state: int, rng: np.random.Generator,
     r"""Choose the tree depth by cross-validation, fit both models, and test the tree by permutation.
 
     * Depth: stratified k-fold (k = min(5, smallest class)) on the CV rows; the depth with the
-      highest pooled out-of-fold balanced accuracy wins, ties to the smaller depth.
-    * Whole-model test: ``permutation_test_score`` (balanced accuracy) of the tree at that depth on at
+      highest pooled out-of-fold balanced accuracy wins, ties to the smaller depth.  The fold trees
+      are those of ``DecisionTreeClassifier(max_depth=d, class_weight="balanced",
+      min_impurity_decrease=MIN_GAIN)``, grown together (:func:`~biasaudit.probe.permutation.fold_predictions`).
+    * Whole-model test: :func:`biasaudit.probe.permutation.permutation_score` (= scikit-learn's
+      ``permutation_test_score`` with balanced accuracy) of the tree at that depth on at
       most ``perm_rows`` rows with ``n_permutations`` label permutations;
       :math:`p = (1 + \#\{s^*_b \ge s\}) / (B + 1)` (Ojala & Garriga 2010).
 
@@ -264,12 +289,15 @@ def fit_models(design: Design, random_state: int, rng: np.random.Generator,
     oof_by_depth = {}
     lr_cv = None
     if n_splits >= 2:
+        from .permutation import fold_predictions
         folds = list(StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(xr, yr))
+        upat, uidx = _unique_rows(design.row_codes.astype(np.int64), design.levels)
+        pats = (design.onehot(upat), uidx)
         for d in depths:
             oof = np.empty(len(yr), dtype=np.int64)
-            for tr, te in folds:
-                t = DecisionTreeClassifier(max_depth=d, class_weight="balanced", random_state=random_state)
-                oof[te] = t.fit(xr[tr], yr[tr]).predict(xr[te])
+            preds = fold_predictions(xr, [(yr, tr, te) for tr, te in folds], d, random_state, patterns=pats)
+            for (tr, te), yp in zip(folds, preds):
+                oof[te] = yp
             acc, bal = _pooled_scores(yr, oof, k)
             cv[d] = {"accuracy": acc, "balanced_accuracy": bal}
             oof_by_depth[d] = oof
@@ -289,7 +317,8 @@ def fit_models(design: Design, random_state: int, rng: np.random.Generator,
                      f"{depth} and no accuracy could be estimated.")
     tree = fit_tree(design, depth, random_state)
     logreg = fit_logreg(design, random_state)
-    perm = _permutation_p(xr, yr, depth, random_state, rng, n_permutations, perm_rows) if n_splits >= 2 else None
+    from .permutation import permutation_p
+    perm = permutation_p(xr, yr, depth, random_state, rng, n_permutations, perm_rows) if n_splits >= 2 else None
     totals = design.counts.sum(axis=0)
     summary = {
         "n_rows": design.n_source, "n_train": design.n, "sampled": design.sampled,
@@ -317,22 +346,3 @@ def _train_accuracy(design: Design, pattern_pred: np.ndarray, model) -> float:
     """Share of training rows whose label the model predicts (predictions are label codes)."""
     pred = np.asarray(pattern_pred, dtype=np.int64)
     return float(design.counts[np.arange(len(pred)), pred].sum() / design.counts.sum())
-
-
-def _permutation_p(xr, yr, depth, random_state, rng, n_permutations, perm_rows) -> dict | None:
-    if len(yr) > perm_rows:
-        idx = rng.choice(len(yr), size=perm_rows, replace=False)
-        xr, yr = xr[idx], yr[idx]
-    counts = np.bincount(yr)
-    present = counts[counts > 0]
-    if len(present) < 2 or present.min() < 2:
-        return None
-    n_splits = int(min(5, present.min()))
-    cv = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
-    est = DecisionTreeClassifier(max_depth=depth, class_weight="balanced", random_state=random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        score, _, p = permutation_test_score(est, xr, yr, cv=cv, n_permutations=n_permutations,
-                                             scoring="balanced_accuracy", random_state=random_state)
-    return {"permutation_p": float(p), "permutation_score": float(score), "n_permutations": n_permutations,
-            "permutation_rows": int(len(yr))}

@@ -1,4 +1,4 @@
-"""Tree leaves as plain-word rules, their naive and selection-adjusted p-values, and what they imply.
+r"""Tree leaves as plain-word rules, their naive and selection-adjusted p-values, and what they imply.
 
 A leaf of a tree on one-hot inputs is a conjunction of items ``a = v`` / ``a != v``; its rule says
 "rows here are L" for the leaf's predicted label L.  Three questions per rule (STATISTICS.md §6):
@@ -21,16 +21,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as sps
 
-from .models import Design, fit_tree
+from .fasttree import alternatives, batched_min_leaf_p
+from .models import ALTERNATIVES_MAX_PATTERNS, Design, class_weights, fit_tree
 
 __all__ = ["Rule", "extract_rules", "naive_leaf_p", "selection_adjust", "count_label_vectors",
            "stratification_p", "implied_gaps", "EXACT_MAX_VECTORS", "MC_PERMUTATIONS"]
 
-#: Exact enumeration when the label-count vectors over patterns number at most this.
-EXACT_MAX_VECTORS = 2_000
-#: Monte Carlo permutations: 999 when a refit is cheap (patterns x features <= 2e4), 199 up to 1e5;
+#: Exact enumeration when the label-count vectors over patterns number at most this (every table
+#: with C(n, n_L) <= 1e4 labellings qualifies, as STATISTICS.md §6 asks).
+EXACT_MAX_VECTORS = 10_000
+#: Monte Carlo permutations: 999 when a refit is cheap (patterns x features <= 2e5), 199 up to 1e6;
 #: above that the Bonferroni bound over every leaf a tree of that depth could have chosen.
-MC_PERMUTATIONS = ((20_000, 999), (100_000, 199))
+MC_PERMUTATIONS = ((200_000, 999), (1_000_000, 199))
 _NE, _IN, _NOT_IN = "\u2260", "in", "not in"
 
 
@@ -104,8 +106,11 @@ def rule_text(conditions: tuple, label: str, count: float, support: float) -> st
     return f"{head} {label} \u2014 {count:g} of {support:g} training rows"
 
 
-def extract_rules(tree, design: Design, xpat: np.ndarray | None = None) -> list[Rule]:
-    """Every root-to-leaf path of ``tree`` (fitted on ``design``) as a :class:`Rule`."""
+def extract_rules(tree, design: Design, xpat: np.ndarray | None = None, label_names: tuple | None = None) -> list[Rule]:
+    """Every root-to-leaf path of ``tree`` (fitted on ``design``) as a :class:`Rule`.
+
+    ``label_names`` are the labels as shown in the rule text (default: the label values).
+    """
     t = tree.tree_
     n = design.n
     totals = design.counts.sum(axis=0)
@@ -126,9 +131,10 @@ def extract_rules(tree, design: Design, xpat: np.ndarray | None = None) -> list[
             items = tuple((a, tuple(sorted(v))) for a, v in sorted(allowed.items(), key=lambda kv: order[kv[0]]))
             conds = tuple(_condition(design, a, v) for a, v in items)
             label = design.labels[code]
+            shown = label if label_names is None else label_names[code]
             out.append(Rule(node=int(node), allowed=items, conditions=conds, label_code=code, label=label,
                             support=s, count=k, p_naive=p, p_min_naive=pmin,
-                            text=rule_text(conds, label, k, s), counts=tuple(float(x) for x in lc)))
+                            text=rule_text(conds, shown, k, s), counts=tuple(float(x) for x in lc)))
             continue
         a, j = design.feature_of(int(t.feature[node]))
         order.setdefault(a, len(order))
@@ -156,14 +162,24 @@ def _leaf_min_p(design: Design, counts: np.ndarray, depth: int, random_state: in
 
 
 def count_label_vectors(sizes: np.ndarray, total: int, cap: int) -> int:
-    """How many vectors k with 0 <= k_g <= sizes_g and sum k = total (capped at cap + 1)."""
+    """How many vectors k with 0 <= k_g <= sizes_g and sum k = total (capped at cap + 1).
+
+    Each group admits at least two values of k_g whenever the others can absorb the rest, so more
+    than ``cap`` groups (with 0 < total < n) always means more than ``cap`` vectors; the count is
+    then not computed.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n = int(sizes.sum())
+    total = min(total, n - total)                       # count by the smaller label: same number
+    if total <= 0:
+        return 1
+    if len(sizes) > cap:
+        return cap + 1
     poly = np.zeros(total + 1, dtype=np.int64)
     poly[0] = 1
     for m in sizes:
-        new = np.zeros_like(poly)
-        for j in range(int(min(m, total)) + 1):
-            new[j:] += poly[: total + 1 - j]
-        poly = np.minimum(new, cap + 1)
+        m = int(min(m, total))
+        poly = np.minimum(np.convolve(poly, np.ones(m + 1, dtype=np.int64))[: total + 1], cap + 1)
     return int(poly[total])
 
 
@@ -202,6 +218,8 @@ def selection_adjust(design: Design, rules: list[Rule], depth: int, random_state
     * else (very many patterns) Bonferroni over every leaf a depth-d tree on p one-hot columns
       could produce: :math:`p^{adj} = \min(1, K M p)`, :math:`M = \sum_{j \le d} \binom{p}{j} 2^j`.
 
+    The refits are grown together by :func:`biasaudit.probe.fasttree.batched_min_leaf_p`;
+    relabellings where scikit-learn's tie-breaking could matter are refitted with scikit-learn.
     The depth stays fixed at the cross-validated value during the refits (its choice is not
     re-run), which makes the adjustment slightly optimistic.
 
@@ -218,39 +236,74 @@ def selection_adjust(design: Design, rules: list[Rule], depth: int, random_state
     ps = np.array([r.p_naive for r in rules])
     pmins = np.array([r.p_min_naive for r in rules])
     tol = 1 + 1e-9
+    cw = class_weights(totals)
     present = np.flatnonzero(totals > 0)
+    info = {"statistic": "minimum naive leaf p", "depth": depth}
     if len(present) == 2 and count_label_vectors(sizes, int(totals[present[1]]), EXACT_MAX_VECTORS) \
             <= EXACT_MAX_VECTORS:
         lo, hi = present
         vecs = _label_vectors(sizes, int(totals[hi]))
-        logw = np.sum(_log_comb(sizes[None, :], vecs), axis=1)
-        w = np.exp(logw - logw.max())
-        stats = np.empty(len(vecs))
-        c = np.zeros_like(counts)
-        for i, v in enumerate(vecs):
-            c[:, hi] = v
-            c[:, lo] = sizes - v
-            stats[i] = _leaf_min_p(design, c, depth, random_state, xpat)
-        total_w = w.sum()
-        adj = [(float(w[stats <= p * tol].sum() / total_w), float(w[stats <= q * tol].sum() / total_w))
-               for p, q in zip(ps, pmins)]
-        n_lab = math.comb(int(sizes.sum()), int(totals[hi]))
-        return adj, {"method": "exact", "n_labelings": n_lab, "n_label_vectors": int(len(vecs)),
-                     "statistic": "minimum naive leaf p", "depth": depth}
+        tables = np.zeros((len(vecs), g, k), dtype=np.int64)
+        tables[:, :, hi] = vecs
+        tables[:, :, lo] = sizes[None, :] - vecs
+        stats, n_refit = _null_stats(design, tables, cw, depth, random_state, xpat, counts)
+        # integer weights prod_g C(m_g, k_g): exact sums, so no result depends on label order
+        w = [math.prod(math.comb(int(m), int(v)) for m, v in zip(sizes, vec)) for vec in vecs]
+        total_w = sum(w)
+        adj = [(sum(wi for wi, t in zip(w, stats) if t <= p * tol) / total_w,
+                sum(wi for wi, t in zip(w, stats) if t <= q * tol) / total_w) for p, q in zip(ps, pmins)]
+        info.update(method="exact", n_labelings=math.comb(int(sizes.sum()), int(totals[hi])),
+                    n_label_vectors=int(len(vecs)), n_sklearn_refits=n_refit)
+        return adj, info
     cost = g * max(1, p_feat)
     b = next((bb for limit, bb in MC_PERMUTATIONS if cost <= limit), None)
     if b is not None:
-        stats = np.empty(b)
-        for i in range(b):
-            stats[i] = _leaf_min_p(design, _random_table(sizes, totals, rng), depth, random_state, xpat)
+        tables = np.stack([_random_table(sizes, totals, rng) for _ in range(b)])
+        stats, n_refit = _null_stats(design, tables, cw, depth, random_state, xpat, counts)
         adj = [(float((1 + np.sum(stats <= p * tol)) / (b + 1)), float((1 + np.sum(stats <= q * tol)) / (b + 1)))
                for p, q in zip(ps, pmins)]
-        return adj, {"method": "permutation", "n_permutations": b, "statistic": "minimum naive leaf p",
-                     "depth": depth}
+        info.update(method="permutation", n_permutations=b, n_sklearn_refits=n_refit)
+        return adj, info
     m = sum(math.comb(p_feat, j) * 2 ** j for j in range(depth + 1)) * k
     adj = [(min(1.0, m * p), min(1.0, m * q)) for p, q in zip(ps, pmins)]
-    return adj, {"method": "bonferroni", "n_candidate_leaves": m, "depth": depth,
-                 "statistic": "naive leaf p x number of (leaf, label) hypotheses a depth-d tree could test"}
+    info.update(method="bonferroni", n_candidate_leaves=m,
+                statistic="naive leaf p x number of (leaf, label) hypotheses a depth-d tree could test")
+    return adj, info
+
+
+def _null_stats(design, tables, cw, depth, random_state, xpat, observed=None) -> tuple[np.ndarray, int]:
+    """Min leaf p of every relabelled table: batched CART, scikit-learn where ties could matter.
+
+    Up to ``ALTERNATIVES_MAX_PATTERNS`` patterns every tie is resolved as scikit-learn would (the
+    statistic is then exactly scikit-learn's); with more patterns tied splits are broken by column
+    order, unless the observed labels themselves are ambiguous (then scikit-learn refits the
+    ambiguous tables), so that the observed statistic and its null come from the same procedure.
+    """
+    stats, ambiguous = batched_min_leaf_p(xpat, tables, cw, depth)
+    if len(xpat) > ALTERNATIVES_MAX_PATTERNS:
+        obs_amb = observed is not None and batched_min_leaf_p(xpat, observed[None], cw, depth)[1][0]
+        if not obs_amb:
+            return stats, 0
+    totals = tables[0].sum(axis=0)
+    n = int(round(totals.sum()))
+    refits = 0
+    for i in np.flatnonzero(ambiguous):
+        small = len(xpat) <= ALTERNATIVES_MAX_PATTERNS
+        alts = alternatives(xpat, tables[i].astype(float), cw, depth) if small else None
+        values = None
+        if alts is not None:
+            values = []
+            for node, pred in alts:
+                raw = np.zeros((len(pred), tables.shape[2]))
+                np.add.at(raw, node, tables[i])
+                k = raw[np.arange(len(pred)), pred]
+                values.append(float(np.min(sps.hypergeom.sf(k - 1, n, totals[pred], raw.sum(axis=1)))))
+        if values and np.allclose(values, values[0], rtol=1e-9, atol=0):
+            stats[i] = values[0]
+        else:
+            stats[i] = _leaf_min_p(design, tables[i], depth, random_state, xpat)
+            refits += 1
+    return stats, refits
 
 
 def _log_comb(n: np.ndarray, k: np.ndarray) -> np.ndarray:

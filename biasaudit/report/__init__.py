@@ -3,7 +3,7 @@ from .text import render_text
 
 __all__ = ["render_text", "render", "write_report", "FORMATS"]
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "html", "junit", "sarif")
 
 
 def render(result, fmt: str = "text", **options) -> str:
@@ -15,6 +15,12 @@ def render(result, fmt: str = "text", **options) -> str:
     if fmt == "html":
         from .html import render_html
         return render_html(result, **options)
+    if fmt == "junit":
+        from .junit import render_junit
+        return render_junit(result, **options)
+    if fmt == "sarif":
+        from .sarif import render_sarif
+        return render_sarif(result, **options)
     raise ValueError(f"Unknown report format {fmt!r}; use one of {', '.join(FORMATS)}.")
 
 

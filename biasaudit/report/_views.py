@@ -11,13 +11,15 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import plots
+from . import _probe, plots
 
 __all__ = ["figures", "section_extras", "evidence_table", "method", "other_sections", "hidden"]
 
 MAX_GROUPS = 25        # groups per rate plot (largest first)
+MAX_RATE_PLOTS = 12    # sensitive attributes with a rate plot (strongest association first)
 MAX_LEVELS = 12        # levels per heatmap axis
 MAX_HEATMAPS = 8
+MAX_FALLBACK_HEATMAPS = 4
 MAX_LABEL_PANELS = 4
 _PERCENT_KEYS = ("rate", "share", "ci_low", "ci_high", "purity", "confidence", "flip_rate")
 
@@ -86,7 +88,7 @@ def figures(result) -> dict:
         add("overgeneralization", *item)
     for item in _reference_plots(result):
         add("selection", *item)
-    for item in _flip_plots(result):
+    for item in _probe.probe_figures(result):
         add("learned_rule", *item)
     return out
 
@@ -127,9 +129,16 @@ def _rate_plots(result):
     d = result.dataset
     label, pos = d.get("label"), d.get("positive")
     alpha = result.settings.get("alpha", 0.05)
-    for attribute in d.get("sensitive", []):
-        assoc = next((f for f in result.findings if f.detector == "group_attribution"
-                      and f.kind == "association" and list(f.attributes) == [attribute]), None)
+    assoc_of = {}
+    for f in result.findings:  # sorted by severity: the strongest association first
+        if f.detector == "group_attribution" and f.kind == "association" and len(f.attributes) == 1:
+            assoc_of.setdefault(next(iter(f.attributes)), f)
+    sensitive = list(d.get("sensitive", []))
+    order = sorted(sensitive, key=lambda a: (a not in assoc_of, list(assoc_of).index(a) if a in assoc_of else 0))
+    plotted = [a for a in sensitive if a in order[:MAX_RATE_PLOTS]]
+    left_out = order[MAX_RATE_PLOTS:]
+    for attribute in plotted:
+        assoc = assoc_of.get(attribute)
         rows, ref = [], None
         if assoc is not None:
             rows = [{"group": str(r.get("group")), "n": _num(r.get("n")) or 0, "rate": _num(r.get("rate")),
@@ -161,7 +170,9 @@ def _rate_plots(result):
                    f"{100 * (1 - alpha):.0f}% Wilson interval. The green band spans 0.8 to 1.25 times the rate of "
                    f"the reference group ({attribute}={ref}, solid line); diamonds mark groups outside it "
                    f"(four-fifths rule). Dotted line: the overall rate."
-                   + (f" {dropped} smaller groups are left out of the plot." if dropped else ""))
+                   + (f" {dropped} smaller groups are left out of the plot." if dropped else "")
+                   + (f" Not plotted (weaker associations; rates in the embedded JSON): {', '.join(left_out)}."
+                      if left_out and attribute == plotted[-1] else ""))
         yield f"{label}={pos} rate by {attribute}", fig, alt, caption
 
 
@@ -180,7 +191,7 @@ def _coverage_plots(result):
             fig = plots.coverage_figure(a, b, la, lb, panels)
             empty = [f"{a}={la[i]} and {b}={lb[j]}" for i, j in zip(*np.nonzero(sup == 0))]
             zero = [f"{a}={la[i]}, {b}={lb[j]}: no {t['label_values'][k]}"
-                    for i, j, k in zip(*np.nonzero((obs == 0) & (exp >= 0.5) & (sup[:, :, None] > 0)))]
+                    for i, j, k in zip(*np.nonzero((obs == 0) & (exp >= 0.5) & (sup[:, :, None] >= 2)))]
             alt = (f"Heatmaps of {a} by {b}, one per label value, coloured by observed over expected count. "
                    + (f"Combinations with no row: {'; '.join(empty[:10])}. " if empty else "")
                    + (f"Cells with a label missing: {'; '.join(zero[:10])}." if zero else
@@ -194,12 +205,16 @@ def _coverage_plots(result):
     g = result.groups
     if g is None or len(g) == 0 or not total:
         return
+    # one-way fallback: attributes named by single-attribute overgeneralization findings, else the
+    # sensitive ones (their rates are also plotted under group attribution)
     derived = d.get("derived") or {}
-    attrs = [a for a in d.get("attributes", []) if a not in derived]
+    named = [a for f in result.findings if f.bias_type == "overgeneralization" and len(f.attributes) == 1
+             and not hidden(f) for a in f.attributes if a not in derived]
+    attrs = list(dict.fromkeys(named)) or [a for a in d.get("sensitive", []) if a not in derived]
     shown = 0
     for a in attrs:
         rows = g[g["attribute"] == a].to_dict(orient="records")
-        if not 2 <= len(rows) <= 2 * MAX_LEVELS or shown >= MAX_HEATMAPS:
+        if not 2 <= len(rows) <= 2 * MAX_LEVELS or shown >= MAX_FALLBACK_HEATMAPS:
             continue
         rows = sorted(rows, key=lambda r: -r["n"])[:MAX_LEVELS]
         n = np.array([float(r["n"]) for r in rows])
@@ -208,7 +223,8 @@ def _coverage_plots(result):
         sup = np.repeat(n[:, None], len(values), axis=1)
         fig = plots.coverage_figure(a, label, [r["group"] for r in rows], values,
                                     [("", obs, exp, sup)])
-        zero = [f"{a}={rows[i]['group']}: no {values[j]}" for i, j in zip(*np.nonzero((obs == 0) & (exp >= 0.5)))]
+        zero = [f"{a}={rows[i]['group']}: no {values[j]}"
+                for i, j in zip(*np.nonzero((obs == 0) & (exp >= 0.5) & (sup >= 2)))]
         alt = (f"Heatmap of {a} by {label}: observed and expected counts per cell. "
                + (f"Missing combinations: {'; '.join(zero[:10])}." if zero else "Every expected combination occurs."))
         shown += 1
@@ -216,12 +232,12 @@ def _coverage_plots(result):
 
 
 _COVERAGE_CAPTION = ("Each cell shows the observed count (top) and the count expected if the label did not depend "
-                     "on the combination (bottom: cell size × overall label share). Orange: fewer than expected; "
-                     "blue: more. ★ and a frame mark a label that is missing or at most half as frequent as "
-                     "expected; hatched cells hold no row at all.")
+                     "on the combination (bottom: rows in the cell × overall label share). Orange: fewer than "
+                     "expected; blue: more. ★ and a frame mark a label that is missing or at most half as frequent "
+                     "as expected in a cell of at least 2 rows; hatched cells hold no row at all.")
 _COVERAGE_CAPTION_1WAY = ("Each cell shows the observed count (top) and the count expected from the overall label "
                           "shares (bottom). Orange: fewer than expected; blue: more. ★ and a frame mark a label that "
-                          "is missing or at most half as frequent as expected.")
+                          "is missing or at most half as frequent as expected in a group of at least 2 rows.")
 
 
 def _coverage_tables(result) -> list:
@@ -294,7 +310,9 @@ def _reference_plots(result):
                + "; ".join(f"{k}: {100 * s:.0f}% in the sample vs {100 * p:.0f}%" for k, s, p in
                            zip(names[:12], sample, ref)) + ".")
         caption = ("Dots: share of each level in this sample; squares: its share in the reference population. "
-                   "The ratio sample/reference is written on the right.")
+                   "The ratio sample/reference is written on the right; levels outside 0.8-1.25 (the four-fifths "
+                   "band read both ways) are drawn and labelled in orange, whether or not the difference is "
+                   "statistically supported (see the cards below).")
         yield f"{attr}: sample vs reference", fig, alt, caption
 
 
@@ -303,82 +321,41 @@ def hidden(f) -> bool:
     return bool(f.details.get("hidden")) if f.details else False
 
 
-def _flip_rates(probe: dict) -> list:
-    raw = probe.get("flip_rates") or probe.get("counterfactual_flip_rates") or probe.get("cfr")
-    non_causal = set(probe.get("non_causal") or ())
+def section_extras(result, bias_type: str, detectors: set) -> list:
+    """Blocks that belong to a bias-type section but are not findings: detector summaries
+    (``sections[detector]["text"]``), the coverage counts and the probe's rules."""
     out = []
-    if isinstance(raw, dict):
-        items = raw.items()
-    elif isinstance(raw, list):
-        items = [(r.get("attribute"), r.get("rate", r.get("flip_rate"))) for r in raw if isinstance(r, dict)]
-        non_causal |= {r.get("attribute") for r in raw if isinstance(r, dict) and r.get("non_causal")}
-    else:
-        return []
-    for name, rate in items:
-        if isinstance(rate, dict):
-            rate = rate.get("rate", rate.get("flip_rate"))
-        if name is not None and _num(rate) is not None:
-            out.append((str(name), _num(rate), name in non_causal))
+    for name in sorted(detectors):
+        sec = result.sections.get(name)
+        if name == "probe" or not isinstance(sec, dict):
+            continue
+        text = sec.get("text")
+        lines = [text] if isinstance(text, str) else [str(t) for t in (text or [])]
+        if lines:
+            out.append({"type": "lines", "title": str(sec.get("title") or "Summary"), "lines": lines})
+        cov = sec.get("coverage")
+        if isinstance(cov, dict) and cov.get("hypotheses") is not None:
+            out.append({"type": "lines", "title": "What the cell scan could test", "lines": [_coverage_line(cov)]})
+    if bias_type == "learned_rule" or "probe" in detectors:
+        out.extend(_probe.probe_blocks(result))
     return out
 
 
-def _flip_plots(result):
-    probe = result.sections.get("probe")
-    if not isinstance(probe, dict):
-        return
-    rates = _flip_rates(probe)
-    if not rates:
-        return
-    th = _num(probe.get("flip_threshold")) or 0.1
-    fig = plots.flip_rate_figure(rates[:MAX_GROUPS], threshold=th)
-    alt = ("Bar chart of counterfactual flip rates: " + "; ".join(f"{n}: {100 * r:.0f}%" for n, r, _ in rates[:12])
-           + ".")
-    caption = ("Share of the probe model's predictions that change when only this attribute is changed to another "
-               "value. Above the dashed line the model leans on the attribute; hatched bars are attributes "
-               "marked non-causal.")
-    yield "What the probe model leans on", fig, alt, caption
-
-
-def section_extras(result, bias_type: str) -> list:
-    """Tables that belong to a section but are not findings (the probe's rules)."""
-    if bias_type != "learned_rule":
-        return []
-    probe = result.sections.get("probe")
-    if not isinstance(probe, dict):
-        return []
-    out = []
-    rules = probe.get("rules")
-    if rules is None and isinstance(probe.get("tree"), dict):
-        rules = probe["tree"].get("rules")
-    if isinstance(rules, list) and rules:
-        cols, rows = evidence_table([_rule_row(r) for r in rules if isinstance(r, dict)], limit=40)
-        out.append({"title": "The probe's decision tree, read as rules", "columns": cols, "rows": rows,
-                    "text": probe.get("model") if isinstance(probe.get("model"), str) else None})
-    scalars = [(k.replace("_", " "), _fmt(k, v)) for k, v in probe.items()
-               if isinstance(v, (int, float, str, bool)) and k not in ("model", "text", "flip_threshold")]
-    if scalars:
-        out.append({"title": "Probe summary", "columns": [{"name": "", "numeric": False},
-                                                           {"name": "value", "numeric": False}],
-                    "rows": [list(s) for s in scalars],
-                    "text": None})
-    return out
-
-
-def _rule_row(r: dict) -> dict:
-    row = dict(r)
-    cond = row.pop("conditions", None)
-    if cond is not None and "rule" not in row:
-        if isinstance(cond, (list, tuple)):
-            parts = []
-            for c in cond:
-                if isinstance(c, dict):
-                    op = c.get("op", "=")
-                    parts.append(f"{c.get('attribute')} {op} {c.get('value')}")
-                else:
-                    parts.append(str(c))
-            cond = " and ".join(parts) or "(all rows)"
-        row = {"rule": cond, **row}
-    return row
+def _coverage_line(cov: dict) -> str:
+    from .html import fmt_num
+    parts = [f"{fmt_num(cov.get('cells'))} cells of up to {cov.get('k_max')} attributes were scanned: "
+             f"{fmt_num(cov.get('hypotheses'))} hypotheses, {fmt_num(cov.get('testable'))} testable at this n."]
+    if cov.get("uninformative"):
+        parts.append(f"{fmt_num(cov['uninformative'])} empty or near-empty cells are uninformative (absence is "
+                     f"expected by chance) and only counted.")
+    s_min = cov.get("min_support_pure_rule")
+    if isinstance(s_min, dict) and s_min:
+        parts.append("A rule 'every row with this combination is L' needs at least "
+                     + ", ".join(f"{fmt_num(v)} rows for {k}" if v is not None else f"more rows than exist for {k}"
+                                 for k, v in s_min.items()) + " to be testable.")
+    if cov.get("truncated"):
+        parts.append("The scan was truncated: too many cells.")
+    return " ".join(parts)
 
 
 # -------------------------------------------------------------------------------- method
@@ -395,7 +372,8 @@ def method(result) -> dict:
         if f.test:
             tests[f.test] = tests.get(f.test, 0) + 1
     rules = [_plain(r) for r in (m.get("severity_rules") or ())]
-    rules = [r for r in rules if isinstance(r, dict)]
+    rules = [{"severity": r.get("severity"), "text": r.get("rule") or r.get("description") or ""}
+             for r in rules if isinstance(r, dict)]
     thresholds = []
     for name, th in dict(m.get("effect_thresholds") or {}).items():
         th = _plain(th)
@@ -417,11 +395,11 @@ def method(result) -> dict:
     }
 
 
-def other_sections(result) -> list:
-    """Sections other than the ones drawn elsewhere that carry a ``text`` to show."""
+def other_sections(result, shown: set) -> list:
+    """Sections with a ``text`` that no bias-type section has shown."""
     out = []
     for name, sec in result.sections.items():
-        if name in ("method", "probe", "coverage_tables") or not isinstance(sec, dict):
+        if name in shown or name in ("method", "probe", "coverage_tables") or not isinstance(sec, dict):
             continue
         text = sec.get("text")
         if text:

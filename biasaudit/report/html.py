@@ -10,6 +10,7 @@ U+2029 written as ``\\uXXXX`` escapes, so no value can close the element.  Witho
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -27,8 +28,11 @@ __all__ = ["render_html", "write_html", "embed_json"]
 ESTABLISHED = ("critical", "high", "medium", "low")
 #: Findings shown as open cards; ``low`` and ``info`` are listed collapsed (STATISTICS.md §1.5).
 OPEN = ("critical", "high", "medium", "weak-evidence", "insufficient-data")
-#: At most this many cards per section and tier; the rest stay in the embedded JSON.
-MAX_CARDS = 60
+#: Cards per section (open tier, then each collapsed tier) and narrower findings per card; the rest
+#: are counted on the page and stay in the embedded JSON, which keeps pages readable and small.
+MAX_CARDS = 30
+MAX_COLLAPSED = 20
+MAX_CHILDREN = 8
 
 BIAS_INTROS = {
     "selection": "Does the sample look like the population it is meant to represent? Shares are compared "
@@ -103,10 +107,14 @@ def fmt_p(p) -> str:
     return f"{p:.2e}" if 0 < p < 1e-3 else f"{p:.3g}"
 
 
-def fmt_pct(x, decimals: int = 0) -> str:
+def fmt_pct(x, decimals: int | None = None) -> str:
+    """A share as a percentage; one decimal below 10% (so 0.4% is not shown as 0%) unless given."""
     if x is None or not math.isfinite(float(x)):
         return "–"
-    return f"{100 * float(x):.{decimals}f}%"
+    v = 100 * float(x)
+    if decimals is None:
+        decimals = 1 if 0 < abs(v) < 10 else 0
+    return f"{v:.{decimals}f}%"
 
 
 def render_html(result, *, timestamp: bool = False) -> str:
@@ -126,7 +134,13 @@ def render_html(result, *, timestamp: bool = False) -> str:
 
 
 def write_html(result, path, *, timestamp: bool = False) -> None:
-    """Write the HTML report atomically (temporary file in the same folder, then a rename)."""
+    """Write the HTML report atomically (temporary file in the same folder, then a rename).
+
+    Refuses to write over the audited file itself; a failed render leaves no file behind.
+    """
+    source = Path(str(result.dataset.get("source", "")))
+    if source.is_file() and Path(path).resolve() == source.resolve():
+        raise ValueError(f"The report path {path} is the audited data file; choose another file name.")
     atomic_write_text(path, render_html(result, timestamp=timestamp))
 
 
@@ -141,20 +155,28 @@ def build_context(result) -> dict:
     for f in findings:
         if f.explained_by and f.explained_by in by_id and f.explained_by not in hidden and f.id not in hidden:
             children.setdefault(f.explained_by, []).append(f)
-    anchors = {f.id: f"f{i + 1}" for i, f in enumerate(findings)}
+    anchors = {id(f): f"f{i + 1}" for i, f in enumerate(findings)}  # ids of objects: robust to repeats
     confidence = f"{100 * (1 - float(result.settings.get('alpha', 0.05))):g}%"
 
     def card(f):
         return _card(f, children, anchors, confidence)
 
     figures = _views.figures(result)
-    sections = []
+    sections, shown = [], set()
+    home: dict = {}  # detector -> the bias type whose section shows its summary
+    for f in findings:
+        home.setdefault(f.detector, f.bias_type)
+    if "probe" in result.sections:
+        home.setdefault("probe", "learned_rule")
     known = list(BIAS_TITLES) + sorted({f.bias_type for f in findings} - set(BIAS_TITLES))
     for bias_type in known:
         own = [f for f in findings if f.bias_type == bias_type]
-        top = [f for f in own if f.id not in hidden and not (f.explained_by in by_id and f.explained_by not in hidden)]
+        top = [f for f in own if f.id not in hidden
+               and not (f.explained_by in by_id and f.explained_by not in hidden)]
         figs = figures.get(bias_type, [])
-        extra = _views.section_extras(result, bias_type)
+        detectors = {det for det, bt in home.items() if bt == bias_type}
+        shown |= detectors
+        extra = _views.section_extras(result, bias_type, detectors)
         if not own and not figs and not extra:
             continue
         tiers = {"open": [], "low": [], "info": []}
@@ -167,10 +189,10 @@ def build_context(result) -> dict:
             "counts": _severity_counts([f for f in own if f.id not in hidden]),
             "cards": [card(f) for f in tiers["open"][:MAX_CARDS]],
             "more_open": max(0, len(tiers["open"]) - MAX_CARDS),
-            "low": [card(f) for f in tiers["low"][:MAX_CARDS]],
-            "more_low": max(0, len(tiers["low"]) - MAX_CARDS),
-            "info": [card(f) for f in tiers["info"][:MAX_CARDS]],
-            "more_info": max(0, len(tiers["info"]) - MAX_CARDS),
+            "low": [card(f) for f in tiers["low"][:MAX_COLLAPSED]],
+            "more_low": max(0, len(tiers["low"]) - MAX_COLLAPSED),
+            "info": [card(f) for f in tiers["info"][:MAX_COLLAPSED]],
+            "more_info": max(0, len(tiers["info"]) - MAX_COLLAPSED),
             "n_hidden": sum(1 for f in own if f.id in hidden),
             "figures": figs, "extra": extra,
         })
@@ -181,9 +203,10 @@ def build_context(result) -> dict:
         "header": _header(result, visible, hidden),
         "sections": sections,
         "method": _views.method(result),
-        "other_sections": _views.other_sections(result),
+        "other_sections": _views.other_sections(result, shown),
         "severity_help": SEVERITY_HELP,
-        "result_json": Markup(embed_json(result.to_json(indent=None))),
+        "result_json": Markup(embed_json(json.dumps(result.to_dict(), ensure_ascii=False, allow_nan=False,
+                                                    separators=(",", ":")))),
     }
 
 
@@ -214,10 +237,10 @@ def _header(result, visible, hidden) -> dict:
                       "derived": sorted(k for k, v in derived.items() if v == a)})
     by_type = []
     for bias_type, title in BIAS_TITLES.items():
-        fs = [f for f in visible if f.bias_type == bias_type and not f.explained_by]
+        fs = [f for f in visible if f.bias_type == bias_type]
         if not fs:
             continue
-        lead = next((f for f in fs if f.severity != "info"), None)
+        lead = next((f for f in fs if f.severity != "info" and not f.explained_by), None)
         by_type.append({"key": bias_type, "title": title, "counts": dict(_severity_counts(fs)),
                         "lead": lead.message if lead is not None else None,
                         "lead_severity": lead.severity if lead is not None else None})
@@ -241,10 +264,26 @@ def _header(result, visible, hidden) -> dict:
     }
 
 
-_EVIDENCE_ROWS = 25
+_EVIDENCE_ROWS = 15
+_FRAGILITY_VERBS = {"flip": "relabelled", "delete": "deleted", "deletion": "deleted", "addition": "added",
+                    "add": "added"}
 
 
-def _card(f, children, anchors, confidence: str = "95%") -> dict:
+def _ci_of(f) -> str | None:
+    """What ``ci_low``/``ci_high`` bound: ``details["ci_of"]``; else the group's rate (group rates)
+    or the depleted label's share of the cell (cell gaps and rules); None: the effect size."""
+    named = f.details.get("ci_of") if f.details else None
+    if named:
+        return str(named)
+    if f.kind == "group_rate":
+        return "rate"
+    if f.detector == "overgeneralization" and f.effect_size_name == "depletion_ratio":
+        label = (f.details.get("depleted_label") if f.details else None) or f.label_value
+        return f"{label} share" if label is not None else "share"
+    return None
+
+
+def _card(f, children, anchors, confidence: str = "95%", depth: int = 0) -> dict:
     stats = []
     if f.test:
         stats.append(("test", f.test))
@@ -259,14 +298,14 @@ def _card(f, children, anchors, confidence: str = "95%") -> dict:
     if f.p_min is not None:
         stats.append(("smallest attainable p", fmt_p(f.p_min)))
     has_ci = f.ci_low is not None and f.ci_high is not None
-    ci_of = (f.details.get("ci_of") if f.details else None) or ("rate" if f.kind == "group_rate" else None)
+    ci_of = _ci_of(f)
     if f.effect_size is not None:
         name = (f.effect_size_name or "effect size").replace("_", " ")
         ci = f" [{fmt_num(f.ci_low)}, {fmt_num(f.ci_high)}]" if has_ci and ci_of is None else ""
         stats.append((name, fmt_num(f.effect_size) + ci))
     if has_ci and (ci_of is not None or f.effect_size is None):
         what = ci_of or "interval"
-        if ci_of == "rate" and f.observed is not None and f.n:
+        if (what in ("rate", "share") or what.endswith(" share")) and f.observed is not None and f.n:
             stats.append((f"{what} and {confidence} interval", f"{fmt_pct(f.observed / f.n)} "
                           f"[{fmt_pct(f.ci_low)}, {fmt_pct(f.ci_high)}]"))
         else:
@@ -277,26 +316,28 @@ def _card(f, children, anchors, confidence: str = "95%") -> dict:
         stats.append(("observed", fmt_num(f.observed)))
     if f.expected is not None:
         stats.append(("expected", fmt_num(f.expected)))
-    columns, rows = _views.evidence_table(f.evidence, limit=_EVIDENCE_ROWS)
+    # narrower (folded) findings are shown compact: their evidence stays in the embedded JSON
+    columns, rows = _views.evidence_table(f.evidence, limit=_EVIDENCE_ROWS) if depth == 0 else ([], [])
     fragility = None
     if f.fragility:
         fr = dict(f.fragility)
         value = fr.get("value")
-        kind = fr.get("kind", "flip")
+        verb = _FRAGILITY_VERBS.get(fr.get("kind", "flip"), str(fr.get("kind")))
         fragility = {"fragile": bool(fr.get("fragile")),
-                     "text": (f"{fmt_num(value)} {'relabelled' if kind == 'flip' else kind} row(s) would undo it"
+                     "text": (f"{fmt_num(value)} {verb} row(s) would undo it"
                               + (f" ({fmt_pct(fr.get('quotient'), 1)} of the rows)"
                                  if fr.get("quotient") is not None else ""))}
     kids = children.get(f.id, [])
     return {
-        "id": f.id, "anchor": anchors[f.id], "severity": f.severity, "message": f.message,
+        "id": f.id, "anchor": anchors[id(f)], "severity": f.severity, "message": f.message,
         "kind": (f.kind or "").replace("_", " "), "detector": f.detector,
         "subject": ", ".join(f"{k}={v}" if v is not None else str(k) for k, v in f.attributes.items()),
         "label_value": f.label_value, "stats": stats, "evidence_columns": columns, "evidence_rows": rows,
-        "evidence_more": max(0, len(f.evidence) - _EVIDENCE_ROWS), "suggestion": f.suggestion,
+        "evidence_more": max(0, len(f.evidence) - _EVIDENCE_ROWS) if depth == 0 else 0,
+        "suggestion": f.suggestion if depth == 0 else "",
         "fragility": fragility, "rows_needed": f.rows_needed,
         "note": f.details.get("note") if isinstance(f.details.get("note"), str) else None,
         "in_family": f.in_family,
-        "children": [_card(k, children, anchors, confidence) for k in kids[:MAX_CARDS]],
-        "more_children": max(0, len(kids) - MAX_CARDS),
+        "children": [_card(k, children, anchors, confidence, depth + 1) for k in kids[:MAX_CHILDREN]],
+        "more_children": max(0, len(kids) - MAX_CHILDREN),
     }

@@ -24,12 +24,16 @@ def _clean(text) -> str:
     return _ILLEGAL_XML.sub("", "" if text is None else str(text))
 
 
+def _num(x) -> str:
+    return "n/a" if x is None else f"{float(x):.4g}"
+
+
 def _details(f) -> str:
     lines = [f.message, "", f"id: {f.id}", f"severity: {f.severity}", f"bias type: {f.bias_type}"]
     if f.test:
-        lines.append(f"test: {f.test}; p={f.p_value!r}; adjusted p={f.p_adjusted!r}; p_min={f.p_min!r}")
+        lines.append(f"test: {f.test}; p={_num(f.p_value)}; adjusted p={_num(f.p_adjusted)}; p_min={_num(f.p_min)}")
     if f.effect_size_name:
-        lines.append(f"effect: {f.effect_size_name} = {f.effect_size!r}")
+        lines.append(f"effect: {f.effect_size_name} = {_num(f.effect_size)}")
     lines.append(f"rows: {f.n}")
     if f.suggestion:
         lines += ["", f"suggestion: {f.suggestion}"]
@@ -85,7 +89,7 @@ def render_junit(result, *, fail_on: str = "medium", failing: Iterable[str] | No
         el.set("skipped", str(n_skip))
         el.set("time", "0")
     for name, value in (("source", source), ("n_rows", result.dataset.get("n_rows")),
-                        ("label", result.dataset.get("label")), ("fail_on", fail_on if failing is None else "custom"),
+                        ("label", result.dataset.get("label")), ("fail_on", fail_on),
                         ("family_size", result.family_size), ("n_testable", result.n_testable),
                         ("biasaudit_version", result.tool.get("version", ""))):
         ET.SubElement(props, "property", name=name, value=_clean(value))

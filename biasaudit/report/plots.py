@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 from typing import Sequence
 
 import matplotlib
@@ -50,7 +51,15 @@ _RC = {
 }
 
 _FONT_STYLE = re.compile(r"font-family:[^;\"]*;?\s*")
-_ID = re.compile(r'\bid="([^"]+)"')
+_ID = re.compile(r'\s?\bid="([^"]+)"')
+_ATTR_NUM = re.compile(r'(\s(?:d|x|y|x1|x2|y1|y2|cx|cy|r|transform|points|width|height|viewBox)=")([^"]*)"')
+_NUM = re.compile(r"-?\d+\.\d+")
+
+
+def _round(m) -> str:
+    """A coordinate to 0.1 pt (a seventh of a pixel): most of an SVG's bytes are digits."""
+    v = round(float(m.group(0)), 1)
+    return ("%.1f" % v).rstrip("0").rstrip(".") if v != 0 else "0"
 
 
 def _short(text, width: int = 28) -> str:
@@ -66,25 +75,29 @@ def to_svg(fig: Figure, *, prefix: str, alt: str) -> str:
     CSS sets the font), which keeps the output small and free of any URL.
     """
     buf = io.StringIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # text stays text (svg.fonttype none): the browser draws glyphs matplotlib's font lacks, and a
+        # layout that cannot shrink further is still drawn; neither is worth a warning to the user
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"constrained_layout not applied", category=UserWarning)
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None,
                                                    "Type": None})
     s = buf.getvalue()
     s = s[s.index("<svg"):]
     s = re.sub(r"<metadata>.*?</metadata>\s*", "", s, flags=re.S)
+    s = re.sub(r"<defs>\s*<style[^>]*>[^<]*</style>\s*</defs>\s*", "", s)  # in the page's CSS instead
     s = re.sub(r"<!--.*?-->", "", s, flags=re.S)
     s = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", s)
     s = re.sub(r'\s+version="1\.1"', "", s)
     s = s.replace("xlink:href=", "href=")
     s = _FONT_STYLE.sub("", s)
     s = re.sub(r'style=""\s*', "", s)
-    ids = set(_ID.findall(s))
-    if ids:
-        s = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', s)
-        s = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})" if m.group(1) in ids
-                   else m.group(0), s)
-        s = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"' if m.group(1) in ids
-                   else m.group(0), s)
+    s = _ATTR_NUM.sub(lambda m: m.group(1) + _NUM.sub(_round, re.sub(r"\s+", " ", m.group(2))) + '"', s)
+    # keep only the ids something points to (clip paths, marker definitions), prefixed
+    referenced = set(re.findall(r"url\(#([^)]+)\)", s)) | set(re.findall(r'href="#([^"]+)"', s))
+    s = _ID.sub(lambda m: f' id="{prefix}-{m.group(1)}"' if m.group(1) in referenced else "", s)
+    s = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})", s)
+    s = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', s)
     # responsive: keep the viewBox, let CSS size the element; add the accessible name
     m = re.match(r'<svg([^>]*?)\swidth="([\d.]+)pt"\s+height="([\d.]+)pt"', s)
     if m:
@@ -178,7 +191,8 @@ def coverage_figure(row_name: str, col_name: str, row_levels: Sequence, col_leve
     (len(row_levels), len(col_levels)); ``support`` is the number of rows in the cell whatever
     their label.  The fill is observed / expected in seven bins (vector cells, no raster).  Cells
     with no row at all are hatched and marked "none"; cells where the label is missing or depleted
-    (observed <= ``depleted_ratio`` x expected, with expected >= 0.5) are framed and starred.
+    (the descriptive pattern of STATISTICS.md §1.4: observed <= ``depleted_ratio`` x expected,
+    expected >= 0.5 and at least 2 rows) are framed and starred.
     """
     with matplotlib.rc_context(_RC):
         r, c, k = len(row_levels), len(col_levels), len(panels)
@@ -229,7 +243,7 @@ def _coverage_cell(ax, y, x, obs, exp, sup, depleted_ratio) -> None:
     ratio = math.log2((obs + 0.5) / (exp + 0.5)) if exp > 0 else 0.0
     b = int(np.clip(np.searchsorted(_OE_BOUNDS, ratio, side="right") - 1, 0, len(_OE_COLOURS) - 1))
     ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=_OE_COLOURS[b], edgecolor="white", lw=2))
-    depleted = exp >= 0.5 and obs <= depleted_ratio * exp
+    depleted = sup >= 2 and exp >= 0.5 and obs <= depleted_ratio * exp
     dark = b in (0, 6)
     ax.text(x, y, ("★ " if depleted else "") + f"{obs:,.0f}\n{exp:,.1f}", ha="center", va="center",
             fontsize=9, linespacing=1.15, color="white" if dark else PALETTE["ink"],
@@ -246,16 +260,19 @@ def reference_figure(attribute: str, levels: Sequence, sample: Sequence[float],
         fig = _new_figure(8.2, 1.2 + 0.34 * k)
         ax = fig.add_subplot()
         ys = np.arange(k)[::-1]
+        def outside(s, p):  # the symmetric four-fifths band of representation ratios, [0.8, 1.25]
+            return p > 0 and not FOUR_FIFTHS <= s / p <= 1 / FOUR_FIFTHS
         for y, s, p in zip(ys, sample, reference):
-            ax.plot([p, s], [y, y], color="#9aa5b1", lw=2, zorder=1)
+            ax.plot([p, s], [y, y], color=PALETTE["warn"] if outside(s, p) else "#9aa5b1",
+                    lw=2.6 if outside(s, p) else 2, zorder=1)
         ax.plot(reference, ys, "s", ms=7, mfc="white", mec=PALETTE["reference"], mew=1.8,
                 label="reference (population)", zorder=2)
         ax.plot(sample, ys, "o", ms=7, color=PALETTE["sample"], label="this sample", zorder=3)
         for y, s, p in zip(ys, sample, reference):
             ratio = f"  {s / p:.2f}×" if p else ""
-            ax.annotate(f"{100 * s:.0f}% vs {100 * p:.0f}%{ratio}", (1.0, y),
-                        xycoords=("axes fraction", "data"), xytext=(8, 0), textcoords="offset points",
-                        va="center", fontsize=9)
+            ax.annotate(f"{100 * s:.0f}% vs {100 * p:.0f}%{ratio}" + ("  outside 0.8-1.25" if outside(s, p) else ""),
+                        (1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0), textcoords="offset points",
+                        va="center", fontsize=9, color=PALETTE["warn"] if outside(s, p) else PALETTE["ink"])
         ax.set_yticks(ys, [_short(v) for v in levels])
         hi = max([*sample, *reference, 0.05])
         ax.set_xlim(0, min(1.0, hi * 1.15))
@@ -271,28 +288,50 @@ def reference_figure(attribute: str, levels: Sequence, sample: Sequence[float],
     return fig
 
 
-def flip_rate_figure(rates: Sequence[tuple], *, threshold: float = 0.1) -> Figure:
-    """Counterfactual flip rate per attribute (share of predictions that change when only that
-    attribute is changed), with the warning threshold; ``rates``: ``(attribute, rate, non_causal)``.
+def flip_rate_figure(rates: Sequence[dict], *, threshold: float = 0.1, model: str = "tree",
+                     other: str = "logistic regression", confidence: str = "95%") -> Figure:
+    """Counterfactual flip rate per attribute: the share of predictions that change when only that
+    attribute is changed, with its interval, the second model's rate and the warning threshold.
+
+    ``rates``: dicts with ``attribute``, ``rate``, optional ``ci_low``, ``ci_high``, ``other_rate``
+    and ``non_causal`` (hatched bar).
     """
     with matplotlib.rc_context(_RC):
         k = len(rates)
-        fig = _new_figure(8.2, 0.95 + 0.34 * k)
+        fig = _new_figure(8.2, 1.25 + 0.36 * k)
         ax = fig.add_subplot()
         ys = np.arange(k)[::-1]
-        for y, (name, rate, non_causal) in zip(ys, rates):
+        top = threshold
+        for y, r in zip(ys, rates):
+            rate = r["rate"]
             over = rate > threshold
-            ax.barh(y, rate, height=0.6, color=PALETTE["warn"] if over else PALETTE["accent"],
-                    hatch="///" if non_causal else None, edgecolor="white", lw=0)
-            ax.annotate(f"{100 * rate:.0f}%" + ("  non-causal" if non_causal else ""), (rate, y),
-                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
-        ax.axvline(threshold, color=PALETTE["ink"], lw=0.9, ls="--")
-        ax.set_yticks(ys, [_short(r[0]) for r in rates])
-        ax.set_xlim(0, max(0.25, max((r[1] for r in rates), default=0) * 1.25))
+            ax.barh(y, rate, height=0.56, color=PALETTE["warn"] if over else PALETTE["accent"],
+                    hatch="///" if r.get("non_causal") else None, edgecolor="white", lw=0, zorder=2)
+            lo, hi = r.get("ci_low"), r.get("ci_high")
+            if lo is not None and hi is not None:
+                ax.plot([lo, hi], [y, y], color=PALETTE["ink"], lw=1.1, zorder=3)
+                for v in (lo, hi):
+                    ax.plot([v, v], [y - 0.12, y + 0.12], color=PALETTE["ink"], lw=1, zorder=3)
+            if r.get("other_rate") is not None:
+                ax.plot([r["other_rate"]], [y], marker="o", ms=6, mfc="white", mec=PALETTE["ink"], mew=1.4,
+                        zorder=4)
+            end = max(v for v in (rate, hi, r.get("other_rate")) if v is not None)
+            top = max(top, end)
+            ax.annotate(f"{100 * rate:.0f}%" + ("  non-causal" if r.get("non_causal") else ""), (end, y),
+                        xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
+        ax.axvline(threshold, color=PALETTE["ink"], lw=0.9, ls="--", zorder=1)
+        handles = [Patch(facecolor=PALETTE["accent"], label=f"{model} (line: {confidence} interval)"),
+                   Patch(facecolor=PALETTE["warn"], label=f"above {100 * threshold:.0f}%")]
+        if any(r.get("other_rate") is not None for r in rates):
+            handles.append(Line2D([], [], marker="o", ls="none", mfc="white", mec=PALETTE["ink"], label=other))
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=len(handles), frameon=False,
+                  fontsize=8.5, borderaxespad=0.3)
+        ax.set_yticks(ys, [_short(r["attribute"]) for r in rates])
+        ax.set_xlim(0, min(1.0, top * 1.15 + 0.05))
         ax.set_ylim(-0.7, k - 0.3)
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         ax.set_xlabel(f"predictions that flip when only this attribute changes (dashed: {100 * threshold:.0f}%)")
-        ax.grid(axis="x", color=PALETTE["grid"], lw=0.6)
+        ax.grid(axis="x", color=PALETTE["grid"], lw=0.6, zorder=0)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)

@@ -86,7 +86,7 @@ def render_text(result, *, width: int = 100, show_info: bool = True, max_per_sec
             lines.append(_wrap(f"[{f.severity}] {f.message}", "  ", width))
             kids = children.get(f.id, [])
             if kids:
-                lines.append(_wrap(f"includes {len(kids)} narrower finding(s): "
+                lines.append(_wrap(f"explains {len(kids)} further finding(s): "
                                    + "; ".join(_cell(k) for k in kids[:6]) + (" ..." if len(kids) > 6 else ""),
                                    "      ", width))
             if f.severity in ESTABLISHED and f.suggestion:
@@ -101,7 +101,7 @@ def render_text(result, *, width: int = 100, show_info: bool = True, max_per_sec
 
 
 def _cell(f) -> str:
-    return " and ".join(f"{k}={v}" for k, v in f.attributes.items()) + (
+    return " and ".join(k if v is None else f"{k}={v}" for k, v in f.attributes.items()) + (
         f" ({f.label_value})" if f.label_value is not None else "")
 
 

@@ -18,6 +18,7 @@ from .results import CMHResult
 __all__ = ["cmh_test", "exact_stratified_test", "mantel_fleiss", "informative_strata", "MANTEL_FLEISS_MIN"]
 
 #: The asymptotic CMH test is trusted when the Mantel-Fleiss criterion is at least this.
+EXACT_ALONGSIDE_MAX_N = 2000
 MANTEL_FLEISS_MIN = 5.0
 
 
@@ -149,7 +150,12 @@ def cmh_test(strata) -> CMHResult:
         else:
             breslow_day_p = math.nan
     mf = mantel_fleiss(tables)
-    exact_p, exact_pmin = exact_stratified_test(tables)
+    # the exact convolution costs O(n * strata); it decides only when Mantel-Fleiss fails, and is
+    # reported alongside the asymptotic test for moderate n
+    if mf < MANTEL_FLEISS_MIN or sum(int(t.sum()) for t in tables) <= EXACT_ALONGSIDE_MAX_N:
+        exact_p, exact_pmin = exact_stratified_test(tables)
+    else:
+        exact_p, exact_pmin = math.nan, math.nan
     if mf >= MANTEL_FLEISS_MIN:
         return CMHResult("Cochran-Mantel-Haenszel chi-square", statistic, 1, cmh_p, 0.0, odds_ratio, cmh_p,
                          exact_p, breslow_day_p, mf, len(tables), True,

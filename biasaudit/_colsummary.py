@@ -1,0 +1,540 @@
+"""What the streaming engines remember of each column while the rows go by (bounded memory).
+
+A column is held in one of three modes:
+
+* ``dict``: a global dictionary of its raw values (codes in order of first appearance, at most
+  :data:`DICT_CAP`), with counts over the rows whose label is present ("kept") and the others;
+* ``num``: numbers, with exact value counts while there are at most :data:`NUM_EXACT_CAP`
+  distinct values (exact quantile bins), beyond that only the row sample (approximate bins);
+* ``hash``: free text or identifiers with too many values to audit; only the number of distinct
+  values is tracked (exactly up to :data:`HASH_CAP`).
+
+:func:`typed_column` then gives each column the types :func:`biasaudit.load` would have given it
+(booleans, numbers written as text, stripped text, empty strings as missing).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ColumnState", "TypedColumn", "typed_column", "DICT_CAP", "NUM_EXACT_CAP", "HASH_CAP", "NULL16",
+           "CSV_NA_STRINGS", "quantiles_from_counts"]
+
+#: Distinct raw values a dictionary holds (codes are uint16; 65535 marks a missing value).
+DICT_CAP = 65535
+NULL16 = 65535
+#: Distinct numbers kept with exact counts (exact quantile bins up to here).
+NUM_EXACT_CAP = 1 << 17
+#: Distinct hashes of high-cardinality text kept to count distinct values exactly.
+HASH_CAP = 1 << 22
+#: Field texts pandas.read_csv reads as missing (``pandas._libs.parsers.STR_NA_VALUES``).
+CSV_NA_STRINGS = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND',
+                            '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null'])
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_INT_LITERAL = r"^\s*[+-]?\d+\s*$"
+
+
+class _Counts:
+    """Sorted distinct float values with kept / dropped counts; merged lazily (amortised)."""
+
+    def __init__(self) -> None:
+        self.vals = np.empty(0)
+        self.kept = np.empty(0, dtype=np.int64)
+        self.dropped = np.empty(0, dtype=np.int64)
+        self._pending: list = []
+        self._pending_len = 0
+
+    def add(self, x: np.ndarray, present: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        u, inv = np.unique(x, return_inverse=True)
+        k = np.bincount(inv, weights=present, minlength=len(u)).astype(np.int64)
+        d = np.bincount(inv, minlength=len(u)).astype(np.int64) - k
+        self._pending.append((u, k, d))
+        self._pending_len += len(u)
+        if self._pending_len > max(len(self.vals), 1 << 14):
+            self.merge()
+
+    def add_counts(self, vals: np.ndarray, kept: np.ndarray, dropped: np.ndarray) -> None:
+        """Add values with their counts (values may repeat)."""
+        self._pending.append((np.asarray(vals, dtype=float), np.asarray(kept, dtype=np.int64),
+                              np.asarray(dropped, dtype=np.int64)))
+        self._pending_len += len(vals)
+        self.merge()
+
+    def merge(self) -> None:
+        if not self._pending:
+            return
+        v = np.concatenate([self.vals] + [p[0] for p in self._pending])
+        k = np.concatenate([self.kept] + [p[1] for p in self._pending])
+        d = np.concatenate([self.dropped] + [p[2] for p in self._pending])
+        self.vals, inv = np.unique(v, return_inverse=True)
+        self.kept = np.bincount(inv, weights=k, minlength=len(self.vals)).astype(np.int64)
+        self.dropped = np.bincount(inv, weights=d, minlength=len(self.vals)).astype(np.int64)
+        self._pending, self._pending_len = [], 0
+
+    def __len__(self) -> int:
+        self.merge()
+        return len(self.vals)
+
+
+@dataclass
+class ColumnState:
+    """Pass-one state of one column; see the module docstring.
+
+    ``source`` is ``"text"`` (strings the loader would normalise: strip, true/false, numbers),
+    ``"typed"`` (booleans, categories, Python objects: taken as they are) or ``"num"`` (numbers).
+    States of separate chunks (or Dask partitions) combine with :meth:`merge`.
+    """
+
+    name: str
+    source: str
+    na_strings: frozenset = frozenset()
+    pandas_dtype: object = None
+    mode: str = "dict"
+    values: list = field(default_factory=list)
+    index: dict = field(default_factory=dict)
+    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    dropped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    null_kept: int = 0
+    null_dropped: int = 0
+    rows: int = 0
+    all_str: bool = True
+    counts: _Counts | None = None
+    exact: bool = True
+    all_integral: bool = True
+    int_literals: bool = True
+    has_inf: bool = False
+    vmin: float = float("inf")
+    hashes: np.ndarray | None = None
+    hash_exact: bool = True
+    repeat_seen: bool = False
+    previous_values: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.source == "num":
+            self.mode = "num"
+            self.counts = _Counts()
+
+    def pandas_dtype_kind(self) -> str:
+        """numpy kind of the source dtype (``"i"`` integers, ``"f"`` floats), '' when unknown."""
+        return getattr(self.pandas_dtype, "kind", "") if self.pandas_dtype is not None else ""
+
+    # ------------------------------------------------------------------ chunk input
+    def local_missing(self, local: list) -> np.ndarray:
+        """Which local dictionary values are missing (None/NaN; for text also NA words and blanks)."""
+        out = np.zeros(len(local), dtype=bool)
+        for i, v in enumerate(local):
+            if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
+                out[i] = True
+            elif isinstance(v, str) and self.source == "text":
+                out[i] = v.lstrip(" ") in self.na_strings or not v.strip()
+        return out
+
+    def add_dict(self, local: list, codes: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """A chunk of dictionary-coded values (``codes`` index ``local``, -1 missing).
+
+        Returns the rows as global uint16 codes (``dict`` mode), float64 numbers (``num`` mode)
+        or an empty array (``hash`` mode).  The mode can change during the call (the caller
+        then converts what it kept of earlier chunks, see ``previous_values``).
+        """
+        self.rows += len(codes)
+        k = len(local)
+        if present.all():  # the usual case: one bincount, missing (-1) shifted to slot 0
+            c = np.bincount(codes + 1, minlength=k + 1)
+            kept, dropped, nk, nd = c[1:], np.zeros(k, dtype=np.int64), int(c[0]), 0
+        else:
+            both = np.bincount((codes + 1) * 2 + present, minlength=2 * (k + 1)).reshape(k + 1, 2)
+            kept, dropped, nk, nd = both[1:, 1], both[1:, 0], int(both[0, 1]), int(both[0, 0])
+        rep = self.absorb(local, kept, dropped, nk, nd, codes)
+        return rep[codes] if rep is not None else np.empty(0)
+
+    def absorb(self, local: list, kept: np.ndarray, dropped: np.ndarray, null_kept: int, null_dropped: int,
+               codes: np.ndarray | None = None):
+        """Add distinct values with their counts; the per-value representation (last entry: missing)."""
+        miss = self.local_missing(local)
+        if miss.any():
+            null_kept += int(kept[miss].sum())
+            null_dropped += int(dropped[miss].sum())
+        self.null_kept += null_kept
+        self.null_dropped += null_dropped
+        if self.source == "text" and self.all_str:
+            self.all_str = all(isinstance(v, str) for v, m in zip(local, miss) if not m)
+        if self.mode == "dict":
+            lookup = np.full(len(local) + 1, NULL16, dtype=np.uint16)
+            full = False
+            for i, v in enumerate(local):
+                if miss[i]:
+                    continue
+                g = self.index.get(v)
+                if g is None:
+                    if len(self.values) >= DICT_CAP:
+                        full = True
+                        break
+                    g = self.index[v] = len(self.values)
+                    self.values.append(v)
+                lookup[i] = g
+            if not full:
+                size = len(self.values)
+                for name, c in (("kept", kept), ("dropped", dropped)):
+                    arr = getattr(self, name)
+                    if len(arr) < size:
+                        arr = np.concatenate([arr, np.zeros(size - len(arr), dtype=np.int64)])
+                    ok = ~miss
+                    np.add.at(arr, lookup[:-1][ok].astype(np.intp), np.asarray(c)[ok].astype(np.int64))
+                    setattr(self, name, arr)
+                return lookup
+            self._leave_dict()
+        if self.mode == "num":
+            x = self._parse(local, miss)
+            if x is not None:
+                ok = ~miss
+                self._num_flags(x[ok])
+                if self.exact:
+                    self.counts.add_counts(x[ok], np.asarray(kept)[ok], np.asarray(dropped)[ok])
+                    self._check_cap()
+                return np.append(x, np.nan)
+            self._to_hash()
+        self._add_hashes(local, miss, np.asarray(kept) + np.asarray(dropped))
+        return None
+
+    def add_num(self, x: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """A chunk of numbers (NaN missing)."""
+        self.rows += len(x)
+        nan = np.isnan(x)
+        self.null_kept += int((nan & present).sum())
+        self.null_dropped += int((nan & ~present).sum())
+        ok = x[~nan]
+        self._num_flags(ok)
+        if self.exact:
+            self.counts.add(ok, present[~nan])
+            self._check_cap()
+        return x
+
+    def _num_flags(self, ok: np.ndarray) -> None:
+        if not ok.size:
+            return
+        self.vmin = min(self.vmin, float(ok.min()))
+        if self.all_integral:
+            fin = ok[np.isfinite(ok)]
+            self.all_integral = bool(np.all(fin == np.round(fin)))
+        self.has_inf = self.has_inf or bool(np.isinf(ok).any())
+
+    def _check_cap(self) -> None:
+        if self.counts._pending_len == 0 and len(self.counts.vals) > NUM_EXACT_CAP:
+            self.repeat_seen = self.repeat_seen or bool(((self.counts.kept + self.counts.dropped) > 1).any())
+            self.exact = False
+            self.counts = _Counts()
+
+    # ------------------------------------------------------------------ combining states
+    def merge(self, other: "ColumnState") -> None:
+        """Add another chunk's (or partition's) state, as if its rows came after ours."""
+        self.rows += other.rows
+        self.int_literals = self.int_literals and other.int_literals
+        if other.mode == "dict":
+            self.absorb(other.values, other.kept, other.dropped, other.null_kept, other.null_dropped)
+            self.all_str = self.all_str and other.all_str
+            return
+        self.all_str = self.all_str and other.all_str
+        self.null_kept += other.null_kept
+        self.null_dropped += other.null_dropped
+        self.repeat_seen = self.repeat_seen or other.repeat_seen
+        if other.mode == "num":
+            if self.mode == "dict":
+                if self.source == "text" or not self.values:
+                    self._leave_dict()
+                else:
+                    self._to_hash()
+            if self.mode == "num":
+                self.vmin = min(self.vmin, other.vmin)
+                self.all_integral = self.all_integral and other.all_integral
+                self.has_inf = self.has_inf or other.has_inf
+                if self.exact and other.exact:
+                    other.counts.merge()
+                    self.counts.add_counts(other.counts.vals, other.counts.kept, other.counts.dropped)
+                    self._check_cap()
+                elif self.exact:
+                    self.repeat_seen = self.repeat_seen or bool(
+                        ((self.counts.kept + self.counts.dropped) > 1).any())
+                    self.exact, self.counts = False, _Counts()
+                return
+        if self.mode != "hash":
+            self._to_hash()
+        if other.hashes is not None and self.hash_exact and other.hash_exact:
+            before = len(self.hashes) + len(other.hashes)
+            self.hashes = np.union1d(self.hashes, other.hashes)
+            self.repeat_seen = self.repeat_seen or len(self.hashes) < before
+            self.hash_exact = len(self.hashes) <= HASH_CAP
+        else:
+            self.hash_exact = False
+
+    def global_codes(self, local: list, codes: np.ndarray) -> np.ndarray:
+        """Rows of a chunk as the codes (dict mode) or numbers (num mode) of this finished state."""
+        miss = self.local_missing(local)
+        if self.mode == "dict":
+            lookup = np.full(len(local) + 1, NULL16, dtype=np.uint16)
+            for i, v in enumerate(local):
+                if not miss[i] and v in self.index:
+                    lookup[i] = self.index[v]
+            return lookup[codes]
+        if self.mode == "num":
+            if self.source == "text":
+                text = pd.Series([str(v).strip() if not m else None for v, m in zip(local, miss)], dtype=object)
+                x = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+            else:
+                x = pd.to_numeric(pd.Series(list(local), dtype=object), errors="coerce").to_numpy(dtype=float)
+            return np.append(x, np.nan)[codes]
+        return np.array(list(local) + [None], dtype=object)[codes]
+
+    # ------------------------------------------------------------------ mode changes
+    def _parse(self, local: list, miss: np.ndarray) -> np.ndarray | None:
+        if self.source != "text":
+            x = pd.to_numeric(pd.Series([None if m else v for v, m in zip(local, miss)], dtype=object),
+                              errors="coerce").to_numpy(dtype=float)
+            return x if not np.isnan(x[~miss]).any() else None
+        if not all(isinstance(v, str) for v, m in zip(local, miss) if not m):
+            return None
+        text = pd.Series([v.strip() if not m else None for v, m in zip(local, miss)], dtype=object)
+        x = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        if np.isnan(x[~miss]).any():
+            return None
+        if self.int_literals and (~miss).any():
+            self.int_literals = bool(text[~miss].str.match(_INT_LITERAL).all())
+        return x
+
+    def _leave_dict(self) -> None:
+        """The dictionary is full: numbers when every value parses, else hashed text."""
+        self.previous_values = list(self.values)
+        size = len(self.values)  # values inserted by an interrupted absorb have no counts yet
+        self.kept = np.concatenate([self.kept, np.zeros(size - len(self.kept), dtype=np.int64)])
+        self.dropped = np.concatenate([self.dropped, np.zeros(size - len(self.dropped), dtype=np.int64)])
+        x = self._parse(self.values, np.zeros(size, dtype=bool)) if self.source == "text" else None
+        if x is not None:
+            self.mode = "num"
+            self.counts = _Counts()
+            seen = (self.kept + self.dropped) > 0
+            self.counts.add_counts(x[seen], self.kept[seen], self.dropped[seen])
+            self._num_flags(x[seen])
+            self._check_cap()
+        else:
+            self._to_hash()
+        self.values, self.index = [], {}
+        self.kept, self.dropped = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+    def _to_hash(self) -> None:
+        prev_mode = self.mode
+        self.mode = "hash"
+        if prev_mode == "dict":
+            vals = self.values or self.previous_values
+            self.previous_values = list(vals)
+            counts = np.zeros(len(vals), dtype=np.int64)
+            counts[:len(self.kept)] = (self.kept + self.dropped)[:len(vals)]
+            seen = [str(v) for v, c in zip(vals, counts) if c > 0]  # values of an interrupted absorb come again
+            self.hashes = np.unique(pd.util.hash_array(np.array(seen, dtype=object))) if seen \
+                else np.empty(0, dtype=np.uint64)
+            self.repeat_seen = self.repeat_seen or bool((counts > 1).any())
+        else:  # from numbers: the distinct values seen so far cannot be recovered as text
+            self.hashes = np.empty(0, dtype=np.uint64)
+            self.hash_exact = False
+            if self.counts is not None and len(self.counts):
+                self.repeat_seen = self.repeat_seen or bool(((self.counts.kept + self.counts.dropped) > 1).any())
+        self.counts = None
+        self.exact = False
+
+    def _add_hashes(self, local: list, miss: np.ndarray, counts: np.ndarray) -> None:
+        ok = ~miss & (counts > 0)
+        if not ok.any():
+            return
+        if (counts[ok] > 1).any():
+            self.repeat_seen = True
+        if self.hashes is None:
+            self.hashes = np.empty(0, dtype=np.uint64)
+        if not self.hash_exact:
+            return
+        h = pd.util.hash_array(np.array([str(v) for v, k in zip(local, ok) if k], dtype=object))
+        u = np.unique(h)
+        if len(u) < len(h):
+            self.repeat_seen = True
+        before = len(self.hashes) + len(u)
+        self.hashes = np.union1d(self.hashes, u)
+        if len(self.hashes) < before:
+            self.repeat_seen = True
+        if len(self.hashes) > HASH_CAP:
+            self.hash_exact = False
+
+
+# ----------------------------------------------------------------------------- typing
+@dataclass
+class TypedColumn:
+    """A column's distinct values typed as :func:`biasaudit.load` types them.
+
+    Attributes
+    ----------
+    kind : {"bool", "num", "text", "object", "hash"}
+    distinct : pandas.Series
+        The distinct non-missing typed values (those of kept rows first-appearance order for
+        dictionaries, sorted numbers otherwise), with the dtype the loaded column has.
+    kept, dropped : ndarray
+        Rows per distinct value with the label present / missing.
+    canon : ndarray or None
+        Raw dictionary code -> index into ``distinct`` (-1 missing); None for numbers kept as values.
+    """
+
+    name: str
+    kind: str
+    mode: str
+    distinct: pd.Series
+    kept: np.ndarray
+    dropped: np.ndarray
+    canon: np.ndarray | None
+    null_kept: int
+    null_dropped: int
+    exact: bool = True
+    integral: bool = True
+    int_dtype: bool = False
+    n_unique_all: int | None = None
+    n_unique_exact: bool = True
+    repeat_seen: bool = False
+    vmin: float = float("inf")
+    has_inf: bool = False
+
+    @property
+    def n_missing_all(self) -> int:
+        return int(self.null_kept + self.null_dropped)
+
+    def n_unique_kept(self) -> int:
+        return int((self.kept > 0).sum())
+
+
+def _typed_text(values: list) -> tuple[str, list]:
+    stripped = [v.strip() for v in values]
+    non_empty = set(stripped) - {""}
+    if non_empty and non_empty <= (_TRUE | _FALSE):
+        return "bool", [True if v in _TRUE else False for v in stripped]
+    num = pd.to_numeric(pd.Series(stripped, dtype=object), errors="coerce").to_numpy(dtype=float)
+    if len(num) and not np.isnan(num).any():
+        return "num", list(num)
+    return "text", stripped
+
+
+def typed_column(state: ColumnState) -> TypedColumn:
+    """Type a column from its pass-one state (see :class:`TypedColumn`)."""
+    if state.mode == "hash":
+        n_u = None if state.hashes is None else int(len(state.hashes))
+        return TypedColumn(state.name, "hash", "hash", pd.Series([], dtype=object), np.zeros(0, np.int64),
+                           np.zeros(0, np.int64), None, state.null_kept, state.null_dropped, exact=False,
+                           n_unique_all=n_u, n_unique_exact=state.hash_exact, repeat_seen=state.repeat_seen)
+    if state.mode == "num":
+        if state.counts is not None:
+            state.counts.merge()
+        c = state.counts
+        if c is None or not state.exact:
+            vals, kept, dropped = np.empty(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        else:
+            vals, kept, dropped = c.vals, c.kept, c.dropped
+        int_dtype = (state.all_integral and state.null_kept + state.null_dropped == 0 and not state.has_inf
+                     and (state.int_literals if state.source == "text" else state.pandas_dtype_kind() == "i"))
+        return TypedColumn(state.name, "num", "num", pd.Series(vals, dtype=float), kept, dropped, None,
+                           state.null_kept, state.null_dropped, exact=state.exact, integral=state.all_integral,
+                           int_dtype=bool(int_dtype), n_unique_all=int(len(vals)) if state.exact else None,
+                           n_unique_exact=state.exact, repeat_seen=state.repeat_seen, vmin=state.vmin,
+                           has_inf=state.has_inf)
+    values = state.values
+    if state.source == "text" and state.all_str:
+        kind, typed = _typed_text(values) if values else ("text", [])
+    else:
+        kind, typed = ("bool" if values and all(isinstance(v, (bool, np.bool_)) for v in values) else "object"), \
+            list(values)
+    # canonical distinct values in first-appearance order (raw values that type alike merge)
+    if kind == "num":
+        key = [float(v) for v in typed]
+    else:
+        key = typed
+    uniq, canon = {}, np.empty(len(values), dtype=np.int64)
+    for i, k in enumerate(key):
+        canon[i] = uniq.setdefault(_hashable(k), len(uniq))
+    first = {}
+    for i, k in enumerate(key):
+        first.setdefault(canon[i], k)
+    distinct_vals = [first[j] for j in range(len(uniq))]
+    kept = np.bincount(canon, weights=state.kept, minlength=len(uniq)).astype(np.int64)
+    dropped = np.bincount(canon, weights=state.dropped, minlength=len(uniq)).astype(np.int64)
+    if kind == "num":
+        int_dtype = state.null_kept + state.null_dropped == 0 and bool(
+            pd.Series([v.strip() for v in values], dtype=object).str.match(_INT_LITERAL).all()) \
+            if state.source == "text" else state.pandas_dtype_kind() == "i"
+        distinct = pd.Series(distinct_vals, dtype=float)
+        integral = bool(np.all(distinct[np.isfinite(distinct)] == np.round(distinct[np.isfinite(distinct)])))
+        out_kind = "num"
+    elif kind == "bool":
+        distinct = pd.Series(distinct_vals, dtype=bool)
+        int_dtype, integral, out_kind = False, False, "bool"
+    elif kind == "text":
+        distinct = pd.Series(distinct_vals, dtype="str")
+        int_dtype, integral, out_kind = False, False, "text"
+    else:
+        distinct = _object_series(distinct_vals, state)
+        int_dtype, integral = False, False
+        out_kind = "num" if pd.api.types.is_numeric_dtype(distinct) and not pd.api.types.is_bool_dtype(distinct) \
+            else "object"
+        if out_kind == "num":
+            integral = bool(np.all(distinct == np.round(distinct)))
+            int_dtype = state.pandas_dtype_kind() == "i"
+    vmin, has_inf = float("inf"), False
+    if out_kind == "num" and len(distinct):
+        x = distinct.to_numpy(dtype=float)
+        vmin, has_inf = float(np.nanmin(x)), bool(np.isinf(x).any())
+    return TypedColumn(state.name, out_kind, "dict", distinct, kept, dropped, canon, state.null_kept,
+                       state.null_dropped, integral=integral, int_dtype=bool(int_dtype),
+                       n_unique_all=int(len(distinct_vals)), repeat_seen=False, vmin=vmin, has_inf=has_inf)
+
+
+def _object_series(values: list, state: ColumnState) -> pd.Series:
+    dt = state.pandas_dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        return pd.Series(pd.Categorical(values, categories=dt.categories, ordered=dt.ordered))
+    try:
+        if dt is not None and not (dt == object):
+            return pd.Series(values, dtype=dt)
+    except (TypeError, ValueError):
+        pass
+    return pd.Series(values, dtype=object)
+
+
+def _hashable(v):
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
+def quantiles_from_counts(vals: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(x, q)`` (method "linear") of the values ``vals`` repeated ``counts`` times.
+
+    The order statistics are read from the cumulative counts and combined exactly as numpy does
+    (``numpy.lib._function_base_impl._lerp``), so the result is identical bit for bit.
+    """
+    keep = counts > 0
+    vals, counts = np.asarray(vals, dtype=float)[keep], np.asarray(counts)[keep]
+    n = int(counts.sum())
+    q = np.asarray(q, dtype=float)
+    vi = n * q + (1 + q * (1 - 1 - 1)) - 1
+    prev = np.floor(vi)
+    nxt = prev + 1
+    above = vi >= n - 1
+    prev[above], nxt[above] = n - 1, n - 1
+    below = vi < 0
+    prev[below], nxt[below] = 0, 0
+    prev_i, nxt_i = prev.astype(np.intp), nxt.astype(np.intp)
+    gamma = np.asanyarray(vi - np.where(above, -1, prev_i), dtype=float)
+    cum = np.cumsum(counts)
+    a = vals[np.searchsorted(cum, prev_i, side="right")]
+    b = vals[np.searchsorted(cum, nxt_i, side="right")]
+    diff = b - a
+    out = np.add(a, diff * gamma)
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out

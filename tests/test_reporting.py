@@ -1,0 +1,197 @@
+"""Reporting detectors (missingness by group, duplicate rows) against independent computations.
+
+Oracles: scipy (chi2_contingency, fisher_exact, poisson), statsmodels (StratifiedTable), the
+Kronecker-product form of the generalised CMH statistic written out here, pandas counts, and the
+worked numbers of STATISTICS.md §2.5-2.6 (test vectors A5, A6, H2).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.contingency_tables import StratifiedTable
+
+from biasaudit.audit import audit
+from biasaudit.detectors.reporting import generalized_cmh
+from conftest import DATASETS
+
+ALPHA = 0.05
+
+
+def by_id(result) -> dict:
+    return {f.id: f for f in result.findings}
+
+
+def run(data, **kw):
+    return audit(data, detectors=["reporting"], **kw)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return pd.read_csv(DATASETS / "dogs_cats.csv")
+
+
+@pytest.fixture(scope="module")
+def large():
+    return pd.read_csv(DATASETS / "dogs_cats_large.csv")
+
+
+@pytest.fixture(scope="module")
+def large_result(large):
+    return by_id(run(large, label="species"))
+
+
+# --------------------------------------------------------------------------- A6 duplicates
+def test_a6_identical_rows_are_expected(small):
+    f = by_id(run(small, label="species"))["reporting:duplicates"]
+    cols = ["size", "color", "species"]
+    n = len(small)
+    collision = math.prod(float((small[c].value_counts(normalize=True) ** 2).sum()) for c in cols)
+    e_pairs = math.comb(n, 2) * collision
+    assert e_pairs == pytest.approx(7.22727, abs=1e-5)
+    sizes = small.groupby(cols).size()
+    pairs = int(sum(math.comb(int(m), 2) for m in sizes))
+    assert (f.details["pairs"], f.details["redundant"], f.details["n_distinct"]) == (pairs, 4, 10) and pairs == 5
+    assert f.expected == pytest.approx(e_pairs)
+    assert f.p_value == pytest.approx(stats.poisson.sf(pairs - 1, e_pairs)) and f.p_value == pytest.approx(
+        0.84675, abs=1e-5)
+    assert f.details["cells"] == 24 and f.details["expected_distinct"] == pytest.approx(9.08364, abs=1e-5)
+    assert not f.details["duplicate_publication"] and "not evidence of duplication" in f.message
+    assert f.severity == "info" and not f.in_family
+    groups = sorted(sorted(g["rows"]) for g in f.evidence)
+    assert groups == [["Ex01", "Ex03", "Ex09"], ["Ex02", "Ex05"], ["Ex10", "Ex11"]]
+
+
+def test_large_planted_duplicates_found(large, large_result):
+    f = large_result["reporting:duplicates"]
+    non_id = [c for c in large.columns if c != "id"]
+    assert large.duplicated(subset=non_id).sum() == 20
+    assert f.details["redundant"] == 20 and f.details["pairs"] == 20
+    assert f.details["duplicate_publication"] and "duplicate publication" in f.message
+    assert set(f.details["high_entropy_columns"]) == {"weight_kg", "photo_hash"}
+    # the skew table: shares with and without the copies, recomputed with pandas
+    dedup = large.drop_duplicates(subset=non_id)
+    row = next(r for r in f.details["skew"] if r["attribute"] == "species" and r["group"] == "CAT")
+    assert row["share"] == pytest.approx((large["species"] == "CAT").mean())
+    assert row["share_deduplicated"] == pytest.approx((dedup["species"] == "CAT").mean())
+
+
+def test_poisson_rule_without_high_entropy_column():
+    # 30 copies of one row among 100 rows of 4 independent binary columns: far more than chance
+    rng = np.random.default_rng(1)
+    base = pd.DataFrame(rng.integers(0, 2, size=(70, 4)).astype(str), columns=list("abcd"))
+    df = pd.concat([base, pd.DataFrame([["0", "1", "0", "1"]] * 30, columns=list("abcd"))], ignore_index=True)
+    df["label"] = np.tile(["p", "q"], 50)
+    f = by_id(run(df, label="label"))["reporting:duplicates"]
+    assert f.details["high_entropy_columns"] == [] and f.p_value <= ALPHA
+    assert f.details["duplicate_publication"] and "independent columns predict" in f.message
+
+
+def test_no_duplicates_no_finding(small):
+    df = small.drop_duplicates(subset=["size", "color", "species"])
+    assert "reporting:duplicates" not in by_id(run(df, label="species"))
+
+
+def test_weighted_table_equals_expanded_rows(small):
+    agg = small.groupby(["size", "color", "species"]).size().rename("count").reset_index()
+    f_agg = by_id(run(agg, label="species", weight="count"))["reporting:duplicates"]
+    f_rows = by_id(run(small.drop(columns="id"), label="species"))["reporting:duplicates"]
+    for key in ("pairs", "redundant", "n_distinct", "expected_pairs", "poisson_p", "cells"):
+        assert f_agg.details[key] == pytest.approx(f_rows.details[key]), key
+    assert f_agg.details["skew"] == f_rows.details["skew"]
+
+
+# --------------------------------------------------------------------------- A5 missingness
+def test_a5_missing_size_by_label_untestable(small):
+    df = small.copy()
+    df.loc[df["id"] == "Ex12", "size"] = np.nan
+    res = by_id(run(df, label="species"))
+    f = res["reporting:missing:size~species"]
+    table = [[0, 6], [1, 7]]  # DOG, CAT x (missing, present)
+    assert f.p_value == pytest.approx(stats.fisher_exact(table).pvalue) and f.p_value == pytest.approx(1.0)
+    assert f.p_min == pytest.approx(0.428571, abs=1e-6)
+    assert f.severity == "insufficient-data" and not f.testable
+    assert f.details["missing_rate_range"] == pytest.approx(0.125)
+    # no missingness findings for a column against itself or against columns derived from it
+    assert not [k for k in res if k.startswith("reporting:missing:size~size")]
+
+
+def test_no_missing_values_no_missingness_findings(small):
+    assert not [k for k in by_id(run(small, label="species")) if k.startswith("reporting:missing")]
+
+
+# --------------------------------------------------------------------------- H2 missingness by label, folding
+def test_large_missing_weight_by_label(large, large_result):
+    f = large_result["reporting:missing:weight_kg~species"]
+    table = pd.crosstab(large["species"], large["weight_kg"].isna()).to_numpy()
+    chi = stats.chi2_contingency(table, correction=False)
+    assert f.test == "Pearson chi-square"
+    assert f.p_value == pytest.approx(chi.pvalue, rel=1e-9) and f.statistic == pytest.approx(chi.statistic)
+    assert f.explained_by is None and f.established and f.severity in ("medium", "high", "critical")
+    rates = large["weight_kg"].isna().groupby(large["species"]).mean()
+    assert f.details["missing_rate_range"] == pytest.approx(rates.max() - rates.min())
+
+
+def test_large_missing_by_size_and_color_explained_by_label(large, large_result):
+    """Acceptance test of the folding (§2.5): missingness depends only on the label by construction."""
+    primary = "reporting:missing:weight_kg~species"
+    for g in ("size", "color", "multicolor"):
+        f = large_result[f"reporting:missing:weight_kg~{g}"]
+        assert f.explained_by == primary, g
+        assert f.details["stratified_p"] > ALPHA
+    # size is binary: the stratified test is CMH, checked against statsmodels directly
+    f = large_result["reporting:missing:weight_kg~size"]
+    miss = large["weight_kg"].isna()
+    strata = []
+    for _, part in large.groupby("species"):
+        m = miss[part.index]
+        strata.append(np.array([[int(((part["size"] == s) & m).sum()), int(((part["size"] == s) & ~m).sum())]
+                                for s in ("big", "small")], dtype=float))
+    strata = [t for t in strata if (t.sum(axis=0) > 0).all() and (t.sum(axis=1) > 0).all()]
+    expected = StratifiedTable(strata).test_null_odds(correction=False).pvalue
+    assert f.details["stratified_p"] == pytest.approx(expected, rel=1e-9)
+    at_or_above = [x.id for x in audit(large, label="species", detectors=["reporting"]).at_or_above("medium")]
+    assert at_or_above == [primary]
+
+
+def _cmh_kron(tables):
+    """Generalised CMH (general association) in the Kronecker form of Landis, Heyman & Koch (1978)."""
+    r, c = tables[0].shape
+    a = np.kron(np.eye(r)[:-1], np.eye(c)[:-1])
+    g, v = 0, 0
+    for t in tables:
+        t = np.asarray(t, dtype=float)
+        n = t.sum()
+        pr, pc = t.sum(axis=1) / n, t.sum(axis=0) / n
+        g = g + a @ (t.ravel() - n * np.kron(pr, pc))
+        v = v + n * n / (n - 1) * a @ np.kron(np.diag(pr) - np.outer(pr, pr), np.diag(pc) - np.outer(pc, pc)) @ a.T
+    q = float(g @ np.linalg.solve(v, g))
+    return q, a.shape[0], stats.chi2.sf(q, a.shape[0])
+
+
+def test_generalized_cmh_against_kronecker_form_and_statsmodels():
+    rng = np.random.default_rng(7)
+    tables = [rng.integers(3, 30, size=(4, 2)) for _ in range(3)]
+    q, dof, p = generalized_cmh(tables)
+    q2, dof2, p2 = _cmh_kron(tables)
+    assert dof == dof2 == 3 and q == pytest.approx(q2, rel=1e-9) and p == pytest.approx(p2, rel=1e-9)
+    two = [t[:2] for t in tables]  # R = 2: the CMH statistic without continuity correction
+    res = StratifiedTable([t.astype(float) for t in two]).test_null_odds(correction=False)
+    q3, dof3, p3 = generalized_cmh(two)
+    assert dof3 == 1 and q3 == pytest.approx(res.statistic, rel=1e-9) and p3 == pytest.approx(res.pvalue, rel=1e-9)
+    assert generalized_cmh([np.array([[3, 0], [4, 0]])]) == (0.0, 0, 1.0)  # no information
+
+
+def test_missingness_invariant_to_row_order_and_names(small):
+    df = small.copy()
+    df.loc[df["id"].isin(["Ex12", "Ex02", "Ex05"]), "size"] = np.nan
+    base = by_id(run(df, label="species"))
+    other = df.replace({"DOG": "KURI", "CAT": "PUSI", "white": "weiss"}).sample(frac=1, random_state=5)
+    again = by_id(run(other.reset_index(drop=True), label="species"))
+    for key, f in base.items():
+        if key.startswith("reporting:missing"):
+            assert again[key].p_value == pytest.approx(f.p_value, rel=1e-12)
+            assert again[key].p_min == pytest.approx(f.p_min, rel=1e-12)
