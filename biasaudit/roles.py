@@ -234,8 +234,8 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
                             f"non-negative frequency counts.")
         kinds[weight] = "weight"
         if not np.allclose(w, np.round(w)):
-            notes.append(f"Weights in {weight!r} are not whole numbers: rates use them exactly; tests treat the "
-                         f"weighted counts as frequencies rounded to whole rows (approximate).")
+            notes.append(f"Weights in {weight!r} are not whole numbers (not frequency counts): tests use counts "
+                         f"scaled to Kish's effective sample size and rounded (approximate).")
 
     # --- model outputs (predictions, scores): never audited as attributes, carried in the frame
     exclude = tuple(dict.fromkeys(exclude or ()))

@@ -48,6 +48,8 @@ DEFAULT_SAMPLE_ROWS = 200_000
 #: ``engine="auto"`` streams files larger than this share of the available memory.
 STREAM_MEMORY_SHARE = 0.25
 _SAMPLE_SEED_OFFSET = 0x5A3C
+#: Bytes pyarrow's CSV reader parses at a time (larger blocks raise its peak memory, not its speed).
+_CSV_BLOCK_BYTES = 1 << 20
 _STREAM_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".data", ".parquet", ".pq")
 
 
@@ -179,7 +181,8 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
         seen.setdefault(name, 0)
         names.append(name)
     line = max(1, len(head.splitlines()[1]) if len(head.splitlines()) > 1 else 64)
-    block = int(min(max(chunk_rows * (line + 1), 1 << 16), 1 << 28))
+    # small blocks: pyarrow's streaming reader holds many times its block size while parsing
+    block = int(min(max(chunk_rows * (line + 1), 1 << 16), _CSV_BLOCK_BYTES))
     codec = _codec(encoding)
     read = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=block,
                              encoding="utf8" if codec in ("utf-8-sig", "utf-8", "utf8") else encoding)
@@ -376,13 +379,16 @@ class _Spill:
         self.files[col] = open(old, "ab")
         self.dtype.setdefault(col, np.dtype("float64"))
 
-    def read_chunks(self, cols: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    def read_chunks(self, cols: Iterable[str], rows: int) -> Iterator[tuple[int, dict]]:
+        """The spilled columns ``rows`` rows at a time (whatever the chunks they were written in)."""
         cols = [c for c in cols if c in self.files]
         for fh in self.files.values():
             fh.flush()
         handles = {c: open(self.files[c].name, "rb") for c in cols}
+        total = sum(self.chunks)
         try:
-            for m in self.chunks:
+            for start in range(0, total, rows):
+                m = min(rows, total - start)
                 yield m, {c: np.frombuffer(h.read(m * self.dtype[c].itemsize), dtype=self.dtype[c])
                           for c, h in handles.items()}
         finally:
@@ -668,11 +674,12 @@ class StreamScan:
     def _pass_two(self, spill: _Spill, progress) -> tuple[dict | None, float]:
         sources = self.counter().sources
         out, total = None, 0.0
-        for i, (m, raw) in enumerate(spill.read_chunks(sources)):
+        n_chunks = -(-sum(spill.chunks) // self.chunk_rows)
+        for i, (m, raw) in enumerate(spill.read_chunks(sources, self.chunk_rows)):
             out, t = self.count_codes(raw, out)
             total += t
             if progress is not None:
-                progress("counting", i, len(spill.chunks))
+                progress("counting", i, n_chunks)
         return out, total
 
     # ------------------------------------------------------------------ contexts

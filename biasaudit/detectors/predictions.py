@@ -212,7 +212,7 @@ def _suggestion(metric: str, who: str, label: str, attributes: list) -> str:
     return f"Check why the model selects {who} at a different rate; to rebalance the training data: {fix}."
 
 
-def _association(ctx, attribute, metric, conf, levels, rows) -> Finding | None:
+def _association(ctx, attribute, metric, conf, levels) -> Finding | None:
     s = ctx.settings
     _, pop, ev = METRICS[metric]
     e = conf[:, list(ev)].sum(axis=1)
@@ -281,7 +281,7 @@ def predictions(ctx: AuditContext):
         eods.append({"attribute": attribute, "reference": levels[ref], **_eod(rows)})
         for metric in METRICS:
             if len(present) >= 3:
-                f = _association(ctx, attribute, metric, conf[present], [levels[i] for i in present], rows)
+                f = _association(ctx, attribute, metric, conf[present], [levels[i] for i in present])
                 out += [f] if f is not None else []
             for i in present:
                 if i == ref:

@@ -22,13 +22,11 @@ def as_counts(values, *, name: str, func: str, ndim: int | None = None) -> np.nd
         raise ValueError(
             f"The '{name}' parameter of {func} must have {ndim} dimension(s). Got shape {arr.shape} instead."
         )
-    if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr < 0)):
+    if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr != np.round(arr))):
         raise ValueError(
-            f"The '{name}' parameter of {func} must hold non-negative counts. Got {arr.tolist()} instead."
+            f"The '{name}' parameter of {func} must hold non-negative integer counts. Got {arr.tolist()} instead."
         )
-    # weighted tables (e.g. re-weighed data) hold fractional counts: the tests treat them as
-    # frequencies rounded to whole rows; the audit says so in its notes
-    return np.rint(arr).astype(np.int64) if arr.dtype.kind == "f" else arr.astype(np.int64)
+    return arr.astype(np.int64)
 
 
 def as_probs(probs, *, size: int, func: str) -> np.ndarray:
