@@ -522,7 +522,7 @@ def quantiles_from_counts(vals: np.ndarray, counts: np.ndarray, q: np.ndarray) -
     vals, counts = np.asarray(vals, dtype=float)[keep], np.asarray(counts)[keep]
     n = int(counts.sum())
     q = np.asarray(q, dtype=float)
-    vi = n * q + (1 + q * (1 - 1 - 1)) - 1
+    vi = (n - 1) * q  # numpy's virtual index of the linear method
     prev = np.floor(vi)
     nxt = prev + 1
     above = vi >= n - 1

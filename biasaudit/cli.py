@@ -144,12 +144,21 @@ def _progress(enabled: bool):
 @click.option("--cache", "image_cache", type=click.Path(dir_okay=False),
               help="Parquet cache of image attributes, reused for files whose size and mtime are unchanged.")
 @click.option("--timestamp", is_flag=True, help="Stamp the HTML report with the time it was made.")
+@click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask"]), default="auto", show_default=True,
+              help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
+                   "partition by partition on a dask cluster. auto streams files larger than a quarter of the "
+                   "available memory.")
+@click.option("--chunk-size", type=click.IntRange(1), metavar="ROWS", help="Rows per chunk of the streaming engine.")
+@click.option("--sample-rows", type=click.IntRange(0), metavar="ROWS",
+              help="Rows of the seeded sample that row-level detectors use under stream/dask (default 200000).")
+@click.option("--scheduler", metavar="ADDRESS", help="Address of a dask.distributed scheduler (with --engine dask).")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(data, label, sensitive, weight, ids, multi, positive, reference, compare, reference_group, non_causal,
          no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug,
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
-         image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None):
+         image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
+         engine="auto", chunk_size=None, sample_rows=None, scheduler=None):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -170,8 +179,18 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
         plan = _output_plan(fmt, output, output_dir, data)
         from .loaders.images import tty_progress
-        df = load(data, encoding=encoding, label=o["label"], images_root=images_root, image_features=image_features,
-                  cache=image_cache, progress=tty_progress(not quiet))
+        from .stream import choose_engine
+        chosen = "memory" if engine == "auto" and (prediction or score or weight_file) else choose_engine(data, engine)
+        client = None
+        if chosen == "memory":
+            df = load(data, encoding=encoding, label=o["label"], images_root=images_root,
+                      image_features=image_features, cache=image_cache, progress=tty_progress(not quiet))
+        elif chosen == "dask":  # partitions read by the workers; --scheduler connects to a cluster
+            from .distributed import connect, read_dask
+            client = connect(scheduler)
+            df = read_dask(data, encoding=encoding)
+        else:
+            df = data  # streamed by the audit, chunk by chunk
         ref = load(o["reference"], encoding=encoding) if isinstance(o["reference"], str) else o["reference"]
         cmp_ = load(o["compare"], encoding=encoding) if o["compare"] else None
         step, bar = _progress(not quiet)
@@ -183,10 +202,13 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                            random_state=o["seed"], n_bins=o["bins"], max_levels=o["max_levels"],
                            probe=not o["no_probe"], source=data, progress=step, prediction=prediction,
                            predicted_positive=predicted_positive or None, score=score, threshold=threshold,
-                           weight_file=weight_file, **o["extra"])
+                           weight_file=weight_file, engine=chosen, chunk_size=chunk_size,
+                           sample_rows=sample_rows, **o["extra"])
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
+            if client is not None:
+                client.close()
         if not quiet:
             for note in result.dataset.get("notes", []):
                 click.echo(f"biasaudit: {note}", err=True)

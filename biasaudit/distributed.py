@@ -76,10 +76,7 @@ def _merge(a: tuple, b: tuple) -> tuple:
     for c, st in states.items():
         st.merge(b[0][c])
     bs = b[1]
-    for c in list(sample.cols):
-        if sample.cols[c].dtype != bs.cols[c].dtype:  # numbers in one partition, objects in another
-            sample.cols[c] = sample.cols[c].astype(object)
-            bs.cols[c] = bs.cols[c].astype(object)
+    bs.compact()
     sample.add(bs.keys, bs.rows, bs.cols)
     return states, sample, m + b[2]
 

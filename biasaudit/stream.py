@@ -316,27 +316,52 @@ def open_source(data, chunk_rows: int, encoding: str = "utf-8", delimiter: str |
 # ----------------------------------------------------------------------------- the scan
 @dataclass
 class _Sample:
-    """Bottom-k sample: the rows with the ``size`` smallest uniform keys."""
+    """Bottom-k sample: the rows with the ``size`` smallest uniform keys (compacted lazily)."""
 
     size: int
     keys: np.ndarray = field(default_factory=lambda: np.empty(0))
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     cols: dict = field(default_factory=dict)
+    pending: list = field(default_factory=list)
+    n_pending: int = 0
+    _limit: float = np.inf
 
     def threshold(self) -> float:
-        return float(self.keys.max()) if len(self.keys) >= self.size and self.size else np.inf
+        """Keys at or above this cannot enter the sample (an upper bound between compactions)."""
+        return self._limit
 
     def add(self, keys: np.ndarray, rows: np.ndarray, cols: dict) -> None:
-        self.keys = np.concatenate([self.keys, keys])
-        self.rows = np.concatenate([self.rows, rows])
-        for c, v in cols.items():
-            self.cols[c] = np.concatenate([self.cols[c], v]) if c in self.cols else v
+        if len(keys) == 0:
+            return
+        self.pending.append((keys, rows, cols))
+        self.n_pending += len(keys)
+        if len(self.keys) + self.n_pending > 2 * max(self.size, 1 << 12):
+            self.compact()
+
+    def compact(self) -> None:
+        if not self.pending:
+            return
+        parts = [(self.keys, self.rows, self.cols)] + self.pending if len(self.keys) else self.pending
+        self.keys = np.concatenate([p[0] for p in parts])
+        self.rows = np.concatenate([p[1] for p in parts])
+        names = list(parts[-1][2])
+        cols = {}
+        for c in names:
+            arrs = [p[2][c] for p in parts]
+            if len({a.dtype for a in arrs}) > 1:  # numbers in one part, objects in another
+                arrs = [a.astype(object) for a in arrs]
+            cols[c] = np.concatenate(arrs)
+        self.cols = cols
+        self.pending, self.n_pending = [], 0
         if len(self.keys) > self.size:
             keep = np.argpartition(self.keys, self.size - 1)[:self.size] if self.size else np.empty(0, int)
             self.keys, self.rows = self.keys[keep], self.rows[keep]
             self.cols = {c: v[keep] for c, v in self.cols.items()}
+        if len(self.keys) >= self.size:
+            self._limit = float(self.keys.max()) if self.size else -np.inf
 
     def ordered(self) -> "_Sample":
+        self.compact()
         o = np.argsort(self.rows, kind="stable")
         return _Sample(self.size, self.keys[o], self.rows[o], {c: v[o] for c, v in self.cols.items()})
 
@@ -595,7 +620,7 @@ class StreamScan:
             else:
                 present = ~np.isnan(lab[1])
             keys = _sample_keys(self.random_state, row, m)
-            take = np.flatnonzero(keys < sample.threshold()) if self.sample_rows else np.empty(0, dtype=np.int64)
+            take = np.flatnonzero(keys < sample.threshold())
             picked = {"__present__": present[take]}
             for c in self.columns:
                 st = states[c]
@@ -623,6 +648,7 @@ class StreamScan:
 
     @staticmethod
     def _switched(col: str, st: ColumnState, before: str, spill: _Spill, sample: _Sample) -> None:
+        sample.compact()
         prev = st.previous_values
         if before == "dict" and st.mode == "num":
             table = np.full(NULL16 + 1, np.nan)
@@ -844,7 +870,7 @@ def scan(data, *, chunk_rows: int | None = None, sample_rows: int | None = None,
         label, sensitive, weight, ids, attributes, multi, positive, n_bins, max_levels, k_max,
         random_state: as for :func:`biasaudit.audit`.
     """
-    chunk_rows = int(chunk_rows or DEFAULT_CHUNK_ROWS)
+    chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
     if chunk_rows < 1:
         raise ValueError(f"The 'chunk_size' parameter must be a positive number of rows. Got {chunk_rows!r} instead.")
     sample_rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else int(sample_rows)

@@ -369,3 +369,34 @@ def test_probe_is_deterministic(dc):
     df, _, sec = dc
     _, again = probe(make_ctx(df, "species", non_causal=("color",)))
     assert json.dumps(ba.findings.jsonable(again)) == json.dumps(ba.findings.jsonable(sec))
+
+
+def test_frequency_weights_give_the_same_probe(dc):
+    df, _, sec = dc
+    agg = df.groupby(["size", "color", "species"]).size().reset_index(name="count")
+    frame, roles = resolve(agg, label="species", weight="count")
+    table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
+    ctx = AuditContext(table=table, roles=roles, settings=Settings(non_causal=("color",)), frame=frame, raw=agg,
+                       options={})
+    _, sec_w = probe(ctx)
+    key = lambda s: sorted((r["text"], r["p_selection_adjusted"]) for r in s["rules"])   # noqa: E731
+    assert key(sec_w) == key(sec)
+    assert [(f["tree"]["flips"], f["tree"]["trials"]) for f in sec_w["flips"]] == \
+        [(f["tree"]["flips"], f["tree"]["trials"]) for f in sec["flips"]]
+    assert sec_w["models"]["tree"]["cv_balanced_accuracy"] == sec["models"]["tree"]["cv_balanced_accuracy"]
+
+
+def test_three_labels_and_missing_values():
+    rng = np.random.default_rng(2)
+    n = 300
+    df = pd.DataFrame({"a": rng.choice(["x", "y", "z"], n), "b": rng.choice(["p", "q", None], n)})
+    df["label"] = np.where(df["a"] == "x", "L1", np.where(df["b"] == "p", "L2", "L3"))
+    findings, sec = probe(make_ctx(df, "label", non_causal=("b",)))
+    assert {r["label"] for r in sec["rules"]} == {"L1", "L2", "L3"}
+    assert all(r["purity"] == 1.0 for r in sec["rules"])
+    # leaf "a=x -> L1": k of s rows, P(X >= k) with X ~ Hypergeom(n, n_L1, s), by scipy directly
+    r = next(r for r in sec["rules"] if r["label"] == "L1")
+    n_l1 = int((df["label"] == "L1").sum())
+    assert r["p_naive"] == pytest.approx(sps.hypergeom.sf(r["count"] - 1, n, n_l1, r["support"]))
+    assert any(f.kind == "reliance" for f in findings)
+    assert "(missing)" not in {e["combination"]["b"] for e in sec["unseen"]}

@@ -32,9 +32,10 @@ from .. import stats
 from ..context import AuditContext
 from ..findings import BiasType, Finding
 from .flips import flip_rates, group_accuracy
-from .grid import CONFIDENT, unseen_combinations
+from .grid import unseen_combinations
 from .models import build_design, fit_models
 from .rules import extract_rules, implied_gaps, selection_adjust, stratification_p
+from .text import cell_text, combo_text, fmt_p, label_display, others, render_lines, shown
 
 __all__ = ["probe", "model_attributes", "resolve_non_causal", "RELIANCE"]
 
@@ -72,6 +73,23 @@ def resolve_non_causal(names, roles, attrs) -> tuple[tuple, list]:
 def probe(ctx: AuditContext) -> tuple[list[Finding], dict]:
     """Run the probe; returns (findings, section).
 
+    The section (``AuditResult.sections["probe"]``, JSON key ``probe``) holds
+
+    * ``models``: rows, patterns, one-hot width, baseline (majority) accuracy, chance balanced
+      accuracy, ``cv`` (folds, rows), ``tree`` (depth, per-depth CV scores, CV accuracy and
+      balanced accuracy, training accuracy, leaves, ``permutation_p`` / ``permutation_score`` /
+      ``n_permutations`` / ``permutation_rows``) and ``logreg`` (C, CV and training accuracy);
+    * ``selection``: how leaf p-values were adjusted (``exact`` / ``permutation`` / ``bonferroni``);
+    * ``rules``: one per leaf: text, conditions, label, support, count, purity, counts per label,
+      ``p_naive``, ``p_min_naive``, ``p_selection_adjusted``, ``p_min_selection_adjusted``,
+      ``testable``, ``supported``, ``stratification_p``, ``spurious`` and ``reasons``
+      (``non_causal``, ``non_causal_flip_share``, ``unsupported``, ``extrapolation``,
+      ``untestable_gaps``, ``not_stratified``);
+    * ``unseen`` (first 100, coverage gaps first) and ``unseen_summary``;
+    * ``flips``: per attribute, ``tree`` and ``logreg`` flip counts, rate and bootstrap interval;
+    * ``groups``: tree accuracy per (non-causal value, label), in sample and cross-validated;
+    * ``non_causal``, ``notes`` and ``text`` (plain lines for the text report).
+
     BLAS/OpenMP run single-threaded here: the probe's matrices are small and many, and thread
     start-up and contention cost more than they save (5-30x slower on a busy 2-core machine).
     """
@@ -93,8 +111,8 @@ def _probe(ctx: AuditContext) -> tuple[list[Finding], dict]:
     fit = fit_models(design, s.random_state, ctx.rng(42))
     notes.extend(fit.notes)
     xpat = design.onehot(design.patterns)
-    shown = tuple(_label_display(roles.label, v) for v in design.labels)
-    rules = extract_rules(fit.tree, design, xpat, label_names=shown)
+    display = tuple(label_display(roles.label, v) for v in design.labels)
+    rules = extract_rules(fit.tree, design, xpat, label_names=display)
     adjusted, selection = selection_adjust(design, rules, fit.depth, s.random_state, ctx.rng(43))
     unseen, unseen_summary, by_node = unseen_combinations(
         design, fit.tree, fit.logreg, ctx.rng(44), node_attributes={r.node: r.attribute_indices for r in rules})
@@ -135,8 +153,8 @@ def _probe(ctx: AuditContext) -> tuple[list[Finding], dict]:
     section = {"models": fit.summary, "selection": selection, "rules": rule_rows, "unseen": unseen,
                "unseen_summary": unseen_summary, "flips": flips, "groups": groups,
                "non_causal": list(non_causal), "notes": notes}
-    section["text"] = _text(ctx, design, fit, rule_rows, selection, unseen, unseen_summary, flips, groups,
-                            non_causal)
+    section["text"] = render_lines(ctx, design, fit, rule_rows, selection, unseen, unseen_summary, flips,
+                                   groups, non_causal)
     return findings, section
 
 
@@ -162,7 +180,8 @@ def _reasons(ctx, design, tree, rule, p_adj, pmin_adj, non_causal, by_node) -> d
     used = [design.attributes[a] for a, _ in rule.allowed]
     # (i) only when the leaf's prediction depends on the non-causal attribute (a split whose two
     # sides predict the same label names the attribute without relying on it)
-    leaf_cfr = {a: _leaf_flip_share(design, tree, rule, design.attributes.index(a)) for a in used if a in non_causal}
+    leaf_cfr = {a: _leaf_flip_share(design, tree, rule, design.attributes.index(a))
+                for a in used if a in non_causal}
     nc = [a for a, r in leaf_cfr.items() if r > 0]
     unsupported = bool(p_adj > alpha or pmin_adj > alpha)
     extra = by_node.get(rule.node, {"n": 0, "examples": []})
@@ -175,45 +194,12 @@ def _reasons(ctx, design, tree, rule, p_adj, pmin_adj, non_causal, by_node) -> d
             "spurious": bool(nc or unsupported or extra["n"] or gaps)}
 
 
-def _label_display(label: str, value: str) -> str:
-    """``DOG`` for word labels; ``Blond_Hair=1`` for numeric or yes/no labels."""
-    v = str(value).strip().lower()
-    plain = v.lstrip("-").replace(".", "", 1).isdigit() or v in ("true", "false", "yes", "no", "y", "n")
-    return f"{label}={value}" if plain else str(value)
-
-
-def _shown(design, label: str, code: int) -> str:
-    return _label_display(label, design.labels[code])
-
-
-def _others(design, code, label: str = "label") -> str:
-    others = [_label_display(label, lab) for i, lab in enumerate(design.labels) if i != code]
-    return others[0] if len(others) == 1 else (
-        "/".join(others) if len(others) <= 3 else f"label other than {_shown(design, label, code)}")
-
-
-def _combo_text(entry: dict, attributes=()) -> str:
-    """An unseen combination in words: all of it when short, else the pair never seen together."""
-    combo = entry["combination"]
-    if len(combo) <= 3:
-        return _cell_text(combo)
-    gaps = entry.get("gaps") or []
-    hit = next((g for g in gaps if set(g) & set(attributes)), gaps[0] if gaps else None)
-    if hit is None:
-        return _cell_text(combo)
-    return f"{_cell_text(hit)} (a pair never seen together; other attributes as observed)"
-
-
-def _cell_text(cell: dict) -> str:
-    return " and ".join(f"{k}={v}" for k, v in cell.items())
-
-
 def _rule_finding(ctx, design, rule, row, selection, cfr, totals, n) -> Finding:
     s = ctx.settings
     reasons = row["reasons"]
     p_adj, pmin_adj = row["p_selection_adjusted"], row["p_min_selection_adjusted"]
-    label = _shown(design, ctx.roles.label, rule.label_code)
-    other = _others(design, rule.label_code, ctx.roles.label)
+    label = shown(design, ctx.roles.label, rule.label_code)
+    other = others(design, rule.label_code, ctx.roles.label)
     base = totals[rule.label_code] / n
     n_other = n - totals[rule.label_code]
     obs_other = rule.support - rule.count
@@ -224,8 +210,8 @@ def _rule_finding(ctx, design, rule, row, selection, cfr, totals, n) -> Finding:
     method = {"exact": f"exact enumeration of {selection.get('n_labelings', 0):,} relabellings",
               "permutation": f"{selection.get('n_permutations')} permutations",
               "bonferroni": "Bonferroni over every leaf the tree could have chosen"}[selection["method"]]
-    parts = [f"The model learned {rule.text} (base rate of {label} {base:.0%}; naive p={_p(rule.p_naive)}, "
-             f"selection-adjusted p={_p(p_adj)} by {method})"]
+    parts = [f"The model learned {rule.text} (base rate of {label} {base:.0%}; naive p={fmt_p(rule.p_naive)}, "
+             f"selection-adjusted p={fmt_p(p_adj)} by {method})"]
     sugg = []
     if reasons["non_causal"]:
         best = max(reasons["non_causal"], key=lambda a: cfr[a]["tree"]["rate"])
@@ -243,15 +229,15 @@ def _rule_finding(ctx, design, rule, row, selection, cfr, totals, n) -> Finding:
         ex = reasons["extrapolation"]["examples"][0]
         k = reasons["extrapolation"]["n"]
         used = [c[0] for c in rule.conditions]
-        parts.append(f"it predicts {label} with {ex['tree_p']:.2f} for {_combo_text(ex, used)}, "
+        parts.append(f"it predicts {label} with {ex['tree_p']:.2f} for {combo_text(ex, used)}, "
                      f"which it never saw" + (f" ({k:,} such unseen combinations)" if k > 1 else ""))
-        combos = "; ".join(_combo_text(e, used) for e in reasons["extrapolation"]["examples"][:3])
+        combos = "; ".join(combo_text(e, used) for e in reasons["extrapolation"]["examples"][:3])
         sugg.append(f"Collect examples of {combos} before trusting predictions there.")
     if reasons["untestable_gaps"]:
         g = reasons["untestable_gaps"][0]
-        parts.append(f"it implies no {other} with {_cell_text(g['cell'])} ({g['other']} of {g['support']}), "
+        parts.append(f"it implies no {other} with {cell_text(g['cell'])} ({g['other']} of {g['support']}), "
                      f"which {g['support']} rows cannot establish (smallest attainable p {g['p_min']:.3g})")
-        sugg.append(f"Collect more rows with {_cell_text(g['cell'])}: the data cannot tell whether {other} "
+        sugg.append(f"Collect more rows with {cell_text(g['cell'])}: the data cannot tell whether {other} "
                     f"are absent there or merely unsampled.")
     if reasons["not_stratified"]:
         parts.append(f"not every condition matters once the others are known (intersection-union p="
@@ -267,7 +253,7 @@ def _rule_finding(ctx, design, rule, row, selection, cfr, totals, n) -> Finding:
     fid = "probe:rule:" + (",".join(_conds(rule)) or "always") + f":label={rule.label}"
     evidence = ({"rule": rule.text, "n": rule.support, rule.label: rule.count, "other": obs_other,
                  "purity": rule.purity},) + tuple(
-        {"cell": _cell_text(g["cell"]), "n": g["support"], "other": g["other"], "p_min": g["p_min"]}
+        {"cell": cell_text(g["cell"]), "n": g["support"], "other": g["other"], "p_min": g["p_min"]}
         for g in reasons["untestable_gaps"][:5])
     test = {"exact": "selection-adjusted leaf test (exact relabelling, min leaf p)",
             "permutation": "selection-adjusted leaf test (permutation, min leaf p)",
@@ -320,104 +306,3 @@ def _reliance_finding(ctx, a, f, groups, findings) -> Finding | None:
         suggestion=(f"Balance {a} within each {label} (collect or re-weight), or remove {a} from the inputs, "
                     f"and report accuracy per {a} group."),
         details={"tree": tf, "logreg": lf, "rules": rules_using})
-
-
-def _p(x: float) -> str:
-    return "<1e-300" if x == 0 else f"{x:.3g}"
-
-
-def _pct(x) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.0f}%"
-
-
-def _text(ctx, design, fit, rules, selection, unseen, summary, flips, groups, non_causal) -> list:
-    alpha = ctx.settings.alpha
-    m = fit.summary
-    t = m["tree"]
-    lines = ["WHAT DID THE MODEL LEARN? (probe: a small classifier trained on the audited attributes)"]
-    rows = f"{design.n:,.0f} training rows" + (" (a seeded sample)" if design.sampled else "")
-    names = list(design.attributes)
-    attrs = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
-    how = (f"chosen by {m['cv']['n_splits']}-fold cross-validation among {min(t['depths_compared'])}-"
-           f"{max(t['depths_compared'])}" if m["cv"]["n_splits"] else "fixed: too few rows to cross-validate")
-    lines.append(f"  A decision tree of depth {fit.depth} ({how}) and a logistic regression, both with balanced "
-                 f"class weights, on {attrs}; {rows}.")
-    if t.get("cv_balanced_accuracy") is not None:
-        lr = m["logreg"]
-        verdict = ""
-        if t.get("permutation_p") is not None:
-            p = t["permutation_p"]
-            verdict = (f"; permutation test p={p:.2g} ({t['n_permutations']} permutations): "
-                       + ("the attributes predict the label" if p <= alpha else
-                          "no better than shuffled labels: the model learned nothing reliable"))
-        lines.append(f"  Cross-validated balanced accuracy: tree {t['cv_balanced_accuracy']:.2f}, logistic regression "
-                     f"{lr['cv_balanced_accuracy']:.2f} (chance {m['chance_balanced_accuracy']:.2f}); accuracy "
-                     f"{t['cv_accuracy']:.2f} vs {m['baseline_accuracy']:.2f} for always guessing the majority"
-                     f"{verdict}.")
-    lines.append("  The tree learned:")
-    for r in rules:
-        if r["supported"]:
-            ev = f"supported (selection-adjusted p={r['p_selection_adjusted']:.2g})"
-        elif not r["testable"]:
-            ev = f"n too small to test (smallest attainable p={r['p_min_selection_adjusted']:.2g})"
-        else:
-            ev = f"not supported (selection-adjusted p={r['p_selection_adjusted']:.2g})"
-        why = []
-        rs = r["reasons"]
-        if rs["non_causal"]:
-            why.append(f"uses {', '.join(rs['non_causal'])} (non-causal)")
-        if rs["extrapolation"]:
-            why.append("extrapolates into a coverage gap")
-        if rs["untestable_gaps"]:
-            g = rs["untestable_gaps"][0]
-            why.append(f"implies 'no {_others(design, design.labels.index(r['label']), ctx.roles.label)} with "
-                       f"{_cell_text(g['cell'])}' from {g['support']} rows")
-        if rs["unsupported"] and not why:
-            why.append("not supported by the data")
-        tail = f"; SPURIOUS: {'; '.join(why)}" if why else ""
-        if rs["not_stratified"]:
-            tail += "; one of its conditions adds nothing once the others are known"
-        lines.append(f"    {r['text']}; {ev}{tail}.")
-    if summary.get("n_unseen"):
-        where = ("attribute combinations" if summary["mode"] == "full" else
-                 "combinations one change away from observed ones")
-        lines.append(f"  What it never saw: {summary['n_unseen']:,} of {summary['n_checked']:,} {where} have no "
-                     f"training row; {summary['n_confident_in_gaps']:,} of them lie in a coverage gap (a pair of "
-                     f"values never seen together) and get a confident prediction (>= {CONFIDENT:.1f}).")
-        shown_lines = set()
-        for e in unseen[:50]:
-            if not e["confident"] or (len(e["combination"]) > 3 and not e["gaps"]):
-                continue
-            lab = _label_display(ctx.roles.label, e["tree_label"])
-            lr = (f" (logistic regression: {_label_display(ctx.roles.label, e['logreg_label'])} "
-                  f"{e['logreg_p']:.2f})" if e["logreg_label"] else "")
-            key = (_combo_text(e), lab)
-            if key not in shown_lines and len(shown_lines) < 5:
-                shown_lines.add(key)
-                lines.append(f"    never saw {key[0]}, yet predicts {lab} with {e['tree_p']:.2f}{lr}.")
-    lines.append("  What its predictions depend on (share of predictions that change when only that attribute "
-                 "changes):")
-    def rate(f):
-        r = [x["rate"] for x in (f["tree"], f["logreg"]) if x is not None and math.isfinite(x["rate"])]
-        return max(r) if r else -1.0
-
-    ordered = sorted(flips, key=lambda f: -rate(f))
-    shown = [f for i, f in enumerate(ordered) if i < 6 or f["non_causal"]]
-    for f in shown:
-        tf, lf = f["tree"], f["logreg"]
-        extra = f"; logistic regression {_pct(lf['rate'])}" if lf is not None else ""
-        mark = " <- marked non-causal" if f["non_causal"] else ""
-        lines.append(f"    changing only {f['attribute']} flips {_pct(tf['rate'])} of the tree's predictions "
-                     f"({tf['flips']:g} of {tf['trials']:g}; 95% CI {_pct(tf['ci_low'])}-{_pct(tf['ci_high'])})"
-                     f"{extra}{mark}.")
-    rest = [f for f in ordered if f not in shown]
-    if rest:
-        lines.append(f"    ... {len(rest)} more attribute(s), each flipping at most {_pct(max(0.0, rate(rest[0])))} "
-                     f"of either model's predictions.")
-    for a in non_causal:
-        mine = [g for g in groups if g["attribute"] == a]
-        if mine:
-            accs = "; ".join(f"{ctx.roles.label}={g['label']} with {a}={g['value']}: {_pct(g['accuracy'])} "
-                             f"(n={g['n']:g})" for g in mine)
-            lines.append(f"  Accuracy of the tree by {a} group: {accs}.")
-    return lines
