@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from itertools import combinations
 import platform
 import sys
 from typing import Callable, Iterable, Mapping
@@ -166,9 +167,42 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     from .report.method import method_section
     sections["method"] = method_section(settings, family_size, n_testable)
     sections["method"]["n_tested_not_reported"] = n_hidden
+    sections["coverage_tables"] = coverage_tables(ctx, findings)
     return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(ctx),
                        findings=tuple(findings), family_size=family_size, n_testable=n_testable,
                        sections=sections, tool={"name": "biasaudit", "version": __version__})
+
+
+def coverage_tables(ctx: AuditContext, findings: list[Finding], limit: int = 4, max_levels: int = 12) -> dict:
+    """Attribute pair x label count tables for the report's coverage heatmaps.
+
+    Pairs named by two-way overgeneralization findings come first, then pairs of sensitive
+    attributes; pairs derived from one column and pairs with many levels are skipped.
+    """
+    roles = ctx.roles
+    order = {a: i for i, a in enumerate(roles.attributes)}
+    pairs: list = []
+    for f in findings:
+        if f.bias_type == "overgeneralization" and len(f.attributes) == 2 and all(a in order for a in f.attributes):
+            p = tuple(sorted(f.attributes, key=order.get))
+            if p not in pairs:
+                pairs.append(p)
+    pairs += [p for p in combinations(roles.sensitive, 2) if p not in pairs and all(a in order for a in p)]
+    tables = []
+    for a, b in pairs:
+        if roles.parent(a) == roles.parent(b):
+            continue
+        try:
+            t = ctx.label_table(a, b)
+        except (KeyError, ValueError, NotImplementedError):  # not counted (streaming engine)
+            continue
+        if max(len(t.levels[0]), len(t.levels[1])) > max_levels:
+            continue
+        tables.append({"attributes": [a, b], "levels": [list(t.levels[0]), list(t.levels[1])],
+                       "observed": t.counts.tolist()})
+        if len(tables) == limit:
+            break
+    return {"label": roles.label, "label_values": list(ctx.table.levels[roles.label]), "tables": tables}
 
 
 def grade(findings: list[Finding], settings: Settings) -> tuple[list[Finding], int, int]:

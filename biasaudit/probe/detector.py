@@ -85,7 +85,7 @@ def probe(ctx: AuditContext) -> tuple[list[Finding], dict]:
       ``testable``, ``supported``, ``stratification_p``, ``spurious`` and ``reasons``
       (``non_causal``, ``non_causal_flip_share``, ``unsupported``, ``extrapolation``,
       ``untestable_gaps``, ``not_stratified``);
-    * ``unseen`` (first 100, coverage gaps first) and ``unseen_summary``;
+    * ``unseen`` (first 25, coverage gaps first) and ``unseen_summary``;
     * ``flips``: per attribute, ``tree`` and ``logreg`` flip counts, rate and bootstrap interval;
     * ``groups``: tree accuracy per (non-causal value, label), in sample and cross-validated;
     * ``non_causal``, ``notes`` and ``text`` (plain lines for the text report).

@@ -25,7 +25,7 @@ MAX_SOURCES = 2_000
 #: At most this many unseen candidates are predicted (seeded sample above).
 MAX_CANDIDATES = 50_000
 #: Unseen combinations listed in the report section (the counts cover all of them).
-MAX_ENTRIES = 100
+MAX_ENTRIES = 25
 #: Probability from which a prediction on an unseen combination counts as confident.
 CONFIDENT = 0.8
 

@@ -1,7 +1,7 @@
 """Readers of an AuditResult: text, JSON and HTML.  They compute nothing new."""
 from .text import render_text
 
-__all__ = ["render_text", "render", "write_report", "FORMATS"]
+__all__ = ["render_text", "render", "write_report", "write_html", "FORMATS"]
 
 FORMATS = ("text", "json", "html", "junit", "sarif")
 
@@ -28,3 +28,9 @@ def write_report(result, path, fmt: str = "text", **options) -> None:
     """Write the report atomically (a temporary file in the same folder, then a rename)."""
     from ._atomic import atomic_write_text
     atomic_write_text(path, render(result, fmt, **options))
+
+
+def write_html(result, path, *, timestamp: bool = False) -> None:
+    """Write the self-contained HTML report atomically."""
+    from .html import write_html as _write
+    _write(result, path, timestamp=timestamp)

@@ -1,0 +1,290 @@
+"""Scale benchmark: wall time and peak memory of reading a table, auditing it, and the peers.
+
+Every step runs in a fresh process (imports included); the wall time is measured around the
+process and the peak resident memory is the process's own ``ru_maxrss``:
+
+  floor         pyarrow.csv.read_csv: just reading the file
+  memory        biasaudit.audit(path, engine="memory")  (every registered detector except the probe)
+  stream        biasaudit.audit(path, engine="stream")  (same detectors)
+  stream-passes the streaming engine's two passes alone (summary + counting, no detector)
+  dask          biasaudit.audit(read_dask(path))        (local threads, in-process)
+  fairlearn     MetricFrame(selection_rate, count) per attribute           } each in its own virtual
+  aequitas      Group().get_crosstabs over every attribute                 } environment under
+  divexplorer   DivergenceExplorer pattern divergence, min_support 0.05    } benchmarks/data/venvs
+  aif360        BinaryLabelDatasetMetric.disparate_impact per attribute    } (--setup-peers)
+
+The data are written by :func:`make` (the layout of ``bench_counts.make``: columns c0..c10 with
+2 + i % 6 levels "v0", "v1", ... and a yes/no label), chunk by chunk so that memory stays flat.
+
+Usage::
+
+    python benchmarks/bench_scale.py --setup-peers          # once: one venv per peer, pip install
+    python benchmarks/bench_scale.py                        # 1e5, 1e6, 1e7 rows x 12 columns
+    python benchmarks/bench_scale.py --rows 100000 1000000 --steps floor stream --write benchmarks/RESULTS.md
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+VENVS = DATA / "venvs"
+PEERS = ("fairlearn", "aequitas", "divexplorer", "aif360")
+STEPS = ("floor", "memory", "stream", "stream-passes", "dask") + PEERS
+
+
+# ----------------------------------------------------------------------------- data
+def make(path: Path, rows: int, cols: int = 12, *, seed: int = 0, levels=None, planted: bool = True,
+         chunk: int = 1_000_000) -> None:
+    """Write a seeded table of ``rows`` x ``cols`` (``cols - 1`` attributes and a yes/no label).
+
+    Parameters
+    ----------
+    levels : list of int, optional
+        Levels of each attribute (default ``2 + i % 6``, as in ``bench_counts.make``).
+    planted : bool
+        Plant a group-attribution bias (P(yes) = .55 for c0=v0, .45 otherwise) and a coverage gap
+        (no "yes" where c1=v2 and c2=v3); otherwise the label is independent of everything.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    levels = list(levels) if levels is not None else [2 + i % 6 for i in range(cols - 1)]
+    names = [f"c{i}" for i in range(cols - 1)] + ["label"]
+    rng = np.random.default_rng(seed)
+    schema = pa.schema([(n, pa.string()) for n in names])
+    tmp = path.with_suffix(".tmp")
+    with pacsv.CSVWriter(str(tmp), schema, write_options=pacsv.WriteOptions(quoting_style="none")) as w:
+        for start in range(0, rows, chunk):
+            m = min(chunk, rows - start)
+            codes = [rng.integers(0, k, m) for k in levels]
+            p_yes = np.full(m, 0.5)
+            if planted:
+                p_yes = np.where(codes[0] == 0, 0.55, 0.45)
+                if len(levels) > 2:
+                    p_yes[(codes[1] == 2 % levels[1]) & (codes[2] == 3 % levels[2])] = 0.0
+            yes = rng.random(m) < p_yes
+            arrs = [pa.DictionaryArray.from_arrays(pa.array(c.astype(np.int32)),
+                                                   pa.array([f"v{j}" for j in range(k)])).cast(pa.string())
+                    for c, k in zip(codes, levels)]
+            arrs.append(pa.array(np.where(yes, "yes", "no")))
+            w.write_batch(pa.record_batch(arrs, names=names))
+    os.replace(tmp, path)
+
+
+def data_path(rows: int, cols: int, planted: bool) -> Path:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"scale_{rows}x{cols}{'' if planted else '_null'}.csv"
+    if not path.exists():
+        print(f"writing {path.name} ...", file=sys.stderr)
+        make(path, rows, cols, planted=planted)
+    return path
+
+
+# ----------------------------------------------------------------------------- steps (child process)
+def _detectors(spec: str | None) -> list | None:
+    if spec:
+        return spec.split(",")
+    from biasaudit.detectors import DETECTORS
+    return [d for d in DETECTORS if d not in ("probe", "image_probe")]
+
+
+def step(name: str, path: str, detectors: str | None) -> dict:
+    t0 = time.perf_counter()
+    note = ""
+    if name == "floor":
+        import pyarrow.csv as pacsv
+        pacsv.read_csv(path)
+    elif name in ("memory", "stream"):
+        sys.path.insert(0, str(ROOT))
+        import biasaudit as ba
+        r = ba.audit(path, engine=name, probe=False, detectors=_detectors(detectors))
+        note = f"{len(r.findings)} findings"
+        if name == "stream":
+            e = r.sections["engine"]
+            note += f"; passes {e['timings']['pass1_s']:.1f}+{e['timings']['pass2_s']:.1f} s; " \
+                    f"on the {e['sample_rows']:,}-row sample: {', '.join(e['row_detectors']) or 'none'}"
+    elif name == "stream-passes":
+        sys.path.insert(0, str(ROOT))
+        from biasaudit import stream
+        sc = stream.scan(path)
+        note = f"{len(sc.tables)} covering tables"
+    elif name == "dask":
+        sys.path.insert(0, str(ROOT))
+        import dask
+        import biasaudit as ba
+        from biasaudit.distributed import read_dask
+        with dask.config.set(scheduler="threads"):
+            r = ba.audit(read_dask(path), probe=False, detectors=_detectors(detectors))
+        note = f"{len(r.findings)} findings; local threads"
+    else:
+        note = _peer(name, path)
+    seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"step": name, "inner_seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb), "note": note}
+
+
+def _peer(name: str, path: str) -> str:
+    import warnings
+    warnings.simplefilter("ignore")
+    import pandas as pd
+    df = pd.read_csv(path)  # what a user of the peer would write
+    attrs = [c for c in df.columns if c != "label"]
+    y = (df["label"] == "yes").astype(int)
+    if name == "fairlearn":
+        from fairlearn.metrics import MetricFrame, count, selection_rate
+        for a in attrs:
+            MetricFrame(metrics={"selection_rate": selection_rate, "count": count}, y_true=y, y_pred=y,
+                        sensitive_features=df[a]).by_group
+        return f"{len(attrs)} MetricFrames (selection rate, count)"
+    if name == "aequitas":
+        from aequitas.group import Group
+        frame = df[attrs].astype(str).assign(score=y, label_value=y)
+        Group().get_crosstabs(frame, attr_cols=attrs)
+        return f"crosstabs of {len(attrs)} attributes"
+    if name == "divexplorer":
+        from divexplorer import DivergenceExplorer
+        frame = df[attrs].assign(label=y)
+        fp = DivergenceExplorer(frame).get_pattern_divergence(min_support=0.05, quantitative_outcomes=["label"])
+        return f"{len(fp)} frequent patterns (support >= 0.05)"
+    if name == "aif360":
+        from aif360.datasets import BinaryLabelDataset
+        from aif360.metrics import BinaryLabelDatasetMetric
+        num = pd.DataFrame({a: pd.factorize(df[a], sort=True)[0] for a in attrs}).assign(label=y)
+        for a in attrs:
+            ds = BinaryLabelDataset(df=num, label_names=["label"], protected_attribute_names=[a])
+            BinaryLabelDatasetMetric(ds, unprivileged_groups=[{a: 1}], privileged_groups=[{a: 0}]).disparate_impact()
+        return f"disparate impact of {len(attrs)} attributes (level 1 vs 0)"
+    raise ValueError(f"unknown step {name!r}")
+
+
+# ----------------------------------------------------------------------------- driver
+def _python_for(name: str) -> str | None:
+    if name not in PEERS:
+        return sys.executable
+    exe = VENVS / name / "bin" / "python"
+    return str(exe) if exe.exists() else None
+
+
+def run(name: str, path: Path, timeout: float, detectors: str | None) -> dict:
+    exe = _python_for(name)
+    if exe is None:
+        return {"step": name, "seconds": None, "peak_rss_mb": None,
+                "note": "not installed (run --setup-peers)"}
+    cmd = [exe, __file__, "--step", name, "--path", str(path)] + (["--detectors", detectors] if detectors else [])
+    t0 = time.perf_counter()
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ})
+    except subprocess.TimeoutExpired:
+        return {"step": name, "seconds": None, "peak_rss_mb": None, "note": f"stopped after {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return {"step": name, "seconds": None, "peak_rss_mb": None, "note": f"failed: {last[:120]}"}
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["seconds"] = round(wall, 2)
+    return r
+
+
+def setup_peers() -> None:
+    """One virtual environment per peer under benchmarks/data/venvs, so their pins never touch ours."""
+    VENVS.mkdir(parents=True, exist_ok=True)
+    for peer in PEERS:
+        env = VENVS / peer
+        if not env.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+        res = subprocess.run([str(env / "bin" / "pip"), "install", "-q", peer], capture_output=True, text=True)
+        print(f"{peer}: {'installed' if res.returncode == 0 else 'FAILED: ' + res.stderr.strip()[-200:]}")
+
+
+def _versions() -> dict:
+    out = {}
+    for peer in PEERS:
+        exe = _python_for(peer)
+        if exe is None:
+            continue
+        code = (f"import warnings; warnings.simplefilter('ignore'); import importlib.metadata as m, pandas; "
+                f"print(m.version('{peer}'), pandas.__version__)")
+        r = subprocess.run([exe, "-c", code], capture_output=True, text=True)
+        if r.returncode == 0:
+            v, pdv = r.stdout.split()
+            out[peer] = f"{v} (pandas {pdv})"
+    return out
+
+
+def machine() -> str:
+    import numpy
+    import pandas
+    import pyarrow
+    sys.path.insert(0, str(ROOT))
+    import biasaudit
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
+        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    mem = next((int(ln.split()[1]) // 1024 for ln in open("/proc/meminfo") if ln.startswith("MemTotal")), 0) \
+        if os.path.exists("/proc/meminfo") else 0
+    try:
+        import dask
+        dv = dask.__version__
+    except ImportError:
+        dv = "not installed"
+    peers = ", ".join(f"{k} {v}" for k, v in _versions().items()) or "none installed"
+    return (f"- Date: {datetime.date.today().isoformat()}\n- Machine: {cpu}, {os.cpu_count()} cores, {mem:,} MB RAM, "
+            f"{platform.platform(terse=True)}\n- Python {sys.version.split()[0]}; biasaudit {biasaudit.__version__}, "
+            f"numpy {numpy.__version__}, pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, dask {dv}\n"
+            f"- Peers (own virtual environments): {peers}\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    ap.add_argument("--cols", type=int, default=12)
+    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds before a step is stopped")
+    ap.add_argument("--null", action="store_true", help="no planted bias")
+    ap.add_argument("--detectors", help="comma-separated detectors (default: all registered but the probe)")
+    ap.add_argument("--write", help="also write the table (with the machine) to this markdown file")
+    ap.add_argument("--setup-peers", action="store_true")
+    ap.add_argument("--step", help=argparse.SUPPRESS)
+    ap.add_argument("--path", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.step:
+        print(json.dumps(step(args.step, args.path, args.detectors)))
+        return
+    if args.setup_peers:
+        setup_peers()
+        return
+    lines = ["| rows | step | wall s | peak RSS MB | x floor | note |", "|---:|---|---:|---:|---:|---|"]
+    print("\n".join(lines), flush=True)
+    for rows in args.rows:
+        path = data_path(rows, args.cols, not args.null)
+        floor = None
+        for name in args.steps:
+            r = run(name, path, args.timeout, args.detectors)
+            if name == "floor":
+                floor = r["seconds"]
+            ratio = f"{r['seconds'] / floor:.1f}" if r["seconds"] and floor else ""
+            secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
+            peak = f"{r['peak_rss_mb']:,}" if r["peak_rss_mb"] is not None else "-"
+            line = f"| {rows:,} | {name} | {secs} | {peak} | {ratio} | {r['note']} |"
+            lines.append(line)
+            print(line, flush=True)
+    if args.write:
+        size = ", ".join(f"{r:,} rows: {data_path(r, args.cols, not args.null).stat().st_size / 1e6:.0f} MB"
+                         for r in args.rows)
+        text = (f"{machine()}- Files ({args.cols} columns, CSV): {size}\n- Command: "
+                f"`python benchmarks/bench_scale.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n")
+        Path(args.write).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
