@@ -8,6 +8,8 @@ process and the peak resident memory is the process's own ``ru_maxrss``:
   stream        biasaudit.audit(path, engine="stream")  (same detectors)
   stream-passes the streaming engine's two passes alone (summary + counting, no detector)
   dask          biasaudit.audit(read_dask(path))        (local threads, in-process)
+  floor-parquet pyarrow.parquet.read_table of the same table as Parquet (dictionary-encoded columns)
+  stream-parquet biasaudit.audit(parquet, engine="stream"): codes read straight from the dictionaries
   fairlearn     MetricFrame(selection_rate, count) per attribute           } each in its own virtual
   aequitas      Group().get_crosstabs over every attribute                 } environment under
   divexplorer   DivergenceExplorer pattern divergence, min_support 0.05    } benchmarks/data/venvs
@@ -40,7 +42,7 @@ ROOT = HERE.parent
 DATA = HERE / "data"
 VENVS = DATA / "venvs"
 PEERS = ("fairlearn", "aequitas", "divexplorer", "aif360")
-STEPS = ("floor", "memory", "stream", "stream-passes", "dask") + PEERS
+STEPS = ("floor", "memory", "stream", "stream-passes", "dask", "floor-parquet", "stream-parquet") + PEERS
 
 
 # ----------------------------------------------------------------------------- data
@@ -82,13 +84,30 @@ def make(path: Path, rows: int, cols: int = 12, *, seed: int = 0, levels=None, p
     os.replace(tmp, path)
 
 
-def data_path(rows: int, cols: int, planted: bool) -> Path:
+def data_path(rows: int, cols: int, planted: bool, fmt: str = "csv") -> Path:
     DATA.mkdir(exist_ok=True)
     path = DATA / f"scale_{rows}x{cols}{'' if planted else '_null'}.csv"
     if not path.exists():
         print(f"writing {path.name} ...", file=sys.stderr)
         make(path, rows, cols, planted=planted)
+    if fmt == "parquet":
+        pq_path = path.with_suffix(".parquet")
+        if not pq_path.exists():
+            to_parquet(path, pq_path)
+        return pq_path
     return path
+
+
+def to_parquet(csv_path: Path, path: Path) -> None:
+    """The CSV as Parquet (dictionary-encoded string columns), converted batch by batch."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    reader = pacsv.open_csv(str(csv_path))
+    tmp = path.with_suffix(".tmp")
+    with pq.ParquetWriter(str(tmp), reader.schema, use_dictionary=True) as w:
+        for batch in reader:
+            w.write_batch(batch, row_group_size=1_000_000)
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- steps (child process)
@@ -105,12 +124,15 @@ def step(name: str, path: str, detectors: str | None) -> dict:
     if name == "floor":
         import pyarrow.csv as pacsv
         pacsv.read_csv(path)
-    elif name in ("memory", "stream"):
+    elif name == "floor-parquet":
+        import pyarrow.parquet as pq
+        pq.read_table(path)
+    elif name in ("memory", "stream", "stream-parquet"):
         sys.path.insert(0, str(ROOT))
         import biasaudit as ba
-        r = ba.audit(path, engine=name, probe=False, detectors=_detectors(detectors))
+        r = ba.audit(path, engine=name.split("-")[0], probe=False, detectors=_detectors(detectors))
         note = f"{len(r.findings)} findings"
-        if name == "stream":
+        if name.startswith("stream"):
             e = r.sections["engine"]
             note += f"; passes {e['timings']['pass1_s']:.1f}+{e['timings']['pass2_s']:.1f} s; " \
                     f"on the {e['sample_rows']:,}-row sample: {', '.join(e['row_detectors']) or 'none'}"
@@ -266,13 +288,14 @@ def main() -> None:
     lines = ["| rows | step | wall s | peak RSS MB | x floor | note |", "|---:|---|---:|---:|---:|---|"]
     print("\n".join(lines), flush=True)
     for rows in args.rows:
-        path = data_path(rows, args.cols, not args.null)
-        floor = None
+        floor = {}
         for name in args.steps:
+            fmt = "parquet" if name.endswith("parquet") else "csv"
+            path = data_path(rows, args.cols, not args.null, fmt)
             r = run(name, path, args.timeout, args.detectors)
-            if name == "floor":
-                floor = r["seconds"]
-            ratio = f"{r['seconds'] / floor:.1f}" if r["seconds"] and floor else ""
+            if name.startswith("floor"):
+                floor[fmt] = r["seconds"]
+            ratio = f"{r['seconds'] / floor[fmt]:.1f}" if r["seconds"] and floor.get(fmt) else ""
             secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
             peak = f"{r['peak_rss_mb']:,}" if r["peak_rss_mb"] is not None else "-"
             line = f"| {rows:,} | {name} | {secs} | {peak} | {ratio} | {r['note']} |"

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ._colsummary import ColumnState
-from .stream import (DEFAULT_SAMPLE_ROWS, ChunkCounter, StreamScan, _Sample, _coerce, _pandas_column,
-                     frame_kinds)
+from ._streamio import Sample, frame_kinds, pandas_column
+from .stream import DEFAULT_SAMPLE_ROWS, ChunkCounter, StreamScan, _coerce
 
 __all__ = ["scan_dask", "read_dask", "connect"]
 
@@ -39,7 +39,7 @@ def _tree(items: list, fn) -> object:
 
 
 def _partition_columns(pdf: pd.DataFrame, kinds: dict) -> dict:
-    return {str(c).strip(): _pandas_column(pdf[c], kinds[str(c).strip()]) for c in pdf.columns}
+    return {str(c).strip(): pandas_column(pdf[c], kinds[str(c).strip()]) for c in pdf.columns}
 
 
 def _summarize(pdf: pd.DataFrame, part: int, kinds: dict, dtypes: dict, label: str, sample_rows: int,
@@ -65,7 +65,7 @@ def _summarize(pdf: pd.DataFrame, part: int, kinds: dict, dtypes: dict, label: s
         else:
             st.add_num(inp[1], present)
             picked[c] = inp[1][take]
-    sample = _Sample(sample_rows)
+    sample = Sample(sample_rows)
     sample.add(keys[take], (int(part) << _PARTITION_BITS) + take.astype(np.int64), picked)
     return states, sample, m
 
@@ -81,7 +81,7 @@ def _merge(a: tuple, b: tuple) -> tuple:
     return states, sample, m + b[2]
 
 
-def _global_sample(states: dict, sample: _Sample) -> _Sample:
+def _global_sample(states: dict, sample: Sample) -> Sample:
     """Sampled raw values -> the shared dictionary's codes (dict mode) or numbers (num mode)."""
     out = sample.ordered()
     for c, st in states.items():
@@ -103,7 +103,7 @@ def _count(pdf: pd.DataFrame, counter: ChunkCounter, states: dict, kinds: dict) 
         if name not in wanted:
             continue
         st = states[name]
-        inp = _coerce(_pandas_column(pdf[c], kinds[name]), st)
+        inp = _coerce(pandas_column(pdf[c], kinds[name]), st)
         if inp[0] == "num" and st.mode == "num":
             raw[name] = inp[1]
         else:

@@ -79,13 +79,18 @@ def test_resolved_disparity(versions, changes):
         return stats.chi2_contingency(t, correction=False).pvalue
 
     assert black_vs_rest(old) < 1e-6 and black_vs_rest(new) > 0.05  # established before, not after
+    # in the old version the black-dog excess is a spill-over of the planted gaps (dogs have no
+    # multicolour coats and no small white ones): the audit folds it under them, so the diff does
+    # not list it as a disparity of its own that was resolved
+    old_black = next(f for f in changes.old.findings if f.id == BLACK)
+    assert old_black.established and old_black.explained_by is not None
     resolved = {c.id: c for c in changes.by_change("resolved")}
-    assert BLACK in resolved and resolved[BLACK].category == "disparity"
+    assert BLACK not in resolved
 
 
 def test_text_and_json(changes):
     text = changes.render_text()
-    for title in ("SHIFTED GROUP SHARES", "NEW GAPS", "RESOLVED DISPARITIES"):
+    for title in ("SHIFTED GROUP SHARES", "NEW GAPS"):
         assert title in text
     doc = json.loads(changes.to_json())
     assert doc["summary"]["new"] == len(changes.by_change("new"))

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import biasaudit as ba
-from biasaudit import _colsummary, stream
+from biasaudit import _colsummary, _coltypes, _streamio, stream
 from biasaudit.countstore import CountStore, NotPrecomputedError, RowAccessError, cover
 from biasaudit.simulate import generate_dogs_cats
 
@@ -83,13 +83,13 @@ def test_quantiles_from_counts_are_numpys_bit_for_bit(n, n_bins):
     x = np.round(rng.lognormal(2, 1, n), 1)  # ties
     q = np.linspace(0, 1, n_bins + 1)
     vals, counts = np.unique(x, return_counts=True)
-    got = _colsummary.quantiles_from_counts(vals, counts, q)
+    got = _coltypes.quantiles_from_counts(vals, counts, q)
     assert np.array_equal(got, np.nanquantile(x, q))
 
 
 def test_sample_keys_do_not_depend_on_the_chunks():
-    whole = stream._sample_keys(7, 0, 1000)
-    parts = np.concatenate([stream._sample_keys(7, s, m) for s, m in ((0, 1), (1, 499), (500, 500))])
+    whole = _streamio.sample_keys(7, 0, 1000)
+    parts = np.concatenate([_streamio.sample_keys(7, s, m) for s, m in ((0, 1), (1, 499), (500, 500))])
     assert np.array_equal(whole, parts)
 
 
@@ -271,3 +271,13 @@ def test_cli_engine_stream_matches_memory(wide, tmp_path):
         out[engine] = json.loads(path.read_text())
     key = [(f["id"], f["severity"], f["p_value"]) for f in out["memory"]["findings"]]
     assert key == [(f["id"], f["severity"], f["p_value"]) for f in out["stream"]["findings"]]
+
+
+def test_without_a_sample_only_count_detectors_run(wide):
+    b = ba.audit(wide["csv"], engine="stream", chunk_size=500, sample_rows=0)
+    eng = b.sections["engine"]
+    assert eng["sample_rows"] == 0 and eng["skipped"]
+    assert {f.detector for f in b.findings}.isdisjoint(eng["row_detectors"])
+    exact = {f.id: f.p_value for f in wide["memory_csv"].findings if f.detector == "group_attribution"}
+    assert {f.id: f.p_value for f in b.findings if f.detector == "group_attribution"} == exact
+    assert any("seeded sample of 0 of 1,200 rows" in n for n in b.dataset["notes"])

@@ -1,0 +1,408 @@
+"""Where the streaming engine's chunks come from and where they go between its two passes.
+
+* Sources: a CSV/TSV file (pyarrow's streaming reader, every column read as text so that types
+  are decided over the whole column, as :func:`biasaudit.load` decides them; 1 MiB blocks), a
+  Parquet file (record batches; string columns arrive dictionary-encoded, read straight into
+  codes) or a pandas DataFrame (slices).  Each chunk is normalised to, per column, either
+  ``("dict", local_values, codes)`` or ``("num", float64 values)``.
+* :class:`Spill`: the compact codes of pass one, one file per column in a temporary folder,
+  read back by pass two in chunks of any size.
+* :class:`Sample`: a seeded bottom-k row sample (one uniform key per row, drawn from a PCG64
+  stream advanced to the row's position, so the sample does not depend on the chunking).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ._colsummary import CSV_NA_STRINGS
+from .errors import InputFileError
+
+__all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "Spill", "Sample",
+           "prefetch", "sample_keys"]
+
+_SAMPLE_SEED_OFFSET = 0x5A3C
+#: Bytes pyarrow's CSV reader parses at a time (larger blocks raise its peak memory, not its speed).
+_CSV_BLOCK_BYTES = 1 << 20
+_STREAM_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".data", ".parquet", ".pq")
+
+
+def stream_format(path: Path) -> tuple[str, str | None] | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    compression = None
+    if suffixes and suffixes[-1] in (".gz", ".bz2"):
+        compression = {".gz": "gzip", ".bz2": "bz2"}[suffixes[-1]]
+        suffixes = suffixes[:-1]
+    last = suffixes[-1] if suffixes else ""
+    if last in (".parquet", ".pq") and compression is None:
+        return "parquet", None
+    if last in _STREAM_SUFFIXES:
+        return "csv", compression
+    return None
+
+
+# ----------------------------------------------------------------------------- chunk sources
+@dataclass
+class Source:
+    """Columns, their source kinds and an iterator of chunks (see :func:`chunks_of`)."""
+
+    columns: list
+    kinds: dict
+    dtypes: dict
+    chunks: Callable[[], Iterator[tuple[int, dict]]]
+    na_strings: frozenset = frozenset()
+    total_bytes: int | None = None
+    description: str = ""
+    rows_estimate: int | None = None
+
+
+def _arrow_column(arr) -> tuple:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        d = arr
+    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t):
+        d = arr.dictionary_encode()
+    elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return ("num", pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False))
+    elif pa.types.is_null(t):
+        return ("dict", [], np.full(len(arr), -1, dtype=np.int64))
+    else:
+        d = arr.cast(pa.string()).dictionary_encode() if not pa.types.is_timestamp(t) else arr.dictionary_encode()
+    idx = d.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return ("dict", d.dictionary.to_pylist(), idx)
+
+
+_POOL = None
+
+
+def _encode_columns(columns: list) -> list:
+    """``_arrow_column`` of every column, two at a time (pyarrow's hashing releases the GIL)."""
+    global _POOL
+    if len(columns) < 4 or (os.cpu_count() or 1) < 2:
+        return [_arrow_column(c) for c in columns]
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2), thread_name_prefix="biasaudit-encode")
+    return list(_POOL.map(_arrow_column, columns))
+
+
+def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimiter: str | None) -> Source:
+    import csv
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from .loaders.tables import _codec, _head_text, sniff_delimiter
+    head = _head_text(path, compression, encoding)
+    if not head.strip():
+        raise InputFileError(f"{path} holds only whitespace. Give a table with a header and at least one row.")
+    if delimiter is None:
+        delimiter = sniff_delimiter(head, tab_default=path.suffix.lower() in (".tsv", ".tab"))
+    if len(delimiter) != 1:
+        raise InputFileError(f"The streaming engine reads one-character delimiters; {path} is separated by "
+                             f"{delimiter!r}. Use engine='memory'.")
+    header = next(csv.reader([head.lstrip("\ufeff").splitlines()[0]], delimiter=delimiter))
+    names, seen = [], {}
+    for raw in header:
+        name = raw.strip()
+        if name in seen:  # pandas mangles repeated names as name.1, name.2
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    line = max(1, len(head.splitlines()[1]) if len(head.splitlines()) > 1 else 64)
+    # small blocks: pyarrow's streaming reader holds many times its block size while parsing
+    block = int(min(max(chunk_rows * (line + 1), 1 << 16), _CSV_BLOCK_BYTES))
+    codec = _codec(encoding)
+    read = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=block,
+                             encoding="utf8" if codec in ("utf-8-sig", "utf-8", "utf8") else encoding)
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+    conv = pacsv.ConvertOptions(column_types={c: pa.string() for c in names}, null_values=sorted(CSV_NA_STRINGS),
+                                strings_can_be_null=True, quoted_strings_can_be_null=True)
+
+    def chunks():
+        src = pa.input_stream(str(path), compression=compression) if compression else str(path)
+        try:
+            reader = pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=conv)
+        except pa.ArrowInvalid as exc:
+            raise InputFileError(f"Cannot read {path} as csv: {str(exc).splitlines()[0]}.") from exc
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except pa.ArrowInvalid as exc:
+                raise InputFileError(f"Cannot read {path} as csv: {str(exc).splitlines()[0]}.") from exc
+            for start in range(0, batch.num_rows, chunk_rows):
+                part = batch.slice(start, chunk_rows)
+                yield part.num_rows, dict(zip(names, _encode_columns(part.columns)))
+
+    lines = max(1, len(head.splitlines()) - 1)
+    per_row = max(1.0, len(head.encode("utf-8", "replace")) / (lines + 1))
+    factor = 1 if compression is None else 4  # a guess for compressed files
+    return Source(names, {c: "text" for c in names}, {c: None for c in names}, chunks, CSV_NA_STRINGS,
+                  path.stat().st_size, f"CSV file, delimiter {delimiter!r}",
+                  rows_estimate=int(path.stat().st_size * factor / per_row))
+
+
+def _parquet_source(path: Path, chunk_rows: int) -> Source:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pf = pq.ParquetFile(str(path))
+    schema = pf.schema_arrow
+    names = [str(f.name).strip() for f in schema]
+    kinds, dtypes, text_cols = {}, {}, []
+    for name, f in zip(names, schema):
+        t = f.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            kinds[name], dtypes[name] = "text", None
+            text_cols.append(f.name)
+        elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+            kinds[name] = "num"
+            dtypes[name] = np.dtype("int64") if pa.types.is_integer(t) else np.dtype("float64")
+        else:
+            kinds[name], dtypes[name] = "typed", None
+
+    def chunks():
+        reader = pq.ParquetFile(str(path), read_dictionary=text_cols)  # strings arrive as codes
+        for batch in reader.iter_batches(batch_size=chunk_rows):
+            yield batch.num_rows, dict(zip(names, _encode_columns(batch.columns)))
+
+    return Source(names, kinds, dtypes, chunks, frozenset(), path.stat().st_size, "Parquet file",
+                  rows_estimate=pf.metadata.num_rows)
+
+
+def pandas_column(s: pd.Series, kind: str) -> tuple:
+    if kind == "num":
+        return ("num", s.to_numpy(dtype=float, na_value=np.nan))
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if isinstance(uniques, pd.Categorical) or hasattr(uniques, "categories"):
+        uniques = list(np.asarray(uniques))
+    return ("dict", [u.item() if isinstance(u, np.generic) else u for u in list(uniques)], codes.astype(np.int64))
+
+
+def frame_kinds(df: pd.DataFrame) -> tuple[dict, dict]:
+    """Source kind (text / typed / num) and dtype of each column of a pandas frame."""
+    kinds, dtypes = {}, {}
+    for c in df.columns:
+        s = df[c]
+        dt = s.dtype
+        if isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dt):
+            kinds[c] = "typed"
+        elif pd.api.types.is_numeric_dtype(dt):
+            kinds[c] = "num"
+        elif pd.api.types.is_object_dtype(dt) or pd.api.types.is_string_dtype(dt):
+            kinds[c] = "text"
+        else:
+            kinds[c] = "typed"
+        dtypes[c] = dt
+    return kinds, dtypes
+
+
+def chunks_of(df: pd.DataFrame, chunk_rows: int, kinds: dict | None = None) -> Iterator[tuple[int, dict]]:
+    """A pandas frame as normalised chunks of ``chunk_rows`` rows."""
+    kinds = kinds or frame_kinds(df)[0]
+    cols = list(df.columns)
+    for start in range(0, max(len(df), 1), chunk_rows):
+        part = df.iloc[start:start + chunk_rows]
+        if len(part) == 0:
+            break
+        yield len(part), {str(c).strip(): pandas_column(part[c], kinds[c]) for c in cols}
+
+
+def _frame_source(df: pd.DataFrame, chunk_rows: int) -> Source:
+    if df.shape[1] == 0:
+        from .errors import DataError
+        raise DataError("the DataFrame has no columns. Give a table with a header row.")
+    kinds, dtypes = frame_kinds(df)
+    names = [str(c).strip() for c in df.columns]
+    return Source(names, {str(c).strip(): k for c, k in kinds.items()},
+                  {str(c).strip(): d for c, d in dtypes.items()}, lambda: chunks_of(df, chunk_rows, kinds),
+                  frozenset(), None, "DataFrame", rows_estimate=len(df))
+
+
+def open_source(data, chunk_rows: int, encoding: str = "utf-8", delimiter: str | None = None) -> Source:
+    """A :class:`Source` for a file path or a pandas DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        return _frame_source(data, chunk_rows)
+    path = Path(os.fspath(data))
+    if not path.exists():
+        raise InputFileError(f"File not found: {path}. Check the path and try again.")
+    if path.is_dir():
+        raise InputFileError(f"{path} is a directory, not a table. Give a CSV, TSV or Parquet file.")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path} is empty (0 bytes). Give a table with a header and at least one row.")
+    fmt = stream_format(path)
+    if fmt is None:
+        raise InputFileError(f"The streaming engine reads CSV/TSV (optionally .gz/.bz2) and Parquet files; "
+                             f"{path.name} is neither. Use engine='memory'.")
+    if fmt[0] == "parquet":
+        return _parquet_source(path, chunk_rows)
+    return _csv_source(path, fmt[1], chunk_rows, encoding, delimiter)
+
+
+@dataclass
+class Sample:
+    """Bottom-k sample: the rows with the ``size`` smallest uniform keys (compacted lazily)."""
+
+    size: int
+    keys: np.ndarray = field(default_factory=lambda: np.empty(0))
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    cols: dict = field(default_factory=dict)
+    pending: list = field(default_factory=list)
+    n_pending: int = 0
+    _limit: float = np.inf
+
+    def threshold(self) -> float:
+        """Keys at or above this cannot enter the sample (an upper bound between compactions)."""
+        return self._limit
+
+    def add(self, keys: np.ndarray, rows: np.ndarray, cols: dict) -> None:
+        if len(keys) == 0:
+            return
+        self.pending.append((keys, rows, cols))
+        self.n_pending += len(keys)
+        if len(self.keys) + self.n_pending > 2 * max(self.size, 1 << 12):
+            self.compact()
+
+    def compact(self) -> None:
+        if not self.pending:
+            return
+        parts = [(self.keys, self.rows, self.cols)] + self.pending if len(self.keys) else self.pending
+        self.keys = np.concatenate([p[0] for p in parts])
+        self.rows = np.concatenate([p[1] for p in parts])
+        names = list(parts[-1][2])
+        cols = {}
+        for c in names:
+            arrs = [p[2][c] for p in parts]
+            if len({a.dtype for a in arrs}) > 1:  # numbers in one part, objects in another
+                arrs = [a.astype(object) for a in arrs]
+            cols[c] = np.concatenate(arrs)
+        self.cols = cols
+        self.pending, self.n_pending = [], 0
+        if len(self.keys) > self.size:
+            keep = np.argpartition(self.keys, self.size - 1)[:self.size] if self.size else np.empty(0, int)
+            self.keys, self.rows = self.keys[keep], self.rows[keep]
+            self.cols = {c: v[keep] for c, v in self.cols.items()}
+        if len(self.keys) >= self.size:
+            self._limit = float(self.keys.max()) if self.size else -np.inf
+
+    def ordered(self) -> "Sample":
+        self.compact()
+        o = np.argsort(self.rows, kind="stable")
+        return Sample(self.size, self.keys[o], self.rows[o], {c: v[o] for c, v in self.cols.items()})
+
+
+class Spill:
+    """One file per column in a temporary folder: uint16 codes or float64 numbers, chunk after chunk."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="biasaudit-stream-", dir=root)
+        self.files: dict = {}
+        self.dtype: dict = {}
+        self.chunks: list = []
+
+    def write(self, col: str, arr: np.ndarray) -> None:
+        if col not in self.files:
+            self.files[col] = open(os.path.join(self.dir, f"c{len(self.files)}.bin"), "wb")
+            self.dtype[col] = arr.dtype
+        self.files[col].write(np.ascontiguousarray(arr).tobytes())
+
+    def convert(self, col: str, fn: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        """Rewrite a column (e.g. uint16 codes -> float64 numbers); None drops it."""
+        if col not in self.files:
+            return
+        fh = self.files.pop(col)
+        fh.close()
+        old, dt = fh.name, self.dtype.pop(col)
+        if fn is None:
+            os.remove(old)
+            return
+        new = old + ".new"
+        with open(old, "rb") as src, open(new, "wb") as dst:
+            while True:
+                buf = src.read(dt.itemsize * (1 << 20))
+                if not buf:
+                    break
+                out = fn(np.frombuffer(buf, dtype=dt))
+                self.dtype[col] = out.dtype
+                dst.write(out.tobytes())
+        os.replace(new, old)
+        self.files[col] = open(old, "ab")
+        self.dtype.setdefault(col, np.dtype("float64"))
+
+    def read_chunks(self, cols: Iterable[str], rows: int) -> Iterator[tuple[int, dict]]:
+        """The spilled columns ``rows`` rows at a time (whatever the chunks they were written in)."""
+        cols = [c for c in cols if c in self.files]
+        for fh in self.files.values():
+            fh.flush()
+        handles = {c: open(self.files[c].name, "rb") for c in cols}
+        total = sum(self.chunks)
+        try:
+            for start in range(0, total, rows):
+                m = min(rows, total - start)
+                yield m, {c: np.frombuffer(h.read(m * self.dtype[c].itemsize), dtype=self.dtype[c])
+                          for c, h in handles.items()}
+        finally:
+            for h in handles.values():
+                h.close()
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
+    """Run ``iterator`` (reading and dictionary-encoding, which release the GIL) in a background thread."""
+    import queue
+    import threading
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, name="biasaudit-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+def sample_keys(seed: int, start: int, m: int) -> np.ndarray:
+    """Uniform keys of rows start .. start+m-1 of the whole table (independent of the chunking)."""
+    bg = np.random.PCG64(np.random.SeedSequence([int(seed), _SAMPLE_SEED_OFFSET]))
+    if start:
+        bg.advance(start)
+    return np.random.Generator(bg).random(m)
