@@ -86,9 +86,12 @@ def render_text(result, *, width: int = 100, show_info: bool = True, max_per_sec
             lines.append(_wrap(f"[{f.severity}] {f.message}", "  ", width))
             kids = children.get(f.id, [])
             if kids:
-                lines.append(_wrap(f"explains {len(kids)} further finding(s): "
-                                   + "; ".join(_cell(k) for k in kids[:6]) + (" ..." if len(kids) > 6 else ""),
-                                   "      ", width))
+                lines.append(_wrap(f"explains {len(kids)} further finding(s), among them:", "      ", width))
+                for k in kids[:3]:
+                    lines.append(_wrap("· " + _short(k), "        ", width))
+                if len(kids) > 3:
+                    lines.append(_wrap("· and " + "; ".join(_cell(k) for k in kids[3:8])
+                                       + (" ..." if len(kids) > 8 else ""), "        ", width))
             if f.severity in ESTABLISHED and f.suggestion:
                 lines.append(_wrap(f"-> {f.suggestion}", "      ", width))
             shown += 1
@@ -98,6 +101,15 @@ def render_text(result, *, width: int = 100, show_info: bool = True, max_per_sec
             lines.append("")
             lines.extend(text if isinstance(text, list) else [text])
     return "\n".join(lines) + "\n"
+
+
+def _short(f, limit: int = 150) -> str:
+    """A folded finding in one short line: its sentence without the verdict, and its p-value."""
+    text = f.message.split(" — ")[0]
+    if len(text) > limit:
+        cut = text[:limit].rsplit(" ", 1)[0]
+        text = cut + " ..."
+    return text + (f" [{f.severity}]" if f.severity != "info" else "")
 
 
 def _cell(f) -> str:
