@@ -204,18 +204,36 @@ def run(name: str, path: Path, timeout: float, detectors: str | None) -> dict:
         return {"step": name, "seconds": None, "peak_rss_mb": None,
                 "note": "not installed (run --setup-peers)"}
     cmd = [exe, __file__, "--step", name, "--path", str(path)] + (["--detectors", detectors] if detectors else [])
+    limit = _peer_memory_limit() if name in PEERS else None
+
+    def cap():  # a peer that would exhaust the machine fails with MemoryError instead of waking the OOM killer
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     t0 = time.perf_counter()
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ})
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ},
+                             preexec_fn=cap)
     except subprocess.TimeoutExpired:
         return {"step": name, "seconds": None, "peak_rss_mb": None, "note": f"stopped after {timeout:.0f} s"}
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        if "MemoryError" in out.stderr and limit:
+            last = f"out of memory (address space capped at {limit / 2**30:.0f} GiB) after {wall:.0f} s"
         return {"step": name, "seconds": None, "peak_rss_mb": None, "note": f"failed: {last[:120]}"}
     r = json.loads(out.stdout.strip().splitlines()[-1])
     r["seconds"] = round(wall, 2)
     return r
+
+
+def _peer_memory_limit() -> int | None:
+    """Address-space cap for a peer's process: two thirds of the machine's memory."""
+    try:
+        total = next(int(ln.split()[1]) * 1024 for ln in open("/proc/meminfo") if ln.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        return None
+    return int(total * 2 / 3)
 
 
 def setup_peers() -> None:

@@ -35,6 +35,7 @@ _STREAM_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".data", ".parquet", ".pq")
 
 
 def stream_format(path: Path) -> tuple[str, str | None] | None:
+    """``("csv", compression)`` or ``("parquet", None)`` for files the engine streams, else None."""
     suffixes = [s.lower() for s in path.suffixes]
     compression = None
     if suffixes and suffixes[-1] in (".gz", ".bz2"):
@@ -64,6 +65,7 @@ class Source:
 
 
 def _arrow_column(arr) -> tuple:
+    """One arrow column as ``("dict", values, codes)`` (codes -1 missing) or ``("num", float64)``."""
     import pyarrow as pa
     import pyarrow.compute as pc
     t = arr.type

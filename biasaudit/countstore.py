@@ -29,8 +29,6 @@ __all__ = ["CountStore", "RowAccessError", "NotPrecomputedError", "RowGuard", "p
 
 #: Cell budget of one covering table (counts are int64: 2 MiB).
 MAX_TABLE_CELLS = 2**18
-#: Above this many needed column sets the greedy cover is skipped (each set is its own table).
-_MAX_COVER_SETS = 3000
 #: Above this many needed column sets the 3-way sets are not precomputed at all.
 _MAX_SETS = 20000
 
@@ -218,48 +216,58 @@ def cover(needed: Iterable[frozenset], sizes: Mapping[str, int], order: Sequence
           max_cells: int = MAX_TABLE_CELLS) -> list[tuple]:
     """Few tables (column tuples) whose column sets contain every needed set; greedy set cover.
 
-    Each table is grown from an uncovered set by adding, one at a time, the column that covers
-    the most still-uncovered sets while the table stays within ``max_cells`` cells.  Sets that
-    are subsets of others are dropped first.  Columns are ordered as in ``order``.
+    Each table starts from the largest still-uncovered set and adds, one at a time, the column
+    that completes the most uncovered sets while the table stays within ``max_cells`` cells
+    (a set wider than that is a table of its own).  Sets are bit masks; for every uncovered set
+    the number of its columns outside the growing table is kept, so a step costs the sets of
+    the column added, not all sets.  Columns are ordered as in ``order``.
     """
+    order = list(order)
     rank = {c: i for i, c in enumerate(order)}
-    sets = sorted(set(needed), key=lambda s: (-len(s), sorted(rank[c] for c in s)))
-    maximal: list[frozenset] = []
-    for s in sets:
-        if not any(s <= m for m in maximal):
-            maximal.append(s)
-
-    def cells(cols) -> int:
-        return math.prod(max(1, sizes[c]) for c in cols)
-
-    def ordered(cols) -> tuple:
-        return tuple(sorted(cols, key=rank.get))
-
-    if len(maximal) > _MAX_COVER_SETS:
-        return [ordered(s) for s in maximal]
-    uncovered = list(maximal)
+    cols_of = lambda m: [order[i] for i in range(m.bit_length()) if m >> i & 1]  # noqa: E731
+    logsize = [math.log2(max(1, sizes[c])) for c in order]
+    budget = math.log2(max_cells) + 1e-9
+    masks = sorted({sum(1 << rank[c] for c in s) for s in needed},
+                   key=lambda m: (-bin(m).count("1"), [i for i in range(m.bit_length()) if m >> i & 1]))
+    by_col: list[list[int]] = [[] for _ in order]
+    for m in masks:
+        for i in range(m.bit_length()):
+            if m >> i & 1:
+                by_col[i].append(m)
+    uncovered = set(masks)
     tables: list[tuple] = []
-    columns = list(order)
-    while uncovered:
-        group = set(uncovered[0])
-        if cells(group) > max_cells:  # too wide to widen: a table of its own
-            tables.append(ordered(group))
-            uncovered = uncovered[1:]
+    for seed in masks:
+        if seed not in uncovered:
             continue
+        group = seed
+        used = sum(logsize[i] for i in range(seed.bit_length()) if seed >> i & 1)
+        if used > budget:
+            tables.append(tuple(cols_of(seed)))
+            uncovered.discard(seed)
+            continue
+        outside = {m: bin(m & ~group).count("1") for m in uncovered}
+        gain = [0] * len(order)
+        for m, k in outside.items():
+            if k == 1:
+                gain[(m & ~group).bit_length() - 1] += 1
         while True:
-            best, best_gain = None, 0
-            for c in columns:
-                if c in group or cells(group) * max(1, sizes[c]) > max_cells:
-                    continue
-                g = group | {c}
-                gain = sum(1 for s in uncovered if s <= g and not s <= group)
-                if gain > best_gain:
-                    best, best_gain = c, gain
+            best = max((i for i in range(len(order)) if not group >> i & 1 and gain[i] > 0
+                        and used + logsize[i] <= budget), key=lambda i: (gain[i], -i), default=None)
             if best is None:
                 break
-            group.add(best)
-        tables.append(ordered(group))
-        uncovered = [s for s in uncovered if not s <= group]
+            group |= 1 << best
+            used += logsize[best]
+            for m in by_col[best]:
+                k = outside.get(m)
+                if k is None or k == 0:
+                    continue
+                outside[m] = k - 1
+                if k - 1 == 1:
+                    gain[(m & ~group).bit_length() - 1] += 1
+                elif k - 1 == 0:
+                    gain[best] -= 1
+        tables.append(tuple(cols_of(group)))
+        uncovered = {m for m in uncovered if m & ~group}
     return tables
 
 

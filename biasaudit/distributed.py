@@ -167,7 +167,7 @@ def connect(scheduler: str | None):
 def read_dask(path, *, encoding: str = "utf-8", blocksize: str = "64MB"):
     """A CSV/TSV or Parquet file as a dask DataFrame typed like the streaming engine reads it.
 
-    Delimited text is read as text (``dtype=object``), so that numbers, booleans and missing
+    Delimited text is read as text (``dtype="str"``), so that numbers, booleans and missing
     values are decided over the whole column, as :func:`biasaudit.load` decides them.
     """
     import os
@@ -180,5 +180,5 @@ def read_dask(path, *, encoding: str = "utf-8", blocksize: str = "64MB"):
     from .loaders.tables import _head_text, sniff_delimiter
     compression = {".gz": "gzip", ".bz2": "bz2"}.get(path.suffix.lower())
     sep = sniff_delimiter(_head_text(path, compression, encoding), tab_default=path.suffix.lower() in (".tsv", ".tab"))
-    return dd.read_csv(str(path), sep=sep, dtype=object, skipinitialspace=True, encoding=encoding,
+    return dd.read_csv(str(path), sep=sep, dtype="str", skipinitialspace=True, encoding=encoding,
                        blocksize=None if compression else blocksize, compression=compression)

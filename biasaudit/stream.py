@@ -70,11 +70,17 @@ def _is_dask(data) -> bool:
     return mod.startswith("dask") and hasattr(data, "npartitions")
 
 
+#: Files larger than this are streamed even when they would fit in memory: the row-level steps of
+#: the in-memory engine (folding by stratified tests, duplicates) grow with n, the counts do not.
+STREAM_MIN_BYTES = 256 * 2**20
+
+
 def choose_engine(data, engine: str = "auto") -> str:
     """The engine an audit of ``data`` uses.
 
     ``"auto"``: ``"dask"`` for a dask DataFrame; ``"stream"`` for a CSV/TSV/Parquet file larger
-    than ``STREAM_MEMORY_SHARE`` of the available memory; ``"memory"`` otherwise.
+    than ``STREAM_MEMORY_SHARE`` of the available memory or than ``STREAM_MIN_BYTES``; ``"memory"``
+    otherwise.
     """
     if engine not in ENGINES:
         raise ValueError(f"The 'engine' parameter of audit must be one of {', '.join(ENGINES)}. Got {engine!r} "
@@ -88,7 +94,9 @@ def choose_engine(data, engine: str = "auto") -> str:
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data))
         if path.is_file() and stream_format(path) is not None:
-            return "stream" if path.stat().st_size > STREAM_MEMORY_SHARE * available_memory() else "memory"
+            size = path.stat().st_size
+            big = size > STREAM_MEMORY_SHARE * available_memory() or size > STREAM_MIN_BYTES
+            return "stream" if big else "memory"
     return "memory"
 
 
