@@ -46,3 +46,15 @@ def compas() -> pd.DataFrame:
 @pytest.fixture
 def dogs_cats() -> pd.DataFrame:
     return pd.read_csv(DATASETS / "dogs_cats.csv")
+
+
+def make_ctx(df: pd.DataFrame, **kw):
+    """An audit context over ``df`` (roles resolved, columns encoded once) for calling a detector directly."""
+    from biasaudit.context import AuditContext
+    from biasaudit.counts import encode
+    from biasaudit.roles import resolve
+    from biasaudit.settings import Settings
+    frame, roles = resolve(df, **kw)
+    table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
+    return AuditContext(table=table, roles=roles, settings=Settings(), frame=frame, raw=df,
+                        options={"reference": None, "compare": None, "reference_group": {}})

@@ -24,7 +24,7 @@ from biasaudit.counts import encode
 from biasaudit.detectors import conditional as cond
 from biasaudit.roles import resolve
 from biasaudit.settings import Settings
-from conftest import DATASETS, load_compas
+from conftest import DATASETS, load_compas, make_ctx
 
 # R: UCBAdmissions[, , dept] -> (male admitted, male rejected, female admitted, female rejected)
 UCB = {"A": (512, 313, 89, 19), "B": (353, 207, 17, 8), "C": (120, 205, 202, 391),
@@ -33,11 +33,6 @@ UCB = {"A": (512, 313, 89, 19), "B": (353, 207, 17, 8), "C": (120, 205, 202, 391
 KIDNEY = {("A", "small"): (81, 6), ("A", "large"): (192, 71), ("B", "small"): (234, 36), ("B", "large"): (55, 25)}
 
 
-def make_ctx(df: pd.DataFrame, **kw) -> AuditContext:
-    frame, roles = resolve(df, **kw)
-    table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
-    return AuditContext(table=table, roles=roles, settings=Settings(), frame=frame, raw=df,
-                        options={"reference": None, "compare": None, "reference_group": {}})
 
 
 def by_id(findings) -> dict:

@@ -25,14 +25,9 @@ from biasaudit.counts import encode
 from biasaudit.detectors.group_attribution import group_attribution
 from biasaudit.roles import resolve
 from biasaudit.settings import Settings
-from conftest import DATASETS, load_compas
+from conftest import DATASETS, load_compas, make_ctx
 
 
-def make_ctx(df: pd.DataFrame, **kw) -> AuditContext:
-    frame, roles = resolve(df, **kw)
-    table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
-    return AuditContext(table=table, roles=roles, settings=Settings(), frame=frame, raw=df,
-                        options={"reference": None, "compare": None, "reference_group": {}})
 
 
 def by_id(findings) -> dict:
