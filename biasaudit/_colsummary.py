@@ -109,6 +109,7 @@ class ColumnState:
     has_inf: bool = False
     vmin: float = float("inf")
     hashes: np.ndarray | None = None
+    hashes_all: np.ndarray | None = None
     hash_exact: bool = True
     repeat_seen: bool = False
     previous_values: list = field(default_factory=list)
@@ -197,7 +198,7 @@ class ColumnState:
                     self._check_cap()
                 return np.append(x, np.nan)
             self._to_hash()
-        self._add_hashes(local, miss, np.asarray(kept) + np.asarray(dropped))
+        self._add_hashes(local, miss, kept, dropped)
         return None
 
     def add_num(self, x: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -265,8 +266,9 @@ class ColumnState:
         if other.hashes is not None and self.hash_exact and other.hash_exact:
             before = len(self.hashes) + len(other.hashes)
             self.hashes = np.union1d(self.hashes, other.hashes)
+            self.hashes_all = np.union1d(self.hashes_all, other.hashes_all)
             self.repeat_seen = self.repeat_seen or len(self.hashes) < before
-            self.hash_exact = len(self.hashes) <= HASH_CAP
+            self.hash_exact = len(self.hashes_all) <= HASH_CAP
         else:
             self.hash_exact = False
 
@@ -326,40 +328,41 @@ class ColumnState:
     def _to_hash(self) -> None:
         prev_mode = self.mode
         self.mode = "hash"
+        self.hashes = np.empty(0, dtype=np.uint64)
+        self.hashes_all = np.empty(0, dtype=np.uint64)
         if prev_mode == "dict":
             vals = self.values or self.previous_values
             self.previous_values = list(vals)
-            counts = np.zeros(len(vals), dtype=np.int64)
-            counts[:len(self.kept)] = (self.kept + self.dropped)[:len(vals)]
-            seen = [str(v) for v, c in zip(vals, counts) if c > 0]  # values of an interrupted absorb come again
-            self.hashes = np.unique(pd.util.hash_array(np.array(seen, dtype=object))) if seen \
-                else np.empty(0, dtype=np.uint64)
-            self.repeat_seen = self.repeat_seen or bool((counts > 1).any())
+            kept = np.zeros(len(vals), dtype=np.int64)
+            dropped = np.zeros(len(vals), dtype=np.int64)
+            kept[:len(self.kept)] = self.kept[:len(vals)]
+            dropped[:len(self.dropped)] = self.dropped[:len(vals)]
+            # values of an interrupted absorb have no counts yet: they come again with theirs
+            self._add_hashes(vals, np.zeros(len(vals), dtype=bool), kept, dropped)
         else:  # from numbers: the distinct values seen so far cannot be recovered as text
-            self.hashes = np.empty(0, dtype=np.uint64)
             self.hash_exact = False
             if self.counts is not None and len(self.counts):
-                self.repeat_seen = self.repeat_seen or bool(((self.counts.kept + self.counts.dropped) > 1).any())
+                self.repeat_seen = self.repeat_seen or bool((self.counts.kept > 1).any())
         self.counts = None
         self.exact = False
 
-    def _add_hashes(self, local: list, miss: np.ndarray, counts: np.ndarray) -> None:
-        ok = ~miss & (counts > 0)
+    def _add_hashes(self, local: list, miss: np.ndarray, kept: np.ndarray, dropped: np.ndarray) -> None:
+        """Distinct hashes of the values in kept rows (ids, n_unique) and in any row (dataset summary)."""
+        kept, dropped = np.asarray(kept), np.asarray(dropped)
+        ok = ~miss & ((kept + dropped) > 0)
         if not ok.any():
             return
-        if (counts[ok] > 1).any():
+        if (kept[ok] > 1).any():
             self.repeat_seen = True
-        if self.hashes is None:
-            self.hashes = np.empty(0, dtype=np.uint64)
         if not self.hash_exact:
             return
-        h = pd.util.hash_array(np.array([str(v) for v, k in zip(local, ok) if k], dtype=object))
-        u = np.unique(h)
-        if len(u) < len(h):
-            self.repeat_seen = True
+        h = pd.util.hash_array(np.array([str(v) for v in local], dtype=object))
+        in_kept = h[ok & (kept > 0)]
+        u = np.unique(in_kept)
         before = len(self.hashes) + len(u)
         self.hashes = np.union1d(self.hashes, u)
-        if len(self.hashes) < before:
+        if len(u) < len(in_kept) or len(self.hashes) < before:
             self.repeat_seen = True
-        if len(self.hashes) > HASH_CAP:
+        self.hashes_all = np.union1d(self.hashes_all, h[ok])
+        if len(self.hashes_all) > HASH_CAP:
             self.hash_exact = False

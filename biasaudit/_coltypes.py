@@ -49,12 +49,16 @@ class TypedColumn:
     repeat_seen: bool = False
     vmin: float = float("inf")
     has_inf: bool = False
+    n_kept_distinct: int | None = None
 
     @property
     def n_missing_all(self) -> int:
         return int(self.null_kept + self.null_dropped)
 
     def n_unique_kept(self) -> int:
+        """Distinct non-missing values in rows with a label."""
+        if self.n_kept_distinct is not None:
+            return self.n_kept_distinct
         return int((self.kept > 0).sum())
 
 
@@ -72,10 +76,12 @@ def _typed_text(values: list) -> tuple[str, list]:
 def typed_column(state: ColumnState) -> TypedColumn:
     """Type a column from its pass-one state (see :class:`TypedColumn`)."""
     if state.mode == "hash":
-        n_u = None if state.hashes is None else int(len(state.hashes))
+        n_all = None if state.hashes_all is None else int(len(state.hashes_all))
+        n_kept = None if state.hashes is None else int(len(state.hashes))
         return TypedColumn(state.name, "hash", "hash", pd.Series([], dtype=object), np.zeros(0, np.int64),
                            np.zeros(0, np.int64), None, state.null_kept, state.null_dropped, exact=False,
-                           n_unique_all=n_u, n_unique_exact=state.hash_exact, repeat_seen=state.repeat_seen)
+                           n_unique_all=n_all, n_unique_exact=state.hash_exact, repeat_seen=state.repeat_seen,
+                           n_kept_distinct=n_kept)
     if state.mode == "num":
         if state.counts is not None:
             state.counts.merge()

@@ -20,7 +20,15 @@ from .errors import DataError
 from .roles import (LABEL_NAMES, MISSING, _ID_NAME, _SMALL_INT_LEVELS, Roles, _as_text, _from_codes,
                     _missing_column, _split_parts, detect_multi_separator, roles_bin_labels)
 
-__all__ = ["ColumnPrep", "resolve_summary", "infer_label"]
+__all__ = ["ColumnPrep", "resolve_summary", "infer_label", "missing_indicator", "MISSING_PREFIX"]
+
+#: Name prefix of the hidden missingness indicators the streaming engine counts for reporting.
+MISSING_PREFIX = "__missing__:"
+
+
+def missing_indicator(column: str) -> "ColumnPrep":
+    """The hidden column ``__missing__:<column>``: level 0 missing, 1 present."""
+    return ColumnPrep(MISSING_PREFIX + column, column, ("missing", "present"), 0, indicator=True)
 
 
 @dataclass
@@ -42,9 +50,19 @@ class ColumnPrep:
     open_edges: bool = False
     values: np.ndarray | None = None
     value_codes: np.ndarray | None = None
+    indicator: bool = False
 
     def encode(self, raw: np.ndarray) -> np.ndarray:
         """Prepared codes (int32) of a chunk of raw codes (uint16) or numbers (float64)."""
+        if self.indicator:  # 0 missing, 1 present (as reporting's k x 2 tables)
+            raw = np.asarray(raw)
+            if raw.dtype == np.uint16:
+                miss = raw == NULL16
+            elif raw.dtype == np.uint8:  # null flags of a column kept only as hashes
+                miss = raw == 1
+            else:
+                miss = np.isnan(raw.astype(float, copy=False))
+            return (~miss).astype(np.int32)
         if self.lookup is not None:
             return self.lookup[raw]
         x = np.asarray(raw, dtype=float)
@@ -234,7 +252,7 @@ def resolve_summary(columns: list, typed: dict, n_total: int, *, label: str | No
         t = typed[col]
         explicit = col in sensitive or (attributes is not None and col in attributes)
         if t.kind == "hash" or (t.mode == "num" and not t.exact):
-            n_unique = t.n_unique_all if t.n_unique_all is not None else n  # lower bound
+            n_unique = t.n_unique_kept() if t.n_kept_distinct is not None else n
             unique_rows = not t.repeat_seen and t.null_kept == 0
             if not t.n_unique_exact:
                 approximate.append(f"{col}: distinct values counted approximately")

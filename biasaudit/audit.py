@@ -68,8 +68,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         ``"memory"`` loads the table; ``"stream"`` reads a CSV/Parquet file (or a DataFrame) in
         chunks and counts without holding the rows (:mod:`biasaudit.stream`); ``"dask"`` counts
         a dask DataFrame partition by partition (:mod:`biasaudit.distributed`). ``"auto"``: dask
-        for a dask DataFrame, stream for a file larger than a quarter of the available memory,
-        memory otherwise. Count-based findings are identical across engines.
+        for a dask DataFrame, stream for a CSV/Parquet file larger than 256 MB or than a quarter
+        of the available memory, memory otherwise. Count-based findings are identical across engines.
     chunk_size : int, optional
         Rows per chunk of the streaming engine.
     sample_rows : int, optional

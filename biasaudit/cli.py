@@ -146,8 +146,8 @@ def _progress(enabled: bool):
 @click.option("--timestamp", is_flag=True, help="Stamp the HTML report with the time it was made.")
 @click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask"]), default="auto", show_default=True,
               help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
-                   "partition by partition on a dask cluster. auto streams files larger than a quarter of the "
-                   "available memory.")
+                   "partition by partition on a dask cluster. auto streams files larger than 256 MB or than a "
+                   "quarter of the available memory.")
 @click.option("--chunk-size", type=click.IntRange(1), metavar="ROWS", help="Rows per chunk of the streaming engine.")
 @click.option("--sample-rows", type=click.IntRange(0), metavar="ROWS",
               help="Rows of the seeded sample that row-level detectors use under stream/dask (default 200000).")

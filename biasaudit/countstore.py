@@ -107,8 +107,9 @@ class CountStore:
     """
 
     def __init__(self, levels: Mapping[str, tuple], tables: Mapping[tuple, np.ndarray], n,
-                 weighted: bool = False) -> None:
+                 weighted: bool = False, hidden: Mapping[str, tuple] | None = None) -> None:
         self.levels = dict(levels)
+        self._hidden = dict(hidden or {})  # counted but not shown as columns (e.g. missingness indicators)
         self._tables = {tuple(k): v for k, v in tables.items()}
         self._n = n
         self._weighted = bool(weighted)
@@ -145,7 +146,7 @@ class CountStore:
             return self._cache[key]
         if not columns:
             return CountTable((), (), np.array(self._n))
-        unknown = [c for c in columns if c not in self.levels]
+        unknown = [c for c in columns if c not in self.levels and c not in self._hidden]
         if unknown:
             raise KeyError(unknown[0])
         if len(set(columns)) != len(columns):
@@ -164,13 +165,18 @@ class CountStore:
         counts = arr.sum(axis=drop) if drop else arr
         kept = [c for c in cols if c in columns]
         counts = np.transpose(counts, [kept.index(c) for c in columns]) if kept != list(columns) else counts
-        table = CountTable(key, tuple(self.levels[c] for c in columns), np.ascontiguousarray(counts))
+        names = {**self._hidden, **self.levels}
+        table = CountTable(key, tuple(names[c] for c in columns), np.ascontiguousarray(counts))
         if len(self._cache) < 4096:
             self._cache[key] = table
         return table
 
     def all_tables(self, columns: Sequence[str], k: int) -> dict:
         return {combo: self.count(*combo) for combo in combinations(columns, k)}
+
+    def has(self, column: str) -> bool:
+        """True for a column (shown or hidden) the tables count."""
+        return column in self.levels or column in self._hidden
 
     def mask(self, **cell):
         raise RowAccessError("table.mask(): the streaming engine holds count tables, not rows.")

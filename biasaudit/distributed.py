@@ -17,14 +17,29 @@ the in-memory engine; detectors that need rows run on the row sample, as in stre
 """
 from __future__ import annotations
 
+from importlib import import_module
+
 import numpy as np
 import pandas as pd
 
 from ._colsummary import ColumnState
+from .errors import BiasAuditError
 from ._streamio import Sample, frame_kinds, pandas_column
 from .stream import DEFAULT_SAMPLE_ROWS, ChunkCounter, StreamScan, _coerce
 
-__all__ = ["scan_dask", "read_dask", "connect"]
+__all__ = ["scan_dask", "read_dask", "connect", "DaskMissingError"]
+
+
+class DaskMissingError(BiasAuditError, ImportError):
+    """The dask engine was asked for but dask (or dask.distributed) is not installed."""
+
+
+def _require(module: str):
+    try:
+        return import_module(module)
+    except ImportError as exc:
+        raise DaskMissingError(f"The dask engine needs {module.split('.')[0]}: pip install \"biasaudit[dask]\" "
+                               f"(or use --engine stream).") from exc
 
 _PARTITION_BITS = 40
 _SEED_OFFSET = 0xDA5C
@@ -106,6 +121,9 @@ def _count(pdf: pd.DataFrame, counter: ChunkCounter, states: dict, kinds: dict) 
         inp = _coerce(pandas_column(pdf[c], kinds[name]), st)
         if inp[0] == "num" and st.mode == "num":
             raw[name] = inp[1]
+        elif st.mode == "hash":  # only its null flags are counted (missingness)
+            miss = np.isnan(inp[1]) if inp[0] == "num" else np.append(st.local_missing(inp[1]), True)[inp[2]]
+            raw[name] = miss.astype(np.uint8)
         else:
             raw[name] = st.global_codes(inp[1], inp[2])
     return counter.count(raw)
@@ -128,7 +146,7 @@ def scan_dask(ddf, *, sample_rows: int | None = None, progress=None, random_stat
     """
     import time
 
-    import dask
+    dask = _require("dask")
     sample_rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else int(sample_rows)
     meta = ddf._meta
     kinds, dtypes = frame_kinds(meta)
@@ -160,8 +178,7 @@ def connect(scheduler: str | None):
     """A ``distributed.Client`` connected to ``scheduler`` (an address), or None for local threads."""
     if not scheduler:
         return None
-    from distributed import Client
-    return Client(scheduler)
+    return _require("distributed").Client(scheduler)
 
 
 def read_dask(path, *, encoding: str = "utf-8", blocksize: str = "64MB"):
@@ -173,7 +190,7 @@ def read_dask(path, *, encoding: str = "utf-8", blocksize: str = "64MB"):
     import os
     from pathlib import Path
 
-    import dask.dataframe as dd
+    dd = _require("dask.dataframe")
     path = Path(os.fspath(path))
     if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
         return dd.read_parquet(str(path))

@@ -13,10 +13,12 @@ Two passes over the data, never the whole table in memory:
    prepared codes and are added into a few covering count tables (:mod:`biasaudit.countstore`).
 
 Detectors read :class:`~biasaudit.countstore.CountStore` exactly as they read the in-memory
-:class:`~biasaudit.counts.CodedTable`.  A detector that needs rows (the probe, duplicates and
-missingness, the coverage scan's row signatures) raises :class:`~biasaudit.countstore.RowAccessError`
+:class:`~biasaudit.counts.CodedTable`.  A detector that needs rows (the probe, label quality, the
+coverage scan's row signatures and folding) raises :class:`~biasaudit.countstore.RowAccessError`
 and is run again on the row sample; its findings are then exact when the sample holds every
-row, and approximate (marked in ``details["approximate"]``) otherwise.
+row, and approximate (marked in ``details["approximate"]``) otherwise.  Reporting's missing-value
+tests are counted from hidden indicator columns planned with the tables (exact at any size,
+:mod:`biasaudit._streamdetect`); its duplicate rows come from the sample.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from ._colsummary import NULL16, ColumnState
 from ._coltypes import typed_column
 from ._streamio import (Sample, Source, Spill, chunks_of, frame_kinds, open_source, prefetch, sample_keys,
                         stream_format)
-from ._streamroles import infer_label, resolve_summary
+from ._streamroles import infer_label, missing_indicator, resolve_summary
 from .countstore import (CountStore, RowAccessError, RowGuard, count_chunk, cover, observed_levels,
                          plan_tables)
 
@@ -207,16 +209,41 @@ class StreamScan:
             self.columns, self.typed, self.n_rows, sample_values=self._sample_values, **roles_kw)
         self.n_kept = self.n_rows - self.roles.n_rows_dropped
         self.levels = {p: prep.levels for p, prep in self.preps.items()}
-        self.sizes = {p: len(lv) for p, lv in self.levels.items()}
+        self.indicators = self._missing_indicators()
+        self.sizes = {p: len(prep.levels) for p, prep in {**self.preps, **self.indicators}.items()}
         needed = plan_tables(self.roles, self.levels, self._observed(), self.n_kept, k_max)
-        self.tables = cover(needed, self.sizes, list(self.preps))
+        needed += self._missing_sets()
+        self.tables = cover(needed, self.sizes, list(self.preps) + list(self.indicators))
+
+    def _missing_indicators(self) -> dict:
+        """Hidden ``__missing__:<c>`` columns for every column reporting checks that misses a kept value."""
+        roles = self.roles
+        skip = set(roles.ids) | {roles.label} | ({roles.weight} if roles.weight else set())
+        out = {}
+        for c in self.columns:
+            if c not in skip and self.typed[c].null_kept > 0:
+                prep = missing_indicator(c)
+                out[prep.name] = prep
+        return out
+
+    def _missing_sets(self) -> list:
+        """g x missing and stratum x g x missing for every group (label, non-derived attributes)."""
+        roles = self.roles
+        groups = [roles.label] + [g for g in roles.attributes if g not in roles.derived]
+        out = []
+        for name, prep in self.indicators.items():
+            gs = [g for g in groups if g != prep.source]
+            out += [frozenset((g, name)) for g in gs]
+            out += [frozenset((a, b, name)) for i, a in enumerate(gs) for b in gs[i + 1:]]
+        return out
 
     def set_counts(self, out: dict | None, total) -> None:
         """The summed count tables -> the :class:`CountStore`."""
         weighted = self.roles.weight is not None
         if out is None:
             out = count_chunk({}, self.sizes, self.tables, np.empty(0) if weighted else None)
-        self.store = CountStore(self.levels, out, float(total) if weighted else int(total), weighted=weighted)
+        self.store = CountStore(self.levels, out, float(total) if weighted else int(total), weighted=weighted,
+                                hidden={p: prep.levels for p, prep in self.indicators.items()})
 
     def counter(self) -> "ChunkCounter":
         """What counting a chunk needs (small; shipped to Dask workers)."""
@@ -226,7 +253,7 @@ class StreamScan:
             t = self.typed[w]
             wtable = np.full(NULL16 + 1, np.nan)
             wtable[:len(t.canon)] = t.distinct.to_numpy(dtype=float)[t.canon]
-        return ChunkCounter(self.preps, self.sizes, self.tables, self.roles.label, w, wtable)
+        return ChunkCounter({**self.preps, **self.indicators}, self.sizes, self.tables, self.roles.label, w, wtable)
 
     def count_codes(self, raw: dict, out: dict | None = None) -> tuple[dict, float]:
         """Add one chunk of raw codes / numbers (by source column) to the count tables."""
@@ -264,9 +291,11 @@ class StreamScan:
                 elif st.mode == "num":
                     spill.write(c, np.asarray(out, dtype=np.float64))
                     picked[c] = np.asarray(out, dtype=np.float64)[take]
-                elif inp[0] == "dict":
+                elif inp[0] == "dict":  # hashed text: only its null flags are spilled
+                    spill.write(c, np.append(st.local_missing(inp[1]), True)[inp[2]].astype(np.uint8))
                     picked[c] = np.array(list(inp[1]) + [None], dtype=object)[inp[2][take]]
                 else:
+                    spill.write(c, np.isnan(inp[1]).astype(np.uint8))
                     picked[c] = inp[1][take].astype(object)
             sample.add(keys[take], row + take, picked)
             spill.chunks.append(m)
@@ -287,7 +316,10 @@ class StreamScan:
             if col in sample.cols:
                 sample.cols[col] = table[sample.cols[col]]
             return
-        spill.convert(col, None)
+        if before == "dict":  # now hashed text: keep only the null flags
+            spill.convert(col, lambda codes: (codes == NULL16).astype(np.uint8))
+        else:
+            spill.convert(col, lambda x: np.isnan(x).astype(np.uint8))
         if col in sample.cols:
             old = sample.cols[col]
             if before == "dict":
@@ -396,6 +428,15 @@ class StreamScan:
 
     def run(self, name: str, fn, settings, options):
         """Run a detector on the count tables; on the row sample when it needs rows."""
+        if name == "reporting" and getattr(fn, "__module__", "") == "biasaudit.detectors.reporting":
+            from ._streamdetect import reporting_from_counts
+            sample = self.sample_context(settings, options) if len(self.sample.rows) else None
+            note = None if self.sample_complete else self._approximate_note()
+            if sample is None:
+                self.skipped.append("reporting: duplicates (needs rows; sample_rows=0)")
+            else:
+                self.fallbacks["reporting:duplicates"] = "exact duplicate rows need every row"
+            return reporting_from_counts(self.context(settings, options), sample, note)
         try:
             return fn(self.context(settings, options))
         except RowAccessError as exc:
@@ -406,13 +447,16 @@ class StreamScan:
         found = fn(self.sample_context(settings, options))
         if self.sample_complete:
             return found
-        note = (f"computed on a seeded uniform sample of {len(self.sample.rows):,} of {self.n_rows:,} rows "
-                f"(streaming engine): approximate")
+        note = self._approximate_note()
         section = None
         if isinstance(found, tuple):
             found, section = found
         found = [f.evolve(details={**(f.details or {}), "approximate": note}) for f in found]
         return (found, section) if section is not None else found
+
+    def _approximate_note(self) -> str:
+        return (f"computed on a seeded uniform sample of {len(self.sample.rows):,} of {self.n_rows:,} rows "
+                f"(streaming engine): approximate")
 
     # ------------------------------------------------------------------ report
     def dataset_info(self, source: str) -> dict:

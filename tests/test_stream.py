@@ -24,7 +24,7 @@ N = 1200
 
 
 def wide_frame(n: int = N, seed: int = 0) -> pd.DataFrame:
-    """12 columns of every kind the loader types, with a planted label dependence on ``region``."""
+    """13 columns of every kind the loader types, with a planted label dependence on ``region``."""
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({
         "row_id": [f"r{i:06d}" for i in range(n)],
@@ -37,6 +37,7 @@ def wide_frame(n: int = N, seed: int = 0) -> pd.DataFrame:
         "grade": rng.choice(["A", "B", "C", "NA", " "], n, p=[.3, .3, .2, .1, .1]),
         "late": np.where(np.arange(n) < n - 50, rng.choice(["x", "y"], n), "z"),
         "sparse": np.where(np.arange(n) < n // 2, None, rng.choice(["p", "q"], n)),
+        "comment": np.where(rng.random(n) < .1, None, np.char.add("note ", rng.integers(0, 400, n).astype(str))),
         "label": rng.choice(["yes", "no"], n, p=[0.4, 0.6]),
     })
     df.loc[(df["region"] == "north") & (rng.random(n) < .5), "label"] = "yes"
@@ -222,10 +223,13 @@ def test_a_small_sample_keeps_count_findings_exact_and_marks_the_rest(wide):
     eng = b1.sections["engine"]
     assert eng["sample_rows"] == 300 and not eng["sample_complete"]
     for f in b1.findings:
-        if f.detector in eng["row_detectors"]:
+        if f.detector in eng["row_detectors"] or f"{f.detector}:{f.kind}" in eng["row_detectors"]:
             assert "sample of 300 of 1,200 rows" in f.details["approximate"]
         else:
             assert "approximate" not in f.details
+    # missing values are counted chunk by chunk: exact whatever the sample
+    miss = {f.id: (f.p_value, f.explained_by) for f in a.findings if f.kind == "missingness"}
+    assert miss and {f.id: (f.p_value, f.explained_by) for f in b1.findings if f.kind == "missingness"} == miss
 
 
 def test_numbers_beyond_the_exact_cap_are_binned_from_the_sample(wide, monkeypatch):
@@ -278,6 +282,17 @@ def test_without_a_sample_only_count_detectors_run(wide):
     eng = b.sections["engine"]
     assert eng["sample_rows"] == 0 and eng["skipped"]
     assert {f.detector for f in b.findings}.isdisjoint(eng["row_detectors"])
+    assert not [f for f in b.findings if f.kind == "duplicates"]
     exact = {f.id: f.p_value for f in wide["memory_csv"].findings if f.detector == "group_attribution"}
     assert {f.id: f.p_value for f in b.findings if f.detector == "group_attribution"} == exact
     assert any("seeded sample of 0 of 1,200 rows" in n for n in b.dataset["notes"])
+
+
+def test_dask_engine_without_dask_says_what_to_install(wide, monkeypatch):
+    from biasaudit import distributed
+
+    def no_module(name):
+        raise ImportError(f"No module named {name!r}")
+    monkeypatch.setattr(distributed, "import_module", no_module)
+    with pytest.raises(distributed.DaskMissingError, match=r'pip install "biasaudit\[dask\]"'):
+        distributed.read_dask(wide["csv"])
