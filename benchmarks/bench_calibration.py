@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from biasaudit.calibration import null_rate, permutation_null_rate, planted_recall  # noqa: E402
+from biasaudit.tools.calibration import null_rate, permutation_null_rate, planted_recall  # noqa: E402
 
 
 def main() -> None:

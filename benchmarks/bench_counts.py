@@ -49,7 +49,7 @@ def step(name: str, path: str) -> dict:
         cols = list(df.columns)
         if name == "encode+count":
             sys.path.insert(0, str(HERE.parent))
-            from biasaudit.counts import encode
+            from biasaudit.engine.counts import encode
             table = encode(df, cols)
             for a, b in combinations(cols, 2):
                 table.count(a, b)

@@ -22,10 +22,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from biasaudit.context import AuditContext  # noqa: E402
-from biasaudit.counts import encode  # noqa: E402
-from biasaudit.probe import probe  # noqa: E402
-from biasaudit.roles import resolve  # noqa: E402
+from biasaudit.engine.context import AuditContext  # noqa: E402
+from biasaudit.engine.counts import encode  # noqa: E402
+from biasaudit.detectors.probe import probe  # noqa: E402
+from biasaudit.engine.roles import resolve  # noqa: E402
 from biasaudit.settings import Settings  # noqa: E402
 
 LEVELS = (2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 3)

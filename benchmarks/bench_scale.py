@@ -138,14 +138,14 @@ def step(name: str, path: str, detectors: str | None) -> dict:
                     f"on the {e['sample_rows']:,}-row sample: {', '.join(e['row_detectors']) or 'none'}"
     elif name == "stream-passes":
         sys.path.insert(0, str(ROOT))
-        from biasaudit import stream
+        from biasaudit.engine import scan as stream
         sc = stream.scan(path)
         note = f"{len(sc.tables)} covering tables"
     elif name == "dask":
         sys.path.insert(0, str(ROOT))
         import dask
         import biasaudit as ba
-        from biasaudit.distributed import read_dask
+        from biasaudit.engine.dask import read_dask
         with dask.config.set(scheduler="threads"):
             r = ba.audit(read_dask(path), probe=False, detectors=_detectors(detectors))
         note = f"{len(r.findings)} findings; local threads"

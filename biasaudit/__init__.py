@@ -10,8 +10,8 @@ from .errors import (BiasAuditError, BiasAuditWarning, BiasCheckError, ColumnErr
                      InputFileError)
 from .findings import AuditResult, BiasType, Finding, Severity  # noqa: E402
 from .loaders import load  # noqa: E402
-from .audit import audit  # noqa: E402
-from .claims import ClaimResult, check_claim, check_claims  # noqa: E402
+from .audit.run import audit  # noqa: E402
+from .tools.claims import ClaimResult, check_claim, check_claims  # noqa: E402
 
 __all__ = [
     "__version__", "audit", "load", "check_claim", "check_claims", "ClaimResult", "AuditResult", "Finding", "Severity", "BiasType",

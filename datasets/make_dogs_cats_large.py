@@ -1,8 +1,8 @@
 """Write ``dogs_cats_large.csv`` and ``dogs_cats_reference.csv`` beside this script.
 
-``dogs_cats_large.csv`` is ``biasaudit.simulate.generate_dogs_cats(2000, seed=0, planted=True)``
+``dogs_cats_large.csv`` is ``biasaudit.tools.simulate.generate_dogs_cats(2000, seed=0, planted=True)``
 (STATISTICS.md §10); ``dogs_cats_reference.csv`` holds the analytic pre-selection margins
-(``biasaudit.simulate.reference_dogs_cats``). Run: ``python datasets/make_dogs_cats_large.py``.
+(``biasaudit.tools.simulate.reference_dogs_cats``). Run: ``python datasets/make_dogs_cats_large.py``.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 try:
-    from biasaudit import simulate
+    from biasaudit.tools import simulate
 except ImportError:  # not installed: use the checkout this script lives in
     sys.path.insert(0, str(HERE.parent))
-    from biasaudit import simulate
+    from biasaudit.tools import simulate
 
 N, SEED = 2000, 0
 LARGE = HERE / "dogs_cats_large.csv"

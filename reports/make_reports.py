@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT / "datasets"
 OUT = ROOT / "reports"
 
-#: report name -> (data file, keyword arguments of biasaudit.audit; "reference" is a file in datasets/)
+#: report name -> (data file, keyword arguments of biasaudit.audit.run; "reference" is a file in datasets/)
 REPORTS = {
     "kuri_pusi": ("kuri_pusi.csv", {"label": "label"}),
     "dogs_cats": ("dogs_cats.csv", {"label": "species"}),

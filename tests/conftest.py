@@ -50,9 +50,9 @@ def dogs_cats() -> pd.DataFrame:
 
 def make_ctx(df: pd.DataFrame, **kw):
     """An audit context over ``df`` (roles resolved, columns encoded once) for calling a detector directly."""
-    from biasaudit.context import AuditContext
-    from biasaudit.counts import encode
-    from biasaudit.roles import resolve
+    from biasaudit.engine.context import AuditContext
+    from biasaudit.engine.counts import encode
+    from biasaudit.engine.roles import resolve
     from biasaudit.settings import Settings
     frame, roles = resolve(df, **kw)
     table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)

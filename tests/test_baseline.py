@@ -5,10 +5,10 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from biasaudit.baseline import BASELINE_FORMAT, Baseline, compare_baseline, read_baseline, write_baseline
-from biasaudit.cli import cli
+from biasaudit.integrations.baseline import BASELINE_FORMAT, Baseline, compare_baseline, read_baseline, write_baseline
+from biasaudit.integrations.cli import cli
 from biasaudit.errors import InputFileError
-from biasaudit.simulate import generate_dogs_cats
+from biasaudit.tools.simulate import generate_dogs_cats
 
 GAP_BIG_CAT = "overgeneralization:rule:size=big:label=CAT"
 GAP_SMALL_BLACK_DOG = "overgeneralization:rule:size=small,color=black:label=DOG"

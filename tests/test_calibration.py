@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from biasaudit.calibration import found, null_rate, permutation_null_rate, planted_recall
+from biasaudit.tools.calibration import found, null_rate, permutation_null_rate, planted_recall
 
 from conftest import DATASETS
 
@@ -32,7 +32,7 @@ def test_planted_effects_are_found_at_n_500():
 
 def test_found_reads_rules_and_gaps():
     from biasaudit import audit
-    from biasaudit.simulate import generate_dogs_cats
+    from biasaudit.tools.simulate import generate_dogs_cats
     r = audit(generate_dogs_cats(500, seed=3, planted=True), label="species", probe=False)
     assert found(r, {"size": "big"}, "CAT")
     assert not found(r, {"size": "big"}, "DOG")   # big dogs are plentiful

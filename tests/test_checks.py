@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 import biasaudit as ba
-from biasaudit import checks
-from biasaudit.simulate import generate_dogs_cats
+from biasaudit.integrations import checks
+from biasaudit.tools.simulate import generate_dogs_cats
 from conftest import DATASETS
 
 
@@ -248,7 +248,7 @@ def test_cli_claim(dogs_cats, tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from biasaudit.cli import cli
+    from biasaudit.integrations.cli import cli
     monkeypatch.chdir(tmp_path)
     (tmp_path / "biasaudit.toml").write_text("")
     data = str(DATASETS / "dogs_cats.csv")

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from biasaudit import audit
-from biasaudit.cli import cli
+from biasaudit.integrations.cli import cli
 from biasaudit.report import render
-from biasaudit.simulate import generate_dogs_cats
+from biasaudit.tools.simulate import generate_dogs_cats
 from conftest import DATASETS
 
 # The parts of the OASIS SARIF 2.1.0 schema (sarif-schema-2.1.0.json, errata 01) that biasaudit's

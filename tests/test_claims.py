@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from biasaudit.claims import ClaimResult, check_claim, check_claims, parse_claim
+from biasaudit.tools.claims import ClaimResult, check_claim, check_claims, parse_claim
 from biasaudit.errors import ColumnError, DataError
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"

@@ -19,10 +19,10 @@ from scipy import stats as sps
 from statsmodels.stats.contingency_tables import StratifiedTable
 
 import biasaudit
-from biasaudit.context import AuditContext
-from biasaudit.counts import encode
+from biasaudit.engine.context import AuditContext
+from biasaudit.engine.counts import encode
 from biasaudit.detectors import conditional as cond
-from biasaudit.roles import resolve
+from biasaudit.engine.roles import resolve
 from biasaudit.settings import Settings
 from conftest import DATASETS, load_compas, make_ctx
 

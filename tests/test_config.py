@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from biasaudit.cli import cli
-from biasaudit.config import Accepted, Config, ConfigError, find_config, load_config
-from biasaudit.simulate import generate_dogs_cats
+from biasaudit.integrations.cli import cli
+from biasaudit.integrations.config import Accepted, Config, ConfigError, find_config, load_config
+from biasaudit.tools.simulate import generate_dogs_cats
 from conftest import DATASETS, ROOT
 
 
@@ -186,7 +186,7 @@ def test_bad_config_exits_2_with_one_line(project):
 
 
 def test_check_reads_a_config(project):
-    from biasaudit.checks import check
+    from biasaudit.integrations.checks import check
     (project / "biasaudit.toml").write_text('label = "species"\nsensitive = ["size"]\nfail_on = "critical"\n'
                                             'accept = ["group_attribution:*"]\n')
     df = pd.read_csv(project / "animals.csv")

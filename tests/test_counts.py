@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, strategies as st
 
-from biasaudit.counts import CodedTable, CountTable, encode, encode_column
-from biasaudit.roles import MISSING
+from biasaudit.engine.counts import CodedTable, CountTable, encode, encode_column
+from biasaudit.engine.roles import MISSING
 
 
 def _frame(seed=0, n=500):

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest, chi2_contingency, chisquare
 
-from biasaudit.simulate import generate_dogs_cats, reference_dogs_cats, reference_dogs_cats_joint
+from biasaudit.tools.simulate import generate_dogs_cats, reference_dogs_cats, reference_dogs_cats_joint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT / "datasets"

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from biasaudit.cli import cli
-from biasaudit.diff import diff
+from biasaudit.integrations.cli import cli
+from biasaudit.tools.diff import diff
 from conftest import DATASETS
 
 OLD = DATASETS / "dogs_cats_large.csv"

@@ -14,9 +14,10 @@ dd = pytest.importorskip("dask.dataframe", reason="dask is not installed (pip in
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
 import biasaudit as ba  # noqa: E402
-from biasaudit import _colsummary, stream  # noqa: E402
-from biasaudit.distributed import read_dask  # noqa: E402
-from biasaudit.simulate import generate_dogs_cats  # noqa: E402
+from biasaudit.engine import summaries as _colsummary
+from biasaudit.engine import scan as stream  # noqa: E402
+from biasaudit.engine.dask import read_dask  # noqa: E402
+from biasaudit.tools.simulate import generate_dogs_cats  # noqa: E402
 from test_stream import assert_same_audit, wide_frame  # noqa: E402
 
 
@@ -75,7 +76,7 @@ def test_engine_choice_for_dask_frames(wide):
 def test_cli_engine_dask_with_a_scheduler_address(cluster, wide, tmp_path):
     from click.testing import CliRunner
 
-    from biasaudit.cli import cli
+    from biasaudit.integrations.cli import cli
     lc, _ = cluster
     path = tmp_path / "dask.json"
     res = CliRunner().invoke(cli, ["scan", str(wide["csv"]), "--engine", "dask", "--scheduler", lc.scheduler_address,

@@ -20,10 +20,10 @@ from scipy.special import gammaln
 from scipy.stats.contingency import association
 from statsmodels.stats.proportion import proportion_confint
 
-from biasaudit.context import AuditContext
-from biasaudit.counts import encode
+from biasaudit.engine.context import AuditContext
+from biasaudit.engine.counts import encode
 from biasaudit.detectors.group_attribution import group_attribution
-from biasaudit.roles import resolve
+from biasaudit.engine.roles import resolve
 from biasaudit.settings import Settings
 from conftest import DATASETS, load_compas, make_ctx
 

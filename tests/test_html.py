@@ -390,7 +390,7 @@ def test_write_html_never_overwrites_the_input(tmp_path):
 
 def test_cli_writes_the_same_report(tmp_path):
     from click.testing import CliRunner
-    from biasaudit.cli import cli
+    from biasaudit.integrations.cli import cli
     out = tmp_path / "dc.html"
     r = CliRunner().invoke(cli, ["scan", str(DATASETS / "dogs_cats.csv"), "-l", "species", "--format", "html",
                                  "-o", str(out), "-q"])

@@ -159,9 +159,9 @@ def test_probe_reports_reliance_on_non_causal_border(birds_frame, monkeypatch):
 
     from biasaudit.detectors import DETECTORS
     if "probe" not in DETECTORS:
-        if importlib.util.find_spec("biasaudit.probe.detector") is None:
-            pytest.skip("the tabular probe (biasaudit.probe) is not available yet")
-        monkeypatch.setitem(DETECTORS, "probe", "biasaudit.probe.detector:probe")
+        if importlib.util.find_spec("biasaudit.detectors.probe.detector") is None:
+            pytest.skip("the tabular probe (biasaudit.detectors.probe) is not available yet")
+        monkeypatch.setitem(DETECTORS, "probe", "biasaudit.detectors.probe.detector:probe")
     r = ba.audit(birds_frame, label="label", non_causal=["border_color"], detectors=["probe"])
     rules = [f for f in r.findings if f.bias_type == "learned_rule" and "border_color" in f.attributes]
     assert rules and any(f.established for f in rules)
@@ -190,7 +190,7 @@ def test_permutation_probe_against_sklearn():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from biasaudit.image_probe import permutation_probe
+    from biasaudit.detectors.image_probe import permutation_probe
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1, 2], 30)
     X = rng.normal(size=(90, 12)) + 0.8 * np.eye(3)[y] @ rng.normal(size=(3, 12))
@@ -203,7 +203,7 @@ def test_permutation_probe_against_sklearn():
 
 
 def test_permutation_probe_is_calibrated_under_the_null():
-    from biasaudit.image_probe import permutation_probe
+    from biasaudit.detectors.image_probe import permutation_probe
     rng = np.random.default_rng(11)
     ps = [permutation_probe(rng.normal(size=(40, 8)), np.repeat([0, 1], 20), n_permutations=99,
                             random_state=s)["p_value"] for s in range(40)]
@@ -491,7 +491,7 @@ def test_celeba_attribute_file(tmp_path):
 
 # ---------------------------------------------------------------- command line
 def test_cli_scan_folder_json(birds, tmp_path):
-    from biasaudit.cli import cli
+    from biasaudit.integrations.cli import cli
     out = tmp_path / "r.json"
     r = CliRunner().invoke(cli, ["scan", str(birds[0]), "--format", "json", "-o", str(out), "-q"])
     assert r.exit_code == 0, r.output
@@ -501,7 +501,7 @@ def test_cli_scan_folder_json(birds, tmp_path):
 
 
 def test_cli_no_image_features_and_html(birds, tmp_path):
-    from biasaudit.cli import cli
+    from biasaudit.integrations.cli import cli
     out = tmp_path / "r.html"
     r = CliRunner().invoke(cli, ["scan", str(birds[0]), "--no-image-features", "--no-probe", "-q",
                                  "--format", "html", "-o", str(out)])
@@ -510,7 +510,7 @@ def test_cli_no_image_features_and_html(birds, tmp_path):
 
 
 def test_cli_refuses_escaping_manifest(manifest_dir, tmp_path):
-    from biasaudit.cli import cli
+    from biasaudit.integrations.cli import cli
     root, m = manifest_dir
     path = tmp_path / "m.csv"
     pd.concat([m, pd.DataFrame({"file": ["../../etc/passwd"], "label": ["x"]})]).to_csv(path, index=False)

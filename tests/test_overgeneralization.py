@@ -12,13 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from biasaudit.audit import grade
-from biasaudit.context import AuditContext
-from biasaudit.counts import encode
+from biasaudit.audit.run import grade
+from biasaudit.engine.context import AuditContext
+from biasaudit.engine.counts import encode
 from biasaudit.detectors import DETECTORS
 from biasaudit.detectors.cells import scan_cells
 from biasaudit.detectors.overgeneralization import overgeneralization
-from biasaudit.roles import resolve
+from biasaudit.engine.roles import resolve
 from biasaudit.settings import Settings
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"

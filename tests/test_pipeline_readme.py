@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 import biasaudit as ba
-from biasaudit.cli import cli
-from biasaudit.config import load_config
+from biasaudit.integrations.cli import cli
+from biasaudit.integrations.config import load_config
 from conftest import DATASETS, ROOT
 
 pytest_plugins = ["pytester"]
@@ -47,9 +47,9 @@ def workspace(pytester, monkeypatch):
 def _run_pytest_file(pytester, monkeypatch, name: str, code: str):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     (pytester.path / name).write_text(code)
-    installed = any(ep.value == "biasaudit.pytest_plugin"
+    installed = any(ep.value == "biasaudit.integrations.pytest_plugin"
                     for ep in importlib.metadata.entry_points(group="pytest11"))
-    extra = () if installed else ("-p", "biasaudit.pytest_plugin")
+    extra = () if installed else ("-p", "biasaudit.integrations.pytest_plugin")
     r = pytester.runpytest_subprocess(*extra, "-p", "no:cacheprovider", "-q", "-W", "always", timeout=180)
     r.assert_outcomes(passed=code.count("\ndef test_"))
     out = r.stdout.str()

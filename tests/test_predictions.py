@@ -22,7 +22,7 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 from statsmodels.stats.proportion import proportion_confint
 
 from biasaudit import audit
-from biasaudit.cli import cli
+from biasaudit.integrations.cli import cli
 from biasaudit.errors import DataError
 from conftest import load_compas
 

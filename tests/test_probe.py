@@ -20,14 +20,14 @@ from sklearn.model_selection import StratifiedKFold, permutation_test_score
 from sklearn.tree import DecisionTreeClassifier
 
 import biasaudit as ba
-from biasaudit.context import AuditContext
-from biasaudit.counts import encode
-from biasaudit.probe import probe
-from biasaudit.probe.fasttree import batched_min_leaf_p
-from biasaudit.probe.models import MIN_GAIN, build_design, class_weights
-from biasaudit.probe.permutation import permutation_score
-from biasaudit.probe.rules import _leaf_min_p, _random_table, count_label_vectors
-from biasaudit.roles import resolve
+from biasaudit.engine.context import AuditContext
+from biasaudit.engine.counts import encode
+from biasaudit.detectors.probe import probe
+from biasaudit.detectors.probe.fasttree import batched_min_leaf_p
+from biasaudit.detectors.probe.models import MIN_GAIN, build_design, class_weights
+from biasaudit.detectors.probe.permutation import permutation_score
+from biasaudit.detectors.probe.rules import _leaf_min_p, _random_table, count_label_vectors
+from biasaudit.engine.roles import resolve
 from biasaudit.settings import Settings
 
 from conftest import DATASETS, shared_path
@@ -118,7 +118,7 @@ def test_null_statistic_equals_sklearn_refits_on_rows():
     minimum naive leaf p compared with the probe's wherever the tree is determined (no two splits
     tie exactly; tied splits are broken by float noise, differently on rows and on patterns).
     """
-    from biasaudit.probe.rules import _null_stats
+    from biasaudit.detectors.probe.rules import _null_stats
     df = pd.read_csv(DATASETS / "dogs_cats.csv")
     ctx = make_ctx(df, "species")
     d = build_design(ctx.table.codes, ctx.table.levels, ("size", "color"), "species", None, np.random.default_rng(0))

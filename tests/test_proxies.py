@@ -20,10 +20,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score, permutatio
 from sklearn.tree import DecisionTreeClassifier
 
 import biasaudit
-from biasaudit.context import AuditContext
-from biasaudit.counts import encode
+from biasaudit.engine.context import AuditContext
+from biasaudit.engine.counts import encode
 from biasaudit.detectors import proxies as px
-from biasaudit.roles import resolve
+from biasaudit.engine.roles import resolve
 from biasaudit.settings import Settings
 from conftest import DATASETS, load_compas, make_ctx
 

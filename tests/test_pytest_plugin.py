@@ -11,7 +11,7 @@ pytest_plugins = ["pytester"]
 
 
 def _plugin_installed() -> bool:
-    return any(ep.value == "biasaudit.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
+    return any(ep.value == "biasaudit.integrations.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def run(pytester, monkeypatch):
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
 
     def go(*args):
-        extra = () if _plugin_installed() else ("-p", "biasaudit.pytest_plugin")
+        extra = () if _plugin_installed() else ("-p", "biasaudit.integrations.pytest_plugin")
         return pytester.runpytest_subprocess(*extra, "-p", "no:cacheprovider", *args, timeout=180)
     return go
 
@@ -30,12 +30,12 @@ def test_entry_point_is_declared():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     lines = [ln.strip() for ln in cfg["options.entry_points"]["pytest11"].strip().splitlines()]
-    assert "biasaudit = biasaudit.pytest_plugin" in lines
+    assert "biasaudit = biasaudit.integrations.pytest_plugin" in lines
 
 
 DATA_TESTS = '''
 import pytest
-from biasaudit.simulate import generate_dogs_cats
+from biasaudit.tools.simulate import generate_dogs_cats
 
 
 def test_clean_data(biasaudit):
@@ -61,7 +61,7 @@ def test_marker_sets_fail_on(biasaudit):
 
 
 CONFIG_TESTS = '''
-from biasaudit.simulate import generate_dogs_cats
+from biasaudit.tools.simulate import generate_dogs_cats
 
 
 def test_accepted_by_the_config(biasaudit):

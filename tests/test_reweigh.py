@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from biasaudit import audit
-from biasaudit.cli import cli
+from biasaudit.integrations.cli import cli
 from biasaudit.errors import DataError
-from biasaudit.reweigh import (
+from biasaudit.tools.reweigh import (
     ipf,
     kish_n_eff,
     rake,

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from biasaudit.errors import ColumnError, DataError
-from biasaudit.roles import detect_multi_separator, resolve
+from biasaudit.engine.roles import detect_multi_separator, resolve
 
 from conftest import DATASETS
 

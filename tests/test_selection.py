@@ -20,10 +20,10 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from statsmodels.stats.proportion import proportion_confint
 
-from biasaudit.audit import audit
+from biasaudit.audit.run import audit
 from biasaudit.errors import ColumnError, DataError
-from biasaudit.roles import apply_roles, resolve
-from biasaudit.simulate import reference_dogs_cats_joint
+from biasaudit.engine.roles import apply_roles, resolve
+from biasaudit.tools.simulate import reference_dogs_cats_joint
 from conftest import DATASETS, ROOT
 
 ALPHA = 0.05

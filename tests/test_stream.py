@@ -16,9 +16,12 @@ import pandas as pd
 import pytest
 
 import biasaudit as ba
-from biasaudit import _colsummary, _coltypes, _streamio, stream
-from biasaudit.countstore import CountStore, NotPrecomputedError, RowAccessError, cover
-from biasaudit.simulate import generate_dogs_cats
+from biasaudit.engine import summaries as _colsummary
+from biasaudit.engine import coltypes as _coltypes
+from biasaudit.engine import sources as _streamio
+from biasaudit.engine import scan as stream
+from biasaudit.engine.store import CountStore, NotPrecomputedError, RowAccessError, cover
+from biasaudit.tools.simulate import generate_dogs_cats
 
 N = 1200
 
@@ -149,7 +152,7 @@ def test_numeric_bins_are_the_exact_quantiles(wide):
 
 @pytest.mark.parametrize("source", ["csv", "parquet", "frame"])
 def test_roles_equal_resolve(wide, source):
-    from biasaudit.roles import resolve
+    from biasaudit.engine.roles import resolve
     data = wide[source]
     _, roles = resolve(ba.load(data))
     assert stream.scan(data, chunk_rows=97).roles == roles
@@ -158,7 +161,7 @@ def test_roles_equal_resolve(wide, source):
 def test_roles_of_the_bundled_datasets_equal_resolve():
     from pathlib import Path
 
-    from biasaudit.roles import resolve
+    from biasaudit.engine.roles import resolve
     root = Path(__file__).resolve().parents[1] / "datasets"
     for name, label in (("dogs_cats.csv", "species"), ("german_credit.csv", "credit"),
                         ("dogs_cats_large.csv", None)):
@@ -265,7 +268,7 @@ def test_stream_errors_name_the_problem(wide, tmp_path):
 def test_cli_engine_stream_matches_memory(wide, tmp_path):
     from click.testing import CliRunner
 
-    from biasaudit.cli import cli
+    from biasaudit.integrations.cli import cli
     out = {}
     for engine in ("memory", "stream"):
         path = tmp_path / f"{engine}.json"
@@ -289,7 +292,7 @@ def test_without_a_sample_only_count_detectors_run(wide):
 
 
 def test_dask_engine_without_dask_says_what_to_install(wide, monkeypatch):
-    from biasaudit import distributed
+    from biasaudit.engine import dask as distributed
 
     def no_module(name):
         raise ImportError(f"No module named {name!r}")

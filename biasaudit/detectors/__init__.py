@@ -21,8 +21,8 @@ DETECTORS: dict[str, str] = {
     "reporting": "biasaudit.detectors.reporting:reporting",
     "predictions": "biasaudit.detectors.predictions:predictions",
     "label_quality": "biasaudit.detectors.label_quality:label_quality",
-    "image_probe": "biasaudit.image_probe:image_probe",
-    "probe": "biasaudit.probe.detector:probe",
+    "image_probe": "biasaudit.detectors.image_probe:image_probe",
+    "probe": "biasaudit.detectors.probe.detector:probe",
 }
 
 

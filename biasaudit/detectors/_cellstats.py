@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from .cells import CellScan
 
 __all__ = ["CellTest", "cell_tests", "iut_p", "iut_rows_needed", "SHOW_RATIO", "PATTERN_RATIO"]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .. import stats
 from ..findings import BiasType, Finding
-from ..roles import roles_bin_labels
+from ..engine.roles import roles_bin_labels
 
 __all__ = ["calibration_findings", "score_bins", "MAX_DISTINCT"]
 

@@ -34,9 +34,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..counts import CodedTable, encode_column
+from ..engine.counts import CodedTable, encode_column
 from ..errors import DataError
-from ..roles import MISSING, _as_text, _missing_column
+from ..engine.roles import MISSING, _as_text, _missing_column
 
 __all__ = ["JOINT_SEP", "RENORMALISE_TOL", "ReferenceSpec", "parse_reference", "observed_cells"]
 

@@ -35,8 +35,8 @@ from itertools import combinations
 import numpy as np
 from scipy import stats as sps
 
-from ..context import AuditContext
-from ..roles import MISSING
+from ..engine.context import AuditContext
+from ..engine.roles import MISSING
 
 __all__ = ["Cell", "Unobserved", "CellScan", "scan_cells", "choose_k_max", "functional_maps",
            "generalizes", "FEW_LEVELS", "AUTO_K3_MIN_N"]

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
 
 __all__ = ["conditional", "general_cmh", "simpson_check", "mh_risk_difference", "MAX_EXPOSURE_LEVELS"]

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
 
 __all__ = ["group_attribution", "group_rate_rows"]

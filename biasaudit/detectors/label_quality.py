@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
-from ..roles import MISSING, _as_text
+from ..engine.roles import MISSING, _as_text
 
 __all__ = ["label_quality", "conflicting_labels", "MIN_EVENTS"]
 

@@ -46,9 +46,9 @@ from functools import lru_cache
 from scipy import stats as sps
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
-from ..roles import MISSING
+from ..engine.roles import MISSING
 from ._cellstats import SHOW_RATIO, CellTest, cell_tests, iut_rows_needed
 from ._folding import fold_findings, fold_unobserved
 from .cells import scan_cells

@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..errors import DataError
 from ..findings import BiasType, Finding
-from ..roles import _as_text
+from ..engine.roles import _as_text
 from ._predcal import calibration_findings
 
 __all__ = ["predictions", "METRICS", "INTERSECTION_METRICS", "outcomes"]

@@ -35,7 +35,7 @@ from itertools import combinations
 import numpy as np
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
 
 __all__ = ["proxies", "association_measures", "predictability", "PatternTree", "stratified_folds",

@@ -38,9 +38,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
-from ..roles import _as_text
+from ..engine.roles import _as_text
 
 __all__ = ["reporting", "missingness_findings", "duplicate_findings", "generalized_cmh", "duplicate_baseline"]
 

@@ -39,7 +39,7 @@ from scipy import optimize
 from scipy import stats as sps
 
 from .. import stats
-from ..context import AuditContext
+from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
 from ._reference import ReferenceSpec, observed_cells, parse_reference
 

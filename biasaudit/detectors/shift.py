@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..context import AuditContext
-from ..counts import encode_column
+from ..engine.context import AuditContext
+from ..engine.counts import encode_column
 from ..errors import DataError
 from ..findings import BiasType, Finding
-from ..roles import MISSING, _as_text, apply_roles
+from ..engine.roles import MISSING, _as_text, apply_roles
 
 __all__ = ["shift", "two_sample_table"]
 

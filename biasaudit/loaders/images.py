@@ -127,7 +127,7 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
     problems : list, per file, of the reasons for what was skipped
     """
     from PIL import Image
-    from ..image_probe import N_FEATURES
+    from ..detectors.image_probe import N_FEATURES
 
     n = len(files)
     keys = [_key(f) for f in files]

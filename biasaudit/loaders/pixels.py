@@ -180,7 +180,7 @@ def read_image(path: str, features: bool = True) -> tuple[dict, np.ndarray | Non
     problems : list of str
         Reasons for skipped parts (the image error, or unreadable EXIF with the pixels kept).
     """
-    from ..image_probe import region_features
+    from ..detectors.image_probe import region_features
 
     rec: dict = {"file_size": os.stat(path).st_size}
     if rec["file_size"] == 0:

@@ -37,12 +37,12 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from scipy import stats as sps
 
-from . import stats
-from .counts import encode
-from .errors import ColumnError, DataError
-from .findings import jsonable
-from .loaders import load
-from .roles import resolve
+from .. import stats
+from ..engine.counts import encode
+from ..errors import ColumnError, DataError
+from ..findings import jsonable
+from ..loaders import load
+from ..engine.roles import resolve
 
 __all__ = ["Claim", "ClaimResult", "parse_claim", "check_claim", "check_claims", "VERDICTS", "KINDS"]
 

@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._colsummary import NULL16, ColumnState
-from ._coltypes import typed_column
-from ._streamio import (Sample, Source, Spill, chunks_of, frame_kinds, open_source, prefetch, sample_keys,
+from .summaries import NULL16, ColumnState
+from .coltypes import typed_column
+from .sources import (Sample, Source, Spill, chunks_of, frame_kinds, open_source, prefetch, sample_keys,
                         stream_format)
-from ._streamroles import infer_label, missing_indicator, resolve_summary
-from .countstore import (CountStore, RowAccessError, RowGuard, count_chunk, cover, observed_levels,
+from .summaryroles import infer_label, missing_indicator, resolve_summary
+from .store import (CountStore, RowAccessError, RowGuard, count_chunk, cover, observed_levels,
                          plan_tables)
 
 __all__ = ["StreamScan", "scan", "engine_scan", "choose_engine", "chunks_of", "DEFAULT_CHUNK_ROWS", "DEFAULT_SAMPLE_ROWS",
@@ -429,7 +429,7 @@ class StreamScan:
     def run(self, name: str, fn, settings, options):
         """Run a detector on the count tables; on the row sample when it needs rows."""
         if name == "reporting" and getattr(fn, "__module__", "") == "biasaudit.detectors.reporting":
-            from ._streamdetect import reporting_from_counts
+            from ..detectors._reporting_counts import reporting_from_counts
             sample = self.sample_context(settings, options) if len(self.sample.rows) else None
             note = None if self.sample_complete else self._approximate_note()
             if sample is None:
@@ -582,6 +582,6 @@ def engine_scan(data, *, engine: str = "stream", chunk_size: int | None = None, 
                 progress=None, **roles_kw):
     """The scan of the stream or dask engine (what :func:`biasaudit.audit` calls)."""
     if engine == "dask":
-        from .distributed import scan_dask
+        from .dask import scan_dask
         return scan_dask(data, sample_rows=sample_rows, progress=progress, **roles_kw)
     return scan(data, chunk_rows=chunk_size, sample_rows=sample_rows, progress=progress, **roles_kw)

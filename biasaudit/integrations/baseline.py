@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .config import is_accepted
-from .errors import InputFileError
-from .findings import jsonable
-from .settings import FAIL_ON_LEVELS, severity_rank
+from ..errors import InputFileError
+from ..findings import jsonable
+from ..settings import FAIL_ON_LEVELS, severity_rank
 
 __all__ = ["BASELINE_FORMAT", "Baseline", "BaselineComparison", "baseline_dict", "write_baseline",
            "read_baseline", "compare_baseline"]
@@ -59,7 +59,7 @@ def baseline_dict(result) -> dict:
 
 def write_baseline(result, path) -> Path:
     """Write the baseline of ``result`` to ``path`` atomically; returns the path."""
-    from .report._atomic import atomic_write_text
+    from ..report._atomic import atomic_write_text
     path = Path(path)
     atomic_write_text(path, json.dumps(baseline_dict(result), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     return path

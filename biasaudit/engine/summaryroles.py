@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._colsummary import NULL16
-from ._coltypes import TypedColumn, quantiles_from_counts
-from .errors import DataError
+from .summaries import NULL16
+from .coltypes import TypedColumn, quantiles_from_counts
+from ..errors import DataError
 from .roles import (LABEL_NAMES, MISSING, _ID_NAME, _SMALL_INT_LEVELS, Roles, _as_text, _from_codes,
                     _missing_column, _split_parts, detect_multi_separator, roles_bin_labels)
 

@@ -10,14 +10,14 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import __version__, stats
-from .context import AuditContext
-from .counts import encode
-from .detectors import get_detectors
-from .findings import AuditResult, Finding
-from .loaders import load
-from .roles import MISSING, resolve
-from .settings import Settings, severity_rank
+from .. import __version__, stats
+from ..engine.context import AuditContext
+from ..engine.counts import encode
+from ..detectors import get_detectors
+from ..findings import AuditResult, Finding
+from ..loaders import load
+from ..engine.roles import MISSING, resolve
+from ..settings import Settings, severity_rank
 
 __all__ = ["audit", "grade", "group_table"]
 
@@ -98,7 +98,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         raise ValueError(f"The 'alpha' parameter of audit must be in (0, 1). Got {alpha!r} instead.")
     if correction not in ("bh", "holm", "by"):
         raise ValueError(f"The 'correction' parameter of audit must be 'bh', 'holm' or 'by'. Got {correction!r} instead.")
-    from .stream import choose_engine
+    from ..engine.scan import choose_engine
     model_inputs = prediction is not None or score is not None or weight_file is not None
     if model_inputs and engine == "auto" and choose_engine(data, engine) == "stream":
         engine = "memory"  # predictions and weight files are matched row by row
@@ -120,7 +120,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         if raw.attrs.get("biasaudit_multi"):  # multi-valued columns the loader made (e.g. COCO categories)
             multi = {**raw.attrs["biasaudit_multi"], **dict(multi or {})}
         if weight_file is not None:  # reweighing / raking weights (biasaudit reweigh)
-            from .reweigh import attach_weight_file
+            from ..tools.reweigh import attach_weight_file
             raw, weight = attach_weight_file(raw, weight_file, weight=weight)
         frame, roles = resolve(raw, label=label, sensitive=sensitive, weight=weight, ids=ids,
                                attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
@@ -128,11 +128,11 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
         if weight_file is not None or (table.weights is not None
                                        and not np.allclose(table.weights, np.round(table.weights))):
-            from .reweigh import weighted_table  # fractional weights: tests see Kish-scaled counts
+            from ..tools.reweigh import weighted_table  # fractional weights: tests see Kish-scaled counts
             table = weighted_table(table)
         ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)
     else:  # count tables chunk by chunk (stream) or partition by partition (dask); rows never held
-        from .stream import engine_scan
+        from ..engine.scan import engine_scan
         streamed = engine_scan(data, engine=engine, chunk_size=chunk_size, sample_rows=sample_rows,
                                progress=progress, label=label, sensitive=sensitive, weight=weight, ids=ids,
                                attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
@@ -165,7 +165,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     dataset = _dataset_info(raw, frame, roles, table, source) if streamed is None else streamed.dataset_info(source)
     if streamed is not None:
         sections["engine"] = streamed.section(engine)
-    from .report.method import method_section
+    from .method import method_section
     sections["method"] = method_section(settings, family_size, n_testable)
     sections["method"]["n_tested_not_reported"] = n_hidden
     sections["coverage_tables"] = coverage_tables(ctx, findings)
@@ -231,7 +231,7 @@ def fold_group_rates(findings: list[Finding], roles, ctx: AuditContext | None = 
 def _fold_stratified(f: Finding, findings: list[Finding], ctx: AuditContext) -> Finding:
     """Fold a group-rate finding that disappears once the established overgeneralization findings
     of other attributes are held fixed (exact stratified test, as the cell scan folds spill-overs)."""
-    from .detectors._folding import _stratified
+    from ..detectors._folding import _stratified
     (attr, value), = f.attributes.items()
     parent = ctx.roles.parent(attr)
     cands = [g for g in findings if g.bias_type == "overgeneralization" and g.kind in ("gap", "rule")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .audit import audit
+from ..audit.run import audit
 from .simulate import generate_dogs_cats, reference_dogs_cats
 
 __all__ = ["PLANTED", "Calibration", "null_rate", "permutation_null_rate", "planted_recall", "found"]

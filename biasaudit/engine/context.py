@@ -9,7 +9,7 @@ import pandas as pd
 
 from .counts import CodedTable, CountTable
 from .roles import Roles
-from .settings import Settings
+from ..settings import Settings
 
 __all__ = ["AuditContext"]
 

@@ -10,7 +10,7 @@ CORRECTIONS = {"bh": "Benjamini-Hochberg (false discovery rate)", "holm": "Holm 
 
 
 def method_section(settings, family_size: int, n_testable: int) -> dict:
-    from ..audit import environment
+    from .run import environment
     return {
         "family_size": family_size,
         "n_testable": n_testable,

@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from .findings import jsonable
-from .settings import FAIL_ON_LEVELS, severity_rank
+from ..findings import jsonable
+from ..settings import FAIL_ON_LEVELS, severity_rank
 
 __all__ = ["Change", "DatasetDiff", "diff", "CHANGE_KINDS"]
 
@@ -57,7 +57,7 @@ class Change:
 
 
 def _category(f) -> str:
-    from .checks import is_coverage_gap
+    from ..integrations.checks import is_coverage_gap
     if is_coverage_gap(f):
         return "gap"
     if f.bias_type == "group_attribution":
@@ -169,8 +169,8 @@ def diff(old, new, *, label: str | None = None, alpha: float = 0.05, random_stat
     -------
     DatasetDiff
     """
-    from .audit import audit
-    from .loaders import load
+    from ..audit.run import audit
+    from ..loaders import load
     src = {"old": settings.pop("old_source", None), "new": settings.pop("new_source", None)}
     old_df = load(old)
     new_df = load(new)

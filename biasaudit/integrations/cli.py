@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import BiasAuditError
-from .settings import FAIL_ON_LEVELS
+from .. import __version__
+from ..errors import BiasAuditError
+from ..settings import FAIL_ON_LEVELS
 
 __all__ = ["main", "cli"]
 
@@ -165,9 +165,9 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
     pixel attributes), a folder of images with one sub-folder per class, a COCO instances JSON
     file or a CelebA attribute file.
     """
-    from .audit import audit
-    from .loaders import load
-    from .report import write_report, render
+    from ..audit.run import audit
+    from ..loaders import load
+    from ..report import write_report, render
 
     def work():
         ctx = click.get_current_context()
@@ -178,15 +178,15 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             non_causal=non_causal, no_probe=no_probe, fail_on=fail_on, alpha=alpha, correction=correction,
             seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
         plan = _output_plan(fmt, output, output_dir, data)
-        from .loaders.images import tty_progress
-        from .stream import choose_engine
+        from ..loaders.images import tty_progress
+        from ..engine.scan import choose_engine
         chosen = "memory" if engine == "auto" and (prediction or score or weight_file) else choose_engine(data, engine)
         client = None
         if chosen == "memory":
             df = load(data, encoding=encoding, label=o["label"], images_root=images_root,
                       image_features=image_features, cache=image_cache, progress=tty_progress(not quiet))
         elif chosen == "dask":  # partitions read by the workers; --scheduler connects to a cluster
-            from .distributed import connect, read_dask
+            from ..engine.dask import connect, read_dask
             client = connect(scheduler)
             df = read_dask(data, encoding=encoding)
         else:
@@ -248,8 +248,8 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
     With --reference: raking to the reference margins. Re-audit with
     'biasaudit scan DATA --weight-file OUTPUT'.
     """
-    from .loaders import load
-    from .reweigh import rake, reweigh, write_weights
+    from ..loaders import load
+    from ..tools.reweigh import rake, reweigh, write_weights
 
     def work():
         if Path(data).exists() and Path(output).resolve() == Path(data).resolve():
@@ -301,8 +301,8 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
                  max_levels, encoding, config_path, no_config, quiet, debug):
     """What changed between two versions OLD and NEW of a dataset: new gaps, worsened or improved
     disparities, shifted group shares, newly learned rules."""
-    from .diff import diff
-    from .loaders import load
+    from ..tools.diff import diff
+    from ..loaders import load
 
     def work():
         ctx = click.get_current_context()
@@ -322,7 +322,7 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
                  probe=not o["no_probe"], old_source=old, new_source=new, **extra, **o["extra"])
         text = d.render_text() if fmt == "text" else d.to_json() + "\n"
         if output:
-            from .report._atomic import atomic_write_text
+            from ..report._atomic import atomic_write_text
             atomic_write_text(output, text)
             if not quiet:
                 click.echo(f"biasaudit: wrote {fmt} diff to {output}", err=True)
@@ -361,8 +361,8 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
 
     A claim reads "never species=DOG where size=small, color=white" (or "always ...", "can ...").
     The claims of one call form their own family, Holm-corrected."""
-    from .claims import check_claims
-    from .loaders import load
+    from ..tools.claims import check_claims
+    from ..loaders import load
 
     def work():
         ctx = click.get_current_context()
@@ -386,7 +386,7 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
                 lines += [f"[{r.verdict}] {r.claim}", f"    {r.message}."]
             text = "\n".join(lines) + "\n"
         if output:
-            from .report._atomic import atomic_write_text
+            from ..report._atomic import atomic_write_text
             atomic_write_text(output, text)
             if not quiet:
                 click.echo(f"biasaudit: wrote {fmt} answer to {output}", err=True)
@@ -467,7 +467,7 @@ def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: 
     from .baseline import compare_baseline, write_baseline as _write_baseline
     from .checks import failing_findings
     from .config import Accepted, is_accepted
-    from .report import render, write_report
+    from ..report import render, write_report
 
     def note(text: str) -> None:
         if not quiet:

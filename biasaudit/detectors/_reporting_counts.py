@@ -13,16 +13,16 @@ sample (exact when it holds every row, marked approximate otherwise).
 """
 from __future__ import annotations
 
-from . import stats
-from ._streamroles import MISSING_PREFIX
-from .findings import Finding
+from .. import stats
+from ..engine.summaryroles import MISSING_PREFIX
+from ..findings import Finding
 
 __all__ = ["reporting_from_counts"]
 
 
 def _missingness(ctx) -> tuple[list[Finding], list]:
     """``missingness_findings`` with every table read from ``ctx.table`` (a CountStore)."""
-    from .detectors.reporting import _missing_finding, _related
+    from .reporting import _missing_finding, _related
     roles, table = ctx.roles, ctx.table
     skip = set(roles.ids) | {roles.label} | ({roles.weight} if roles.weight else set())
     groups = [roles.label] + [g for g in roles.attributes if g not in roles.derived]
@@ -56,7 +56,7 @@ def _fold(ctx, ind: str, found: list) -> list[Finding]:
     """``reporting._fold`` with the cube stratum x g x missing read from the count tables."""
     import numpy as np
 
-    from .detectors.reporting import generalized_cmh
+    from .reporting import generalized_cmh
     if len(found) < 2:
         return [f for f, _ in found]
     alpha = ctx.settings.alpha
@@ -96,7 +96,7 @@ def reporting_from_counts(ctx, sample_ctx, approximate_note: str | None) -> tupl
     ``sample_ctx`` is None when there is no sample (duplicates are then not looked for);
     ``approximate_note`` marks the duplicate findings when the sample does not hold every row.
     """
-    from .detectors.reporting import duplicate_findings
+    from .reporting import duplicate_findings
     miss, miss_section = _missingness(ctx)
     dups, dup_section = duplicate_findings(sample_ctx) if sample_ctx is not None else ([], {})
     if approximate_note:

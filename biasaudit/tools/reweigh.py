@@ -33,10 +33,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .counts import CodedTable, encode
-from .errors import DataError
-from .roles import LABEL_NAMES, _as_text, resolve
-from .weightfile import (
+from ..engine.counts import CodedTable, encode
+from ..errors import DataError
+from ..engine.roles import LABEL_NAMES, _as_text, resolve
+from ..engine.weights import (
     WEIGHT_COLUMN,
     WEIGHT_FILE_COLUMN,
     attach_weight_file,
@@ -235,7 +235,7 @@ def _max_margin_error(margins, w) -> float:
 
 # ------------------------------------------------------------------------------ on a table
 def _prepare(data, label, attributes, weight, ids, n_bins, positive=None):
-    from .loaders import load
+    from ..loaders import load
     raw = load(data, label=label) if not isinstance(data, pd.DataFrame) else data
     frame, roles = resolve(raw, label=label, sensitive=attributes, weight=weight, ids=ids,
                            attributes=attributes, n_bins=n_bins, positive=positive)
@@ -244,7 +244,7 @@ def _prepare(data, label, attributes, weight, ids, n_bins, positive=None):
 
 
 def _id_column(raw: pd.DataFrame, roles) -> str | None:
-    from .roles import _ID_NAME
+    from ..engine.roles import _ID_NAME
     named = [c for c in raw.columns if _ID_NAME.search(str(c)) and c not in roles.ids]
     for c in list(roles.ids) + named:
         if c in raw.columns and raw[c].notna().all() and raw[c].is_unique:
@@ -361,12 +361,12 @@ def rake(data, reference, *, label: str | None = None, sensitive: Iterable[str] 
     DataError
         When a reference cell with a positive share has no row in the data.
     """
-    from .context import AuditContext
-    from .detectors._reference import parse_reference
-    from .loaders import load
-    from .settings import Settings
+    from ..engine.context import AuditContext
+    from ..detectors._reference import parse_reference
+    from ..loaders import load
+    from ..settings import Settings
     raw = load(data, label=label) if not isinstance(data, pd.DataFrame) else data
-    from .detectors._reference import _to_long
+    from ..detectors._reference import _to_long
     long = _to_long(reference)
     if sensitive:
         long = long[[set(a.split("|")) <= set(sensitive) for a in long["attribute"]]]
@@ -413,7 +413,7 @@ def _infer_label(raw: pd.DataFrame, label: str | None) -> str:
 
 
 def _margin_codes(ctx, spec, base) -> tuple[np.ndarray, np.ndarray, list, list]:
-    from .detectors._reference import _coded
+    from ..detectors._reference import _coded
     per = []
     for j, a in enumerate(spec.attributes):
         codes, levels = _coded(ctx, a, {v[j] for v in spec.values})

@@ -60,7 +60,7 @@ class BiasAuditFixture:
         from . import checks
         fn = getattr(checks, name)
         if name == "check":  # check() hands every other keyword to audit()
-            from .audit import audit
+            from ..audit.run import audit
             merged = {k: v for k, v in self.defaults.items() if _accepts(fn, k) or _accepts(audit, k)}
         else:
             merged = {k: v for k, v in self.defaults.items() if _accepts(fn, k)}
@@ -91,7 +91,7 @@ class BiasAuditFixture:
 
     def audit(self, data, **kwargs):
         """:func:`biasaudit.audit` (no check): the result to assert on yourself."""
-        from .audit import audit
+        from ..audit.run import audit
         merged = {k: v for k, v in self.defaults.items() if _accepts(audit, k)}
         merged.update(kwargs)
         return audit(data, **merged)

@@ -22,10 +22,10 @@ from importlib import import_module
 import numpy as np
 import pandas as pd
 
-from ._colsummary import ColumnState
-from .errors import BiasAuditError
-from ._streamio import Sample, frame_kinds, pandas_column
-from .stream import DEFAULT_SAMPLE_ROWS, ChunkCounter, StreamScan, _coerce
+from .summaries import ColumnState
+from ..errors import BiasAuditError
+from .sources import Sample, frame_kinds, pandas_column
+from .scan import DEFAULT_SAMPLE_ROWS, ChunkCounter, StreamScan, _coerce
 
 __all__ = ["scan_dask", "read_dask", "connect", "DaskMissingError"]
 
@@ -194,7 +194,7 @@ def read_dask(path, *, encoding: str = "utf-8", blocksize: str = "64MB"):
     path = Path(os.fspath(path))
     if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
         return dd.read_parquet(str(path))
-    from .loaders.tables import _head_text, sniff_delimiter
+    from ..loaders.tables import _head_text, sniff_delimiter
     compression = {".gz": "gzip", ".bz2": "bz2"}.get(path.suffix.lower())
     sep = sniff_delimiter(_head_text(path, compression, encoding), tab_default=path.suffix.lower() in (".tsv", ".tab"))
     return dd.read_csv(str(path), sep=sep, dtype="str", skipinitialspace=True, encoding=encoding,

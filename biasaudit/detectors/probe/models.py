@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
-from ..roles import MISSING
+from ...engine.roles import MISSING
 
 __all__ = ["Design", "ModelFit", "build_design", "class_weights", "fit_tree", "fit_logreg", "fit_models",
            "DEPTHS", "MIN_GAIN", "MAX_PATTERNS", "CV_ROWS", "PERM_ROWS", "N_PERMUTATIONS",

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .counts import CountTable
-from .errors import BiasAuditError
+from ..errors import BiasAuditError
 from .roles import MISSING
 
 __all__ = ["CountStore", "RowAccessError", "NotPrecomputedError", "RowGuard", "plan_tables", "cover",
@@ -196,7 +196,7 @@ def plan_tables(roles, levels: Mapping[str, tuple], observed: Mapping[str, int],
     (the scan never crosses those).  ``observed`` is the number of observed non-missing levels.
     """
     try:
-        from .detectors.cells import AUTO_K3_MIN_N, FEW_LEVELS
+        from ..detectors.cells import AUTO_K3_MIN_N, FEW_LEVELS
     except ImportError:  # pragma: no cover - the coverage scan is part of the package
         AUTO_K3_MIN_N, FEW_LEVELS = 500, 6
     label, attrs = roles.label, list(roles.attributes)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._colsummary import _FALSE, _INT_LITERAL, _TRUE, ColumnState
+from .summaries import _FALSE, _INT_LITERAL, _TRUE, ColumnState
 
 __all__ = ["TypedColumn", "typed_column", "quantiles_from_counts"]
 

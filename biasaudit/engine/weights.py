@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .counts import CodedTable, CountTable
-from .errors import DataError
+from ..errors import DataError
 
 __all__ = ["WEIGHT_COLUMN", "WEIGHT_FILE_COLUMN", "kish_n_eff", "write_weights", "read_weight_file",
            "attach_weight_file", "weighted_table"]
@@ -48,7 +48,7 @@ def kish_n_eff(weights) -> float:
 
 def write_weights(result, path) -> None:
     """Write the weights file (identifier column when there is one, then ``weight``) atomically."""
-    from .report._atomic import atomic_write_text
+    from ..report._atomic import atomic_write_text
     atomic_write_text(path, result.to_frame().to_csv(index=False, float_format="%.17g"))
 
 

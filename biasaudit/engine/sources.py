@@ -22,8 +22,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ._colsummary import CSV_NA_STRINGS
-from .errors import InputFileError
+from .summaries import CSV_NA_STRINGS
+from ..errors import InputFileError
 
 __all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "Spill", "Sample",
            "prefetch", "sample_keys"]
@@ -101,7 +101,7 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
     import csv
     import pyarrow as pa
     import pyarrow.csv as pacsv
-    from .loaders.tables import _codec, _head_text, sniff_delimiter
+    from ..loaders.tables import _codec, _head_text, sniff_delimiter
     head = _head_text(path, compression, encoding)
     if not head.strip():
         raise InputFileError(f"{path} holds only whitespace. Give a table with a header and at least one row.")
@@ -223,7 +223,7 @@ def chunks_of(df: pd.DataFrame, chunk_rows: int, kinds: dict | None = None) -> I
 
 def _frame_source(df: pd.DataFrame, chunk_rows: int) -> Source:
     if df.shape[1] == 0:
-        from .errors import DataError
+        from ..errors import DataError
         raise DataError("the DataFrame has no columns. Give a table with a header row.")
     kinds, dtypes = frame_kinds(df)
     names = [str(c).strip() for c in df.columns]

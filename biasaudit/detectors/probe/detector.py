@@ -28,9 +28,9 @@ import math
 
 from threadpoolctl import threadpool_limits
 
-from .. import stats
-from ..context import AuditContext
-from ..findings import BiasType, Finding
+from ... import stats
+from ...engine.context import AuditContext
+from ...findings import BiasType, Finding
 from .flips import flip_rates, group_accuracy
 from .grid import unseen_combinations
 from .models import build_design, fit_models

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .findings import BiasType, Finding
+from .. import stats
+from ..findings import BiasType, Finding
 
 __all__ = ["KERNELS", "REGIONS", "region_features", "permutation_probe", "image_probe", "N_FEATURES"]
 
@@ -84,7 +84,7 @@ def region_features(rgb: np.ndarray, codes: np.ndarray | None = None) -> np.ndar
     -------
     ndarray of shape (2, N_FEATURES), float32
     """
-    from .loaders.pixels import PALETTE, color_codes
+    from ..loaders.pixels import PALETTE, color_codes
 
     x = np.asarray(rgb, dtype=np.float32) * np.float32(1 / 255)
     if x.shape != (_SIZE, _SIZE, 3):

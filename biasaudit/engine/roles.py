@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import ColumnError, DataError
+from ..errors import ColumnError, DataError
 
 __all__ = ["Roles", "resolve", "LABEL_NAMES", "MISSING"]
 

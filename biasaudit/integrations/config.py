@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import InputFileError
-from .settings import FAIL_ON_LEVELS
+from ..errors import InputFileError
+from ..settings import FAIL_ON_LEVELS
 
 __all__ = ["Accepted", "Config", "ConfigError", "CONFIG_FILES", "find_config", "load_config",
            "is_accepted"]
@@ -140,7 +140,7 @@ class Config:
             return None
         import pandas as pd
         if isinstance(self.reference, str):
-            from .loaders import load
+            from ..loaders import load
             return load(self.reference)
         return pd.DataFrame(list(self.reference), columns=["attribute", "value", "share"])
 
@@ -158,7 +158,7 @@ class Config:
         if self.reference is not None:
             out["reference"] = self.reference_frame()
         if self.compare is not None:
-            from .loaders import load
+            from ..loaders import load
             out["compare"] = load(self.compare)
         return out
 
