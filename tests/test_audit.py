@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 import biasaudit as ba
-from biasaudit.audit.run import grade
+from biasaudit.audit import grade
 from biasaudit.findings import Finding
 from biasaudit.settings import Settings
 

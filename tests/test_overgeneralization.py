@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from biasaudit.audit.run import grade
+from biasaudit.audit import grade
 from biasaudit.engine.context import AuditContext
 from biasaudit.engine.counts import encode
 from biasaudit.detectors import DETECTORS

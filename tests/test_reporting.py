@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from biasaudit.audit.run import audit
+from biasaudit import audit
 from biasaudit.detectors.reporting import generalized_cmh
 from conftest import DATASETS
 

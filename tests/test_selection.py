@@ -20,7 +20,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from statsmodels.stats.proportion import proportion_confint
 
-from biasaudit.audit.run import audit
+from biasaudit import audit
 from biasaudit.errors import ColumnError, DataError
 from biasaudit.engine.roles import apply_roles, resolve
 from biasaudit.tools.simulate import reference_dogs_cats_joint

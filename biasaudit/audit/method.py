@@ -1,16 +1,18 @@
 """The method section: tests, correction, thresholds, software versions, seed."""
 from __future__ import annotations
 
-from .. import stats
+import platform
+import sys
 
-__all__ = ["method_section"]
+from .. import __version__, stats
+
+__all__ = ["method_section", "environment"]
 
 CORRECTIONS = {"bh": "Benjamini-Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)",
                "by": "Benjamini-Yekutieli (false discovery rate under any dependence)"}
 
 
 def method_section(settings, family_size: int, n_testable: int) -> dict:
-    from .run import environment
     return {
         "family_size": family_size,
         "n_testable": n_testable,
@@ -27,3 +29,18 @@ def method_section(settings, family_size: int, n_testable: int) -> dict:
         "effect_thresholds": stats.EFFECT_THRESHOLDS,
         "software": environment(),
     }
+
+
+def environment() -> dict:
+    """Software versions for the method section."""
+    import matplotlib
+    import numpy as np
+    import pandas as pd
+    import scipy
+    import sklearn
+    import statsmodels
+    return {"python": sys.version.split()[0], "platform": platform.platform(terse=True),
+            "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+            "statsmodels": statsmodels.__version__, "scikit-learn": sklearn.__version__,
+            "matplotlib": matplotlib.__version__, "biasaudit": __version__}
+
