@@ -114,6 +114,12 @@ class Finding:
     rows_needed: int | None = None
     fragility: Mapping[str, Any] | None = None
     explained_by: str | None = None
+    #: Canonical key of the null hypothesis tested (e.g. ``"2x2:size=big|species"``): findings
+    #: that are views of one table share it and enter their family once (the grader keeps one).
+    hypothesis: str | None = None
+    #: ``"primary"`` (about the sensitive attributes the user named) or ``"exploratory"``; set by
+    #: the audit from the roles, None for findings outside every family.
+    family: str | None = None
     evidence: tuple = ()
     suggestion: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
