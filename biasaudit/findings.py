@@ -17,7 +17,7 @@ import pandas as pd
 from .errors import BiasCheckError
 from .settings import FAIL_ON_LEVELS, SEVERITY_ORDER, severity_rank
 
-__all__ = ["BiasType", "Severity", "Finding", "AuditResult", "SCHEMA_VERSION", "jsonable"]
+__all__ = ["BiasType", "Severity", "Finding", "AuditResult", "SCHEMA_VERSION", "jsonable", "hypothesis_key"]
 
 SCHEMA_VERSION = "1.0"
 
@@ -77,6 +77,31 @@ def jsonable(value: Any) -> Any:
     if value is pd.NA or value is pd.NaT:
         return None
     return str(value)
+
+
+def hypothesis_key(kind: str, columns, cell: Mapping[str, Any] | None = None, tail: str = "two-sided") -> str:
+    """Canonical key of a null hypothesis, the same whichever detector or view tests it.
+
+    Parameters
+    ----------
+    kind : str
+        The test's kind, e.g. ``"independence"`` (attribute x label), ``"cell"`` (a cell against
+        the rest for one label value), ``"cmh"``, ``"coverage"``.
+    columns : iterable of str
+        The columns of the table tested (sorted in the key, so their order does not matter).
+    cell : mapping, optional
+        The cell (column -> value) the test is about, sorted by column.
+    tail : str
+        ``"two-sided"``, ``"less"`` or ``"greater"``.
+
+    Examples
+    --------
+    >>> hypothesis_key("cell", ["species", "size"], {"size": "big"}, "less")
+    'cell:size,species:size=big:less'
+    """
+    cols = ",".join(sorted(str(c) for c in columns))
+    where = "&".join(f"{k}={v}" for k, v in sorted((str(k), str(v)) for k, v in (cell or {}).items()))
+    return f"{kind}:{cols}:{where}:{tail}"
 
 
 @dataclass(frozen=True)
