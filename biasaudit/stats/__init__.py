@@ -12,7 +12,8 @@ depletion    cell depletion / rule purity tests of the coverage scan
 effects      effect sizes and confidence intervals
 multitest    Benjamini-Hochberg / Holm / Benjamini-Yekutieli
 grading      effect levels and severity
-stratified   Cochran-Mantel-Haenszel and the exact stratified test
+stratified   Cochran-Mantel-Haenszel, the exact stratified test, the MH risk difference
+gcmh         generalised CMH test of r x 2 x K tables (asymptotic, exact, Monte Carlo)
 fragility    fragility indices
 shift        continuous train/test shift
 planning     rows needed for significance
@@ -52,7 +53,8 @@ from .multitest import ADJUST_METHODS, adjust_pvalues
 from .planning import rows_needed
 from .results import CMHResult, TestResult
 from .shift import numeric_shift, psi, quantile_bins
-from .stratified import cmh_test, exact_stratified_test, informative_strata, mantel_fleiss
+from .gcmh import general_cmh, generalized_cmh
+from .stratified import cmh_test, exact_stratified_test, informative_strata, mantel_fleiss, mh_risk_difference
 from .tests import cochran_ok, gof_test, independence_test
 
 __all__ = [
@@ -102,6 +104,9 @@ __all__ = [
     "exact_stratified_test",
     "mantel_fleiss",
     "informative_strata",
+    "mh_risk_difference",
+    "general_cmh",
+    "generalized_cmh",
     # fragility
     "fragility_flip",
     "fragility_delete",

@@ -12,10 +12,11 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from ._validation import REL_TOL, as_counts
+from ._validation import REL_TOL, as_counts, chi2_sf
 from .results import CMHResult
 
-__all__ = ["cmh_test", "exact_stratified_test", "mantel_fleiss", "informative_strata", "MANTEL_FLEISS_MIN"]
+__all__ = ["cmh_test", "exact_stratified_test", "mantel_fleiss", "informative_strata", "mh_risk_difference",
+           "MANTEL_FLEISS_MIN"]
 
 #: The asymptotic CMH test is trusted when the Mantel-Fleiss criterion is at least this.
 EXACT_ALONGSIDE_MAX_N = 2000
@@ -34,6 +35,31 @@ def informative_strata(strata) -> list[np.ndarray]:
         if np.all(t.sum(axis=0) > 0) and np.all(t.sum(axis=1) > 0):
             out.append(t)
     return out
+
+
+def mh_risk_difference(strata) -> float:
+    r"""Mantel-Haenszel risk difference of K 2 x 2 tables (rows exposure, columns outcome).
+
+    .. math:: RD_{MH} = \frac{\sum_k (a_k n_{0k} - c_k n_{1k}) / N_k}{\sum_k n_{1k} n_{0k} / N_k}
+
+    with :math:`a_k` (:math:`c_k`) the exposed (unexposed) rows with the outcome, :math:`n_{1k}`,
+    :math:`n_{0k}` the row totals and :math:`N_k = n_{1k} + n_{0k}`.  Strata with an empty row carry
+    no information and are skipped; NaN when none is left.
+
+    References
+    ----------
+    Greenland, S. & Robins, J. M. (1985). Estimation of a common effect parameter from sparse
+    follow-up data. Biometrics 41, 55-68.
+    """
+    t = np.asarray(strata, dtype=float).reshape(-1, 2, 2)
+    n1, n0 = t[:, 0].sum(axis=1), t[:, 1].sum(axis=1)
+    ok = (n1 > 0) & (n0 > 0)
+    if not ok.any():
+        return math.nan
+    t, n1, n0 = t[ok], n1[ok], n0[ok]
+    big_n = n1 + n0
+    den = float(np.sum(n1 * n0 / big_n))
+    return float(np.sum((t[:, 0, 0] * n0 - t[:, 1, 0] * n1) / big_n) / den)
 
 
 def _support(t: np.ndarray) -> tuple[int, int, int, int, int]:
@@ -143,8 +169,11 @@ def cmh_test(strata) -> CMHResult:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         odds_ratio = float(st.oddsratio_pooled)
-        null = st.test_null_odds(correction=False)
-        statistic, cmh_p = float(null.statistic), float(null.pvalue)
+        statistic = float(st.test_null_odds(correction=False).statistic)
+    # statsmodels returns 1 - chi2.cdf, which is exactly 0 below about 1e-16: the survival function does not
+    cmh_p = chi2_sf(statistic, 1) if math.isfinite(statistic) else math.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
         if len(tables) >= 2:
             breslow_day_p = float(st.test_equal_odds(adjust=False).pvalue)
         else:
