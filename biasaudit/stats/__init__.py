@@ -17,6 +17,7 @@ gcmh         generalised CMH test of r x 2 x K tables (asymptotic, exact, Monte 
 fragility    fragility indices
 shift        continuous train/test shift
 planning     rows needed for significance
+rates        two groups' rates: SPD, DI and ln OR intervals, the symmetric effect level
 """
 from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
 from .effects import (
@@ -51,6 +52,7 @@ from .grading import (
 )
 from .multitest import ADJUST_METHODS, adjust_pvalues
 from .planning import rows_needed
+from .rates import LOG_OR_THRESHOLDS, log_odds_ratio, log_odds_ratio_level, rate_effect_level, rate_ratio_ci, spd_ci
 from .results import CMHResult, TestResult
 from .shift import numeric_shift, psi, quantile_bins
 from .gcmh import general_cmh, generalized_cmh
@@ -118,4 +120,11 @@ __all__ = [
     "quantile_bins",
     # planning
     "rows_needed",
+    # two-group rates
+    "spd_ci",
+    "rate_ratio_ci",
+    "log_odds_ratio",
+    "log_odds_ratio_level",
+    "rate_effect_level",
+    "LOG_OR_THRESHOLDS",
 ]
