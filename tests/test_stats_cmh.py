@@ -17,7 +17,7 @@ from scipy import stats as sps
 from statsmodels.stats.contingency_tables import StratifiedTable
 
 from biasaudit import stats
-from biasaudit.stats import gcmh
+from biasaudit.stats import exact, gcmh
 
 
 # ----------------------------------------------------------------------------- generalised CMH identities
@@ -165,3 +165,44 @@ def test_mh_risk_difference_matches_loop_and_flips_sign(cells):
         # swapping exposure rows, or the outcome columns, flips its sign
         assert stats.mh_risk_difference(strata[:, ::-1, :]) == pytest.approx(-ref, rel=1e-9, abs=1e-12)
         assert stats.mh_risk_difference(strata[:, :, ::-1]) == pytest.approx(-ref, rel=1e-9, abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- bounded exact enumerations
+def test_freeman_halton_is_bounded_and_monte_carlo_agrees():
+    # the case: 2 x 6, n = 240, about 2.9e7 tables: refused (bounded work), Monte Carlo instead
+    t = np.array([[30, 25, 20, 20, 15, 4], [20, 25, 30, 30, 15, 6]])
+    n_tables = stats.count_2xk_tables(t.sum(axis=1), t.sum(axis=0))
+    assert n_tables > exact.MAX_EXACT_TABLES
+    with pytest.raises(ValueError, match="freeman_halton_2xk_mc"):
+        stats.freeman_halton_2xk(t)
+    p, se = stats.freeman_halton_2xk_mc(t, n_draws=20_000, rng=1)
+    # oracle: scipy's own Monte Carlo conditional test on the same table (probability ordering differs
+    # from the chi-square ordering only in ties; at n = 240 both estimate the same tail closely)
+    ref = sps.chi2_contingency(t, correction=False).pvalue
+    assert abs(p - ref) < 5 * se + 0.01
+    assert stats.freeman_halton_2xk_mc(t, n_draws=20_000, rng=1) == (p, se)   # seeded
+
+
+def test_freeman_halton_monte_carlo_matches_exact_on_small_table():
+    t = np.array([[1, 5, 0, 1, 0, 3], [2, 0, 1, 0, 1, 0]])                  # [TV A3]: exact p = 0.035964
+    p, se = stats.freeman_halton_2xk_mc(t, n_draws=99_999, rng=0)
+    assert abs(p - 0.035964) < 4 * se
+
+
+@pytest.mark.parametrize("margins", [([3, 4], [2, 2, 3]), ([10, 12], [5, 7, 3, 7]), ([30, 30], [20, 20, 20])])
+def test_count_2xk_tables_against_brute_force(margins):
+    rows, cols = margins
+    count = sum(1 for x in itertools.product(*[range(c + 1) for c in cols]) if sum(x) == rows[0])
+    assert stats.count_2xk_tables(rows, cols) == count
+
+
+def test_count_2xk_tables_large_margin_is_fast_and_close():
+    # the float path (margin > 2,000) against the exact integer recursion run here
+    rows, cols = [2500, 2600], [1000, 1500, 2600]
+    coef = [1] + [0] * 2500
+    for cj in cols:
+        pre = [0]
+        for v in coef:
+            pre.append(pre[-1] + v)
+        coef = [pre[s + 1] - pre[max(0, s - cj)] for s in range(2501)]
+    assert stats.count_2xk_tables(rows, cols) == pytest.approx(coef[2500], rel=1e-9)

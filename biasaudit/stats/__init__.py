@@ -40,6 +40,7 @@ from .exact import (
     exact_multinomial_full,
     fisher_pmin_2x2,
     freeman_halton_2xk,
+    freeman_halton_2xk_mc,
     monte_carlo_multinomial,
     multinomial_pmin,
 )
@@ -70,6 +71,7 @@ __all__ = [
     # exact enumerations and p_min
     "fisher_pmin_2x2",
     "freeman_halton_2xk",
+    "freeman_halton_2xk_mc",
     "exact_multinomial",
     "exact_multinomial_full",
     "monte_carlo_multinomial",
