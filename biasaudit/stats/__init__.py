@@ -17,6 +17,7 @@ gcmh         generalised CMH test of r x 2 x K tables (asymptotic, exact, Monte 
 fragility    fragility indices
 shift        continuous train/test shift
 planning     rows needed for significance
+predictive   leave-one-out balanced accuracy and corrected Theil's U from a count table
 rates        two groups' rates: SPD, DI and ln OR intervals, the symmetric effect level
 """
 from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
@@ -53,6 +54,7 @@ from .grading import (
 )
 from .multitest import ADJUST_METHODS, adjust_pvalues
 from .planning import rows_needed
+from .predictive import loo_balanced_accuracy, theils_u_corrected
 from .rates import LOG_OR_THRESHOLDS, log_odds_ratio, log_odds_ratio_level, rate_effect_level, rate_ratio_ci, spd_ci
 from .results import CMHResult, TestResult
 from .shift import numeric_shift, psi, quantile_bins
@@ -122,6 +124,9 @@ __all__ = [
     "quantile_bins",
     # planning
     "rows_needed",
+    # predicting one variable from another (leakage)
+    "loo_balanced_accuracy",
+    "theils_u_corrected",
     # two-group rates
     "spd_ci",
     "rate_ratio_ci",
