@@ -18,6 +18,7 @@ fragility    fragility indices
 shift        continuous train/test shift
 planning     rows needed for significance
 predictive   leave-one-out balanced accuracy and corrected Theil's U from a count table
+threeway     sample x A x B: conditional independence, no three-way interaction
 rates        two groups' rates: SPD, DI and ln OR intervals, the symmetric effect level
 """
 from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
@@ -61,6 +62,7 @@ from .shift import numeric_shift, psi, quantile_bins
 from .gcmh import general_cmh, generalized_cmh
 from .stratified import cmh_test, exact_stratified_test, informative_strata, mantel_fleiss, mh_risk_difference
 from .tests import cochran_ok, gof_test, independence_test
+from .threeway import conditional_independence_test, no_three_way_interaction_test
 
 __all__ = [
     # results
@@ -127,6 +129,9 @@ __all__ = [
     # predicting one variable from another (leakage)
     "loo_balanced_accuracy",
     "theils_u_corrected",
+    # three-way tables (shift of a conditional distribution or a relation)
+    "conditional_independence_test",
+    "no_three_way_interaction_test",
     # two-group rates
     "spd_ci",
     "rate_ratio_ci",
