@@ -406,3 +406,24 @@ def test_cli_compare_end_to_end(tmp_path, small):
     bad = subprocess.run([sys.executable, "-m", "biasaudit", "scan", str(train), "--reference", str(test), "-q",
                           "--no-probe"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "share" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --------------------------------------------------------------------------- the one reference parser
+def test_reference_table_is_the_one_parser():
+    from biasaudit.detectors._reference import REFERENCE_PATH_ERROR, reference_table
+    long = reference_table({"size": {"big": 0.4, " small ": 0.6}})
+    assert long.to_dict("list") == {"attribute": ["size", "size"], "value": ["big", "small"], "share": [0.4, 0.6]}
+    # {value: share} for one named attribute, and filtering a long table to one attribute
+    assert reference_table({"big": 0.4, "small": 0.6}, attribute="size").to_dict("list") == long.to_dict("list")
+    both = pd.DataFrame({"attribute": ["size", "size", "color"], "value": ["big", "small", "white"],
+                         "share": [0.4, 0.6, 1.0]})
+    assert reference_table(both, attribute="size").to_dict("list") == long.to_dict("list")
+    wide = pd.DataFrame({"size": ["big", "small"], "color": ["white", "black"], "share": [0.5, 0.5]})
+    assert reference_table(wide)["attribute"].tolist() == ["size|color"] * 2
+    with pytest.raises(DataError) as e:
+        reference_table("datasets/dogs_cats_reference.csv")
+    assert str(e.value) == REFERENCE_PATH_ERROR.format(path="datasets/dogs_cats_reference.csv")
+    with pytest.raises(DataError, match="no rows for attribute 'age'"):
+        reference_table(both, attribute="age")
+    with pytest.raises(DataError, match="more than once"):
+        reference_table(pd.concat([both, both]))
