@@ -206,3 +206,20 @@ def test_count_2xk_tables_large_margin_is_fast_and_close():
             pre.append(pre[-1] + v)
         coef = [pre[s + 1] - pre[max(0, s - cj)] for s in range(2501)]
     assert stats.count_2xk_tables(rows, cols) == pytest.approx(coef[2500], rel=1e-9)
+
+
+def test_exact_stratified_test_trimmed_equals_full_convolution():
+    # rare exposure at large n (Mantel-Fleiss < 5): the trimmed convolution against the full one
+    strata = [np.array([[2, 3000], [9, 6000]]), np.array([[0, 1500], [4, 2500]]), np.array([[3, 800], [1, 3000]])]
+    pmf, lo_total = np.ones(1), 0
+    for t in strata:
+        r1, c1, n = t[0].sum(), t[:, 0].sum(), t.sum()
+        lo, hi = max(0, r1 - (n - c1)), min(r1, c1)
+        pmf = np.convolve(pmf, sps.hypergeom.pmf(np.arange(lo, hi + 1), n, c1, r1))
+        lo_total += lo
+    s_obs = sum(int(t[0, 0]) for t in strata) - lo_total
+    p = pmf[pmf <= pmf[s_obs] * (1 + 1e-7)].sum()
+    got, _ = stats.exact_stratified_test(strata)
+    assert stats.mantel_fleiss(strata) < 5
+    assert got == pytest.approx(p, rel=1e-12)
+    assert stats.cmh_test(strata).p_value == pytest.approx(p, rel=1e-12)

@@ -214,19 +214,22 @@ def _coded(ctx, column: str, values: set) -> tuple[np.ndarray, tuple]:
     the raw data (rows with a missing label dropped, as in the audit).
     """
     table = ctx.table
-    if column in table.codes:
-        levels = table.levels[column]
-        numeric_raw = ctx.roles.bins.get(column) and not values <= set(levels)
-        if not numeric_raw:
-            return table.codes[column], levels
+    if _counted(ctx, column, values):
+        return table.codes[column], table.levels[column]
     raw = ctx.raw
     keep = _as_text(raw[ctx.roles.label]).notna().to_numpy()
     return encode_column(_as_text(raw[column][keep]).reset_index(drop=True))
 
 
+def _counted(ctx, column: str, values: set) -> bool:
+    """True when the reference is on an audited column's own levels: its counts come from ``count()``."""
+    levels = ctx.table.levels.get(column)
+    return levels is not None and not (ctx.roles.bins.get(column) and not values <= set(levels))
+
+
 def _check_attribute(ctx, name: str) -> None:
     roles = ctx.roles
-    known = set(ctx.table.codes) | {str(c) for c in ctx.raw.columns}
+    known = set(ctx.table.levels) | {str(c) for c in ctx.raw.columns}
     if name not in known:
         raise _missing_column(name, [c for c in ctx.raw.columns] + [c for c in roles.derived], "Reference attribute")
     if name in roles.ids:
@@ -302,7 +305,7 @@ def parse_reference(reference, ctx) -> list[ReferenceSpec]:
         columns = []
         for j, a in enumerate(attrs):
             ref_vals = [p[j] for p in parts]
-            codes, levels = _coded(ctx, a, set(ref_vals))
+            levels = ctx.table.levels[a] if _counted(ctx, a, set(ref_vals)) else _coded(ctx, a, set(ref_vals))[1]
             mapped = _match_values(ref_vals, levels, a, notes)
             if not set(mapped) & set(levels):
                 shown = ", ".join(l for l in levels if l != MISSING)
@@ -354,12 +357,16 @@ def observed_cells(ctx, spec: ReferenceSpec) -> tuple[dict, float]:
     n_missing : float
         Rows (or weight) with a missing value in any of the attributes.
     """
-    codes, levels = {}, {}
     ref_values = [set(v[j] for v in spec.values) for j in range(len(spec.attributes))]
-    for j, a in enumerate(spec.attributes):
-        codes[a], levels[a] = _coded(ctx, a, ref_values[j])
-    local = CodedTable(codes, levels, ctx.table.weights)
-    t = local.count(*spec.attributes)
+    if all(_counted(ctx, a, ref_values[j]) for j, a in enumerate(spec.attributes)):
+        t = ctx.table.count(*spec.attributes)       # audited columns: a count table, no rows read
+    else:
+        # a numeric column whose reference lists raw values, or a column the audit left out: these
+        # need the raw values (rows), which only the in-memory table holds
+        codes, levels = {}, {}
+        for j, a in enumerate(spec.attributes):
+            codes[a], levels[a] = _coded(ctx, a, ref_values[j])
+        t = CodedTable(codes, levels, ctx.table.weights).count(*spec.attributes)
     counts: dict = {}
     n_missing = 0.0
     for idx in zip(*np.nonzero(t.counts)):

@@ -122,7 +122,7 @@ def reference_findings(ctx: AuditContext, spec: ReferenceSpec) -> list[Finding]:
     p = p / p.sum()
     n = obs.sum()
     n_int = int(round(float(n)))
-    weighted = ctx.table.weights is not None and not np.allclose(obs, np.round(obs))
+    weighted = not np.allclose(obs, np.round(obs))       # fractional weights: no exact count test
     out: list[Finding] = []
     if impossible:
         out.append(_impossible_finding(spec, impossible, n + sum(impossible.values())))
