@@ -227,3 +227,11 @@ def test_renaming_labels_changes_no_number(dogs_cats):
         assert (fa.p_value, fa.p_min, fa.severity) == (fb.p_value, fb.p_min, fb.severity)
         assert fa.details["theils_u"] == pytest.approx(fb.details["theils_u"])
         assert fa.details["mutual_info_nats"] == pytest.approx(fb.details["mutual_info_nats"])
+
+
+def test_label_proxy_shares_group_attribution_key(dogs_cats):
+    # the label x S table is the group-attribution table: one hypothesis, one key
+    r = biasaudit.audit(dogs_cats, label="species", sensitive=["size"], detectors=["proxies", "group_attribution"])
+    f = by_id(r.findings)
+    assert f["proxies:label->size"].hypothesis == f["group_attribution:size:label=species"].hypothesis \
+        == "2x2:size,species:size=big:two-sided"

@@ -262,11 +262,19 @@ def _pair_finding(ctx: AuditContext, s_: str, x: str, mode: str) -> Finding | No
         testable=res.p_min <= st.alpha, in_family=in_family, effect_size=v if math.isfinite(v) else None,
         effect_size_name="cramers_v_corrected", effect_level=level, n=int(t.sum()), pattern=pattern,
         severity=severity, explained_by=explained, suggestion=suggestion,
-        hypothesis=hypothesis_key("independence", [s_, x]),
+        hypothesis=_pair_key(ctx, s_, x, t) if mode == "label" else hypothesis_key("independence", [s_, x]),
         details={"sensitive": s_, "candidate": x, "theils_u": u_s, "theils_u_reverse": u_x, "cramers_v": m["v"],
                  "cramers_v_corrected": v, "mutual_info_nats": m["mi"], "miller_madow_bias": m["mi_bias"],
                  "nmi": m["nmi"], "entropy_sensitive": m["h_s"], "entropy_candidate": m["h_x"],
                  "dof": res.dof, "valid": res.valid, "note": res.note, "table": t.tolist()})
+
+
+def _pair_key(ctx: AuditContext, s_: str, label: str, t: np.ndarray) -> str:
+    """The key group attribution gives the same S x label table: its 2x2 key when the table is 2 x 2."""
+    if t.shape == (2, 2):
+        levels = [lv for lv, n in zip(ctx.table.levels[s_], ctx.table.count(s_).counts) if n > 0]
+        return hypothesis_key("2x2", [s_, label], {s_: sorted(str(v) for v in levels)[0]})
+    return hypothesis_key("independence", [s_, label])
 
 
 def _probe(ctx: AuditContext, s_: str, features: list) -> tuple[Finding | None, dict]:
