@@ -13,8 +13,9 @@ the training fold) and splits ``attribute == level`` (the splits of a tree on on
 depth ``max_depth``, a node splitting when it is impure and its best split decreases the weighted
 impurity by at least ``MIN_GAIN`` of the total weight, as ``DecisionTreeClassifier(max_depth=3,
 class_weight="balanced", min_impurity_decrease=MIN_GAIN)``.  Exact ties between splits go to the
-first column (scikit-learn draws a random column order); the same rule scores the data and every
-permutation, so the test stays exact.
+first column (scikit-learn draws a random column order), and the class sums are accumulated in
+single precision, so splits whose gains agree to about 1e-7 may be chosen differently from
+scikit-learn; the same rule scores the data and every permutation, so the test stays exact.
 
 Cost: every fit of every replicate is grown together, level by level, with one matrix product
 ``(B * nodes * (K + 1), G) @ (G, p)`` on the G distinct patterns of the (at most ``max_rows``) rows:

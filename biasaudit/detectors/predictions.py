@@ -11,7 +11,8 @@ true positive class (every other value negative), for every sensitive attribute 
   true positives, PPV among the predicted positives, the selection rate among all rows.  The
   2 x 2 (group, reference) x (event, no event) is tested by ``stats.independence_test``
   (Pearson X^2 when Cochran's rule holds, Fisher exact otherwise; STATISTICS.md §1.1), with the
-  difference and the ratio of the rates as effects (levels of |SPD| and DI, §1.4); with three
+  difference and the ratio of the rates as effects (level: the larger of the |difference| and
+  |ln OR| levels, symmetric under swapping event and non-event, §1.4 v0.2; the ratio is reported); with three
   or more groups one r x 2 test per metric as well;
 * the equalized-odds difference, max(max_g TPR - min_g TPR, max_g FPR - min_g FPR) over the
   groups (Hardt, Price & Srebro 2016; fairlearn's ``equalized_odds_difference``), descriptive;
