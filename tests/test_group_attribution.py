@@ -252,3 +252,12 @@ def test_intersections_of_named_attributes_against_pandas():
     assert not any("job" in x for x in found)
     unnamed = by_id(group_attribution(make_ctx(df, label="hired", positive="yes")))
     assert not any("&" in x for x in unnamed)
+
+
+def test_tables_plans_named_triples():
+    from biasaudit.detectors.group_attribution import tables
+    df = pd.DataFrame({"a": ["x", "y"] * 50, "b": ["p", "q"] * 50, "c": ["u", "v", "w", "z"] * 25,
+                       "d": ["m", "n"] * 50, "y": ["0", "1"] * 50})
+    ctx = make_ctx(df, label="y", sensitive=["a", "b", "c"])
+    assert tables(ctx.roles, ctx.table.levels, 100, None) == [frozenset({"a", "b", "c", "y"})]   # 2 x 2 x 4 = 16
+    assert tables(make_ctx(df, label="y").roles, ctx.table.levels, 100, None) == []             # none named

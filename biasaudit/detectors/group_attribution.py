@@ -31,7 +31,7 @@ from .. import stats
 from ..engine.context import AuditContext
 from ..findings import BiasType, Finding, hypothesis_key
 
-__all__ = ["group_attribution", "group_rate_rows", "named_sensitive", "intersections", "FOUR_FIFTHS",
+__all__ = ["group_attribution", "group_rate_rows", "named_sensitive", "intersections", "tables", "FOUR_FIFTHS",
            "MAX_PAIR_CELLS", "MAX_TRIPLE_CELLS"]
 
 FOUR_FIFTHS = 0.8
@@ -81,6 +81,20 @@ def intersections(ctx: AuditContext) -> list[tuple]:
                 continue
             if math.prod(observed[a] for a in combo) <= cap:
                 out.append(combo)
+    return out
+
+
+def tables(roles, levels, n, settings) -> list[frozenset]:
+    """Count tables this detector reads beyond every attribute pair with the label: named triples x label.
+
+    ``levels`` maps a column to its level names (the engine's summaries); observed counts are not
+    known before counting, so a triple is planned when its level counts allow it (``MAX_TRIPLE_CELLS``).
+    """
+    named = named_sensitive(roles)
+    out = []
+    for combo in itertools.combinations(named, 3):
+        if len({roles.parent(a) for a in combo}) == 3 and math.prod(len(levels[a]) for a in combo) <= MAX_TRIPLE_CELLS:
+            out.append(frozenset((*combo, roles.label)))
     return out
 
 
