@@ -157,3 +157,107 @@ def test_compas_rates_and_chi_square():
     assert found["group_attribution:race=Caucasian:label=1"].details["disparate_impact"] == pytest.approx(
         r["Caucasian"] / r["African-American"])
     assert df["two_year_recid"].mean() == pytest.approx(0.4551, abs=1e-4)        # SOURCE.md: 45.51 %
+
+
+# ----------------------------------------------------------------------------- v0.2: symmetric effect levels
+def _credit_frame(k1=60, n1=1000, k0=60, n0=3000, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    group = np.r_[np.full(n1, "young"), np.full(n0, "old")]
+    outcome = np.r_[np.where(np.arange(n1) < k1, "default", "repaid"), np.where(np.arange(n0) < k0, "default", "repaid")]
+    other = rng.choice(["a", "b"], n1 + n0)
+    return pd.DataFrame({"age": group, "other": other, "outcome": outcome}).sample(frac=1, random_state=seed)
+
+
+@pytest.mark.parametrize("k1,n1,k0,n0", [(60, 1000, 60, 3000), (30, 400, 200, 1600), (5, 50, 100, 3000)])
+def test_level_symmetric_under_swapping_the_positive_value(k1, n1, k0, n0):
+    df = _credit_frame(k1, n1, k0, n0)
+    a = by_id(group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"])))
+    b = by_id(group_attribution(make_ctx(df, label="outcome", positive="repaid", sensitive=["age"])))
+    fa = next(f for f in a.values() if f.kind == "group_rate")
+    fb = next(f for f in b.values() if f.kind == "group_rate")
+    assert fa.p_value == pytest.approx(fb.p_value, rel=1e-12) and fa.hypothesis == fb.hypothesis
+    assert fa.effect_level == fb.effect_level
+    # the level is max(|SPD| level, |ln OR| level), computed here by hand
+    r1, r0 = k1 / n1, k0 / n0
+    lor = abs(math.log(r1 * (1 - r0) / ((1 - r1) * r0)))
+    spd_level = sum(abs(r1 - r0) >= t for t in (0.05, 0.10, 0.20))
+    lor_level = sum(lor >= t for t in (0.36, 0.91, 1.45))
+    assert fa.effect_level == max(spd_level, lor_level)
+    # DI depends on which value is positive and is reported, not graded
+    assert fa.details["disparate_impact"] != pytest.approx(fb.details["disparate_impact"])
+
+
+def test_issue_example_default_vs_repaid_same_level():
+    # 6 % vs 2 % defaults: DI 0.33 ("medium" by DI) but 0.96 on repayments ("low" by DI); SPD 0.04
+    df = _credit_frame(60, 1000, 60, 3000)
+    f = next(x for x in group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"]))
+             if x.kind == "group_rate")
+    t = np.array([[60, 940], [60, 2940]])
+    assert f.p_value == pytest.approx(sps.chi2_contingency(t, correction=False).pvalue, rel=1e-10)
+    assert f.effect_level == 2                     # |ln OR| = ln 3.13 = 1.14: medium, whichever value is positive
+
+
+def test_intervals_against_statsmodels():
+    from statsmodels.stats.proportion import confint_proportions_2indep
+    df = _credit_frame(30, 400, 200, 1600)
+    f = next(x for x in group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"]))
+             if x.kind == "group_rate")
+    k, n, k0, n0 = 30, 400, 200, 1600        # the lower-rate group (young: 7.5 % vs 12.5 %) against the rest
+    assert f.attributes == {"age": "young"} and f.hypothesis == "2x2:age,outcome:age=old:two-sided"
+    lo, hi = confint_proportions_2indep(k, n, k0, n0, method="newcomb", compare="diff")
+    assert (f.ci_low, f.ci_high) == pytest.approx((lo, hi), rel=1e-9)
+    lo, hi = confint_proportions_2indep(k, n, k0, n0, method="log", compare="ratio")
+    assert f.details["disparate_impact_ci"] == pytest.approx([lo, hi], rel=1e-9)   # young is not the reference
+    lor = math.log(k * (n0 - k0) / ((n - k) * k0))
+    se = math.sqrt(1 / k + 1 / (n - k) + 1 / k0 + 1 / (n0 - k0))
+    assert f.details["log_odds_ratio_ci"] == pytest.approx([lor - 1.959964 * se, lor + 1.959964 * se], rel=1e-6)
+
+
+def test_hypothesis_keys():
+    df = _credit_frame()
+    found = group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age", "other"]))
+    f = by_id(found)
+    # a two-level attribute: its association table is the 2x2, one test keyed by the first sorted level
+    assert f["group_attribution:age:label=outcome"].hypothesis == "2x2:age,outcome:age=old:two-sided"
+    assert f["group_attribution:age=old:label=default"].hypothesis == "2x2:age,outcome:age=old:two-sided"
+    three = pd.DataFrame({"g": np.repeat(["x", "y", "z"], 100), "y": np.tile(["p", "q"], 150)})
+    f3 = by_id(group_attribution(make_ctx(three, label="y", positive="p", sensitive=["g"])))
+    assert f3["group_attribution:g:label=y"].hypothesis == "independence:g,y::two-sided"
+    assert f3["group_attribution:g=y:label=p"].hypothesis == "2x2:g,y:g=y:two-sided"
+
+
+def test_intersections_of_named_attributes_against_pandas():
+    rng = np.random.default_rng(4)
+    n = 3000
+    sex = rng.choice(["F", "M"], n)
+    race = rng.choice(["A", "B", "C"], n, p=[0.6, 0.3, 0.1])
+    p = 0.3 + 0.15 * ((sex == "F") & (race == "B"))
+    df = pd.DataFrame({"sex": sex, "race": race, "job": rng.choice(["j1", "j2"], n),
+                       "hired": np.where(rng.random(n) < p, "yes", "no")})
+    found = by_id(group_attribution(make_ctx(df, label="hired", positive="yes", sensitive=["sex", "race"])))
+    assoc = found["group_attribution:sex&race:label=hired"]
+    ct = pd.crosstab([df["sex"], df["race"]], df["hired"])
+    chi = sps.chi2_contingency(ct.to_numpy(), correction=False)
+    assert assoc.p_value == pytest.approx(chi.pvalue, rel=1e-8) and assoc.statistic == pytest.approx(chi.statistic)
+    assert assoc.hypothesis == "independence:hired,race,sex::two-sided" and assoc.kind == "intersection_association"
+    fb = found["group_attribution:sex=F&race=B:label=yes"]
+    k, n_g = ct.loc[("F", "B"), "yes"], ct.loc[("F", "B")].sum()
+    k_rest, n_rest = ct["yes"].sum() - k, n - n_g
+    assert fb.details["table2x2"] == [[k, n_g - k], [k_rest, n_rest - k_rest]]
+    assert fb.effect_size == pytest.approx(k / n_g - k_rest / n_rest)
+    assert fb.details["rate_ci"] == pytest.approx(list(proportion_confint(k, n_g, method="wilson")))
+    assert fb.hypothesis == "2x2:hired,race,sex:race=B&sex=F:two-sided"
+    assert fb.attributes == {"sex": "F", "race": "B"}
+    # no intersection with an attribute the user did not name, and none without a named attribute
+    assert not any("job" in x for x in found)
+    unnamed = by_id(group_attribution(make_ctx(df, label="hired", positive="yes")))
+    assert not any("&" in x for x in unnamed)
+
+
+def test_tables_plans_named_triples():
+    from biasaudit.detectors.group_attribution import tables
+    df = pd.DataFrame({"a": ["x", "y"] * 50, "b": ["p", "q"] * 50, "c": ["u", "v", "w", "z"] * 25,
+                       "d": ["m", "n"] * 50, "y": ["0", "1"] * 50})
+    ctx = make_ctx(df, label="y", sensitive=["a", "b", "c"])
+    assert tables(ctx.roles, ctx.table.levels, 100, None) == [frozenset({"a", "b", "c", "y"})]   # 2 x 2 x 4 = 16
+    assert tables(make_ctx(df, label="y").roles, ctx.table.levels, 100, None) == []             # none named

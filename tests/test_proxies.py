@@ -23,6 +23,7 @@ import biasaudit
 from biasaudit.engine.context import AuditContext
 from biasaudit.engine.counts import encode
 from biasaudit.detectors import proxies as px
+from biasaudit.detectors._cvtree import grow_batched, stratified_folds
 from biasaudit.engine.roles import resolve
 from biasaudit.settings import Settings
 from conftest import DATASETS, load_compas, make_ctx
@@ -112,25 +113,66 @@ def test_probe_matches_sklearn_tree():
     df = pd.read_csv(DATASETS / "german_credit.csv")
     rng = np.random.default_rng(7)
     df["noise"] = rng.choice(["a", "b", "c"], size=len(df))       # independent of everything
-    # a few attributes keep sklearn's permutation test (99 x 5 fits of a one-hot tree) fast
     cols = ["personal_status", "housing", "job", "age", "purpose", "sex", "noise", "credit"]
     ctx = make_ctx(df[cols], label="credit", positive="bad", sensitive=["sex", "noise"])
     features = [a for a in ctx.roles.attributes if a not in ("sex", "noise")]
+    sizes = [len(ctx.table.levels[f]) for f in features]
+    tree = DecisionTreeClassifier(max_depth=3, class_weight="balanced", random_state=0)
     for s in ("sex", "noise"):
         X, codes, y = _one_hot_probe(ctx, s, features)
-        res = px.predictability(codes, y, random_state=0)
-        folds = px.stratified_folds(y, 5, np.random.default_rng(0))
+        res = px.predictability(codes, sizes, y, n_permutations=0, random_state=0)
+        folds = stratified_folds(y, 5, np.random.default_rng(0))[0]   # the folds it draws first
         cv = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(5)]
-        tree = DecisionTreeClassifier(max_depth=3, class_weight="balanced", random_state=0)
         ref = cross_val_score(tree, X, y, cv=cv, scoring="balanced_accuracy").mean()
         # identical for sex; for noise one fold has two depth-2 splits of exactly equal Gini cost,
-        # which sklearn breaks by a random feature order and PatternTree by the first column
+        # which sklearn breaks by a random feature order and the batched tree by the first column
         assert res["balanced_accuracy"] == pytest.approx(ref, abs=1e-12 if s == "sex" else 0.005)
+    res = px.predictability(codes, sizes, y, random_state=0)
     # the permutation p against sklearn's permutation_test_score on the same estimator family
     _, _, p_sk = permutation_test_score(tree, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=0),
                                         n_permutations=49, random_state=0, scoring="balanced_accuracy")
     assert res["p_value"] > 0.05 and p_sk > 0.05 and abs(res["lift"]) < 0.1    # noise: not predictable
     assert abs(res["null_mean"] - 1 / 3) < 0.02                                 # permuted scores sit at chance
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batched_tree_is_sklearns_tree(seed):
+    # random tables without exact ties: the batched grower and scikit-learn predict the same class
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 6, 4)
+    codes = np.column_stack([rng.integers(0, k, 400) for k in sizes])
+    k = 2 + seed % 3
+    y = (rng.random(400) * k + 0.8 * (codes[:, 0] == 1) + 0.5 * (codes[:, 1] == 0)).astype(int) % k
+    pats, pid = np.unique(codes, axis=0, return_inverse=True)
+    pid = pid.ravel()
+    off = np.r_[0, np.cumsum(sizes)[:-1]]
+    x = np.zeros((len(pats), sizes.sum()))
+    x[np.arange(len(pats))[:, None], off + pats] = 1
+    train = np.bincount(pid * k + y, minlength=len(pats) * k).reshape(1, -1, k).astype(float)
+    node, pred, _ = grow_batched(x, train, 3)
+    sk = DecisionTreeClassifier(max_depth=3, class_weight="balanced", min_impurity_decrease=1e-12,
+                                random_state=0).fit(x[pid], y)
+    np.testing.assert_array_equal(pred[0][node[0]], sk.predict(x))
+
+
+def test_stratified_folds_balance_each_class():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, (4, 103))
+    folds = stratified_folds(y, 5, rng)
+    for b in range(4):
+        for c in range(3):
+            sizes = np.bincount(folds[b][y[b] == c], minlength=5)
+            assert sizes.max() - sizes.min() <= 1
+
+
+def test_predictable_target_has_smallest_p():
+    # S is a function of one attribute: balanced accuracy 1 and no permutation reaches it
+    rng = np.random.default_rng(11)
+    codes = np.column_stack([rng.integers(0, 4, 300), rng.integers(0, 3, 300)])
+    y = (codes[:, 0] >= 2).astype(int)
+    r = px.predictability(codes, [4, 3], y, random_state=0)
+    assert r["balanced_accuracy"] == 1.0 and r["p_value"] == pytest.approx(1 / 100) == r["p_min"]
+    assert r["splits"][0][:2] == (0, 0)                    # the root splits on the first attribute
 
 
 # ----------------------------------------------------------------------------- COMPAS
@@ -149,8 +191,12 @@ def test_compas_proxies_against_scipy():
         assert g.details["cramers_v"] == pytest.approx(association(t, method="cramer"), rel=1e-10)
         assert g.details["theils_u"] == pytest.approx(theils_u(df["race"], df[x]), rel=1e-9)
     race = next(p for p in section["predictability"] if p["sensitive"] == "race")
-    assert race["dropped_classes"] == ["Native American (11)"] and race["n_classes"] == 5
-    assert race["n_rows"] == len(df) - 11
+    # a seeded sample of PROBE_ROWS rows; classes with fewer than MIN_CLASS_ROWS rows in it are named
+    assert race["sampled"] and race["n_rows"] <= px.PROBE_ROWS
+    assert any(d.startswith("Native American") for d in race["dropped_classes"])
+    left_out = sum(int(d.split("(")[1][:-1]) for d in race["dropped_classes"])
+    assert race["n_rows"] + left_out == px.PROBE_ROWS
+    assert f"seeded sample of {race['n_rows']:,} of {len(df):,} rows" in f["proxies:predict:race"].message
     assert elapsed < 6.0, f"proxies took {elapsed:.2f} s on COMPAS"   # target < 3 s; slack for busy CI
 
 
@@ -181,3 +227,11 @@ def test_renaming_labels_changes_no_number(dogs_cats):
         assert (fa.p_value, fa.p_min, fa.severity) == (fb.p_value, fb.p_min, fb.severity)
         assert fa.details["theils_u"] == pytest.approx(fb.details["theils_u"])
         assert fa.details["mutual_info_nats"] == pytest.approx(fb.details["mutual_info_nats"])
+
+
+def test_label_proxy_shares_group_attribution_key(dogs_cats):
+    # the label x S table is the group-attribution table: one hypothesis, one key
+    r = biasaudit.audit(dogs_cats, label="species", sensitive=["size"], detectors=["proxies", "group_attribution"])
+    f = by_id(r.findings)
+    assert f["proxies:label->size"].hypothesis == f["group_attribution:size:label=species"].hypothesis \
+        == "2x2:size,species:size=big:two-sided"

@@ -341,11 +341,19 @@ def test_a3_split_tests(split):
     assert label.p_value == pytest.approx(stats.fisher_exact([[5, 5], [1, 3]]).pvalue) and label.p_value == \
         pytest.approx(0.58042, abs=1e-5)
     assert res["selection:shift:size"].p_value == pytest.approx(1.0)
-    # BH over the three split tests: colour q = 0.107892, not a finding
+    # [TV A3] BH over the three split tests: colour q = 0.107892, not a finding
     ids = ["selection:shift:species", "selection:shift:size", "selection:shift:color"]
     q = stats.false_discovery_control([res[i].p_value for i in ids], method="bh")
-    assert color.p_adjusted == pytest.approx(q[2]) and color.p_adjusted == pytest.approx(0.107892, abs=1e-6)
-    assert not color.established and color.severity == "weak-evidence"
+    assert q[2] == pytest.approx(0.107892, abs=1e-6)
+    # the scan also tests the label given each attribute and the attribute pair: BH over all of them
+    family = [f for f in res.values() if f.in_family]
+    assert {f.kind for f in family} == {"shift", "conditional_shift"}
+    # size x colour: a relation test on a sparse 2 x 2 x 6 table is reported, not put in the family
+    rel = res["selection:shift:size~color"]
+    assert rel.kind == "relation_shift" and not rel.in_family and not rel.details["valid"]
+    q_all = stats.false_discovery_control([f.p_value for f in family], method="bh")
+    assert color.p_adjusted == pytest.approx(q_all[family.index(color)])
+    assert color.p_adjusted >= 0.107892 and not color.established and color.severity == "weak-evidence"
 
 
 def test_compare_missing_columns(small):
@@ -398,3 +406,24 @@ def test_cli_compare_end_to_end(tmp_path, small):
     bad = subprocess.run([sys.executable, "-m", "biasaudit", "scan", str(train), "--reference", str(test), "-q",
                           "--no-probe"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "share" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --------------------------------------------------------------------------- the one reference parser
+def test_reference_table_is_the_one_parser():
+    from biasaudit.detectors._reference import REFERENCE_PATH_ERROR, reference_table
+    long = reference_table({"size": {"big": 0.4, " small ": 0.6}})
+    assert long.to_dict("list") == {"attribute": ["size", "size"], "value": ["big", "small"], "share": [0.4, 0.6]}
+    # {value: share} for one named attribute, and filtering a long table to one attribute
+    assert reference_table({"big": 0.4, "small": 0.6}, attribute="size").to_dict("list") == long.to_dict("list")
+    both = pd.DataFrame({"attribute": ["size", "size", "color"], "value": ["big", "small", "white"],
+                         "share": [0.4, 0.6, 1.0]})
+    assert reference_table(both, attribute="size").to_dict("list") == long.to_dict("list")
+    wide = pd.DataFrame({"size": ["big", "small"], "color": ["white", "black"], "share": [0.5, 0.5]})
+    assert reference_table(wide)["attribute"].tolist() == ["size|color"] * 2
+    with pytest.raises(DataError) as e:
+        reference_table("datasets/dogs_cats_reference.csv")
+    assert str(e.value) == REFERENCE_PATH_ERROR.format(path="datasets/dogs_cats_reference.csv")
+    with pytest.raises(DataError, match="no rows for attribute 'age'"):
+        reference_table(both, attribute="age")
+    with pytest.raises(DataError, match="more than once"):
+        reference_table(pd.concat([both, both]))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..findings import BiasType, Finding
+from ..findings import BiasType, Finding, hypothesis_key
 from ..engine.roles import roles_bin_labels
 
 __all__ = ["calibration_findings", "score_bins", "MAX_DISTINCT"]
@@ -106,6 +106,8 @@ def calibration_findings(ctx, o: dict, w, reference) -> tuple[list, list]:
                 statistic=res.statistic, p_value=res.p_value, p_min=res.p_min, testable=res.p_min <= s.alpha,
                 in_family=True, effect_size=rd, effect_size_name="mh_risk_difference", effect_level=lvl,
                 n=int(strata.sum()), pattern=lvl >= 1,
+                hypothesis=hypothesis_key("prediction-calibration", [attribute, roles.label],
+                                          {attribute: levels[g], "vs": levels[ref]}),
                 evidence=tuple({"bin": labels[b], "n_group": int(strata[b, 0].sum()),
                                 "rate_group": _r(strata[b, 0]), "n_reference": int(strata[b, 1].sum()),
                                 "rate_reference": _r(strata[b, 1])} for b in range(n_bins)

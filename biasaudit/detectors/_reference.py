@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -38,7 +37,8 @@ from ..engine.counts import CodedTable, encode_column
 from ..errors import DataError
 from ..engine.roles import MISSING, _as_text, _missing_column
 
-__all__ = ["JOINT_SEP", "RENORMALISE_TOL", "ReferenceSpec", "parse_reference", "observed_cells"]
+__all__ = ["JOINT_SEP", "RENORMALISE_TOL", "REFERENCE_PATH_ERROR", "ReferenceSpec", "reference_table",
+           "parse_reference", "observed_cells"]
 
 #: Separator of attribute names and of values in a joint reference.
 JOINT_SEP = "|"
@@ -89,11 +89,57 @@ class ReferenceSpec:
 
 
 # ----------------------------------------------------------------------------- reading
+#: Message when a file path reaches the parser: reading files is the caller's job (loaders, CLI, config).
+REFERENCE_PATH_ERROR = ("The reference must be a table (a DataFrame with columns attribute, value, share, a wide "
+                        "joint table with a share column, or a mapping {{attribute: {{value: share}}}}), not the "
+                        "path {path!r}: read the file first with biasaudit.load(path) (the CLI and config files do).")
+
+
+def reference_table(reference, *, attribute: str | None = None) -> pd.DataFrame:
+    """The one parser of reference shares: any accepted form as a checked long table.
+
+    A plain function of a table (no file reading): the CLI, config files, ``assert_representation``,
+    the raking tool and the selection detector all parse reference shares here.
+
+    Parameters
+    ----------
+    reference : DataFrame or mapping
+        Long (attribute, value, share), wide joint (one column per attribute plus share), or
+        ``{attribute: {value: share}}``; with ``attribute`` given, also ``{value: share}``.
+    attribute : str, optional
+        Keep only this attribute's rows (a ``DataError`` when it has none).
+
+    Returns
+    -------
+    DataFrame
+        Columns attribute, value (text, stripped) and share (float), one row per (attribute, value).
+
+    Raises
+    ------
+    DataError
+        A path (``REFERENCE_PATH_ERROR``), a missing or extra column, an empty attribute or value,
+        a non-finite or negative share, a duplicated value, or no rows for ``attribute``.
+    """
+    import os
+    if isinstance(reference, (str, bytes, os.PathLike)):
+        raise DataError(REFERENCE_PATH_ERROR.format(path=str(reference)))
+    if isinstance(reference, Mapping) and attribute is not None and reference and \
+            not isinstance(next(iter(reference.values())), Mapping):
+        reference = {attribute: reference}
+    out = _long(reference)
+    if attribute is not None:
+        out = out[out["attribute"] == str(attribute)].reset_index(drop=True)
+        if out.empty:
+            raise DataError(f"The reference has no rows for attribute {attribute!r}.")
+    return out
+
+
 def _to_long(reference) -> pd.DataFrame:
-    """Any accepted form as a long frame with text columns attribute, value and a share column."""
-    if isinstance(reference, (str, Path)):
-        from ..loaders import load
-        reference = load(reference)
+    """Deprecated private name of :func:`reference_table` (kept for callers not yet switched)."""
+    return reference_table(reference)
+
+
+def _long(reference) -> pd.DataFrame:
     if isinstance(reference, Mapping):
         rows = []
         for attr, values in reference.items():
@@ -103,8 +149,7 @@ def _to_long(reference) -> pd.DataFrame:
             rows += [(str(attr), v, s) for v, s in values.items()]
         reference = pd.DataFrame(rows, columns=["attribute", "value", "share"])
     if not isinstance(reference, pd.DataFrame):
-        raise DataError(f"The reference must be a DataFrame, a mapping or a file path. Got "
-                        f"{type(reference).__name__} instead.")
+        raise DataError(f"The reference must be a DataFrame or a mapping. Got {type(reference).__name__} instead.")
     if reference.empty:
         raise DataError("The reference has no rows. Give one row per attribute value with its population share.")
     cols = {str(c).strip().lower(): c for c in reference.columns}
@@ -169,19 +214,22 @@ def _coded(ctx, column: str, values: set) -> tuple[np.ndarray, tuple]:
     the raw data (rows with a missing label dropped, as in the audit).
     """
     table = ctx.table
-    if column in table.codes:
-        levels = table.levels[column]
-        numeric_raw = ctx.roles.bins.get(column) and not values <= set(levels)
-        if not numeric_raw:
-            return table.codes[column], levels
+    if _counted(ctx, column, values):
+        return table.codes[column], table.levels[column]
     raw = ctx.raw
     keep = _as_text(raw[ctx.roles.label]).notna().to_numpy()
     return encode_column(_as_text(raw[column][keep]).reset_index(drop=True))
 
 
+def _counted(ctx, column: str, values: set) -> bool:
+    """True when the reference is on an audited column's own levels: its counts come from ``count()``."""
+    levels = ctx.table.levels.get(column)
+    return levels is not None and not (ctx.roles.bins.get(column) and not values <= set(levels))
+
+
 def _check_attribute(ctx, name: str) -> None:
     roles = ctx.roles
-    known = set(ctx.table.codes) | {str(c) for c in ctx.raw.columns}
+    known = set(ctx.table.levels) | {str(c) for c in ctx.raw.columns}
     if name not in known:
         raise _missing_column(name, [c for c in ctx.raw.columns] + [c for c in roles.derived], "Reference attribute")
     if name in roles.ids:
@@ -217,8 +265,8 @@ def parse_reference(reference, ctx) -> list[ReferenceSpec]:
 
     Parameters
     ----------
-    reference : DataFrame, mapping or path
-        See the module docstring for the accepted forms.
+    reference : DataFrame or mapping
+        See the module docstring for the accepted forms (:func:`reference_table` parses them).
     ctx : AuditContext
 
     Raises
@@ -226,7 +274,7 @@ def parse_reference(reference, ctx) -> list[ReferenceSpec]:
     DataError
         With a message naming the offending attribute, value or share (see module docstring).
     """
-    long = _to_long(reference)
+    long = reference_table(reference)
     specs = []
     for key in dict.fromkeys(long["attribute"]):
         rows = long[long["attribute"] == key]
@@ -257,7 +305,7 @@ def parse_reference(reference, ctx) -> list[ReferenceSpec]:
         columns = []
         for j, a in enumerate(attrs):
             ref_vals = [p[j] for p in parts]
-            codes, levels = _coded(ctx, a, set(ref_vals))
+            levels = ctx.table.levels[a] if _counted(ctx, a, set(ref_vals)) else _coded(ctx, a, set(ref_vals))[1]
             mapped = _match_values(ref_vals, levels, a, notes)
             if not set(mapped) & set(levels):
                 shown = ", ".join(l for l in levels if l != MISSING)
@@ -309,12 +357,16 @@ def observed_cells(ctx, spec: ReferenceSpec) -> tuple[dict, float]:
     n_missing : float
         Rows (or weight) with a missing value in any of the attributes.
     """
-    codes, levels = {}, {}
     ref_values = [set(v[j] for v in spec.values) for j in range(len(spec.attributes))]
-    for j, a in enumerate(spec.attributes):
-        codes[a], levels[a] = _coded(ctx, a, ref_values[j])
-    local = CodedTable(codes, levels, ctx.table.weights)
-    t = local.count(*spec.attributes)
+    if all(_counted(ctx, a, ref_values[j]) for j, a in enumerate(spec.attributes)):
+        t = ctx.table.count(*spec.attributes)       # audited columns: a count table, no rows read
+    else:
+        # a numeric column whose reference lists raw values, or a column the audit left out: these
+        # need the raw values (rows), which only the in-memory table holds
+        codes, levels = {}, {}
+        for j, a in enumerate(spec.attributes):
+            codes[a], levels[a] = _coded(ctx, a, ref_values[j])
+        t = CodedTable(codes, levels, ctx.table.weights).count(*spec.attributes)
     counts: dict = {}
     n_missing = 0.0
     for idx in zip(*np.nonzero(t.counts)):

@@ -33,7 +33,8 @@ import numpy as np
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding
+from ..findings import BiasType, Finding, hypothesis_key
+from ..stats import general_cmh, mh_risk_difference  # noqa: F401  (re-exported: they moved to stats/)
 
 __all__ = ["conditional", "general_cmh", "simpson_check", "mh_risk_difference", "MAX_EXPOSURE_LEVELS"]
 
@@ -41,38 +42,11 @@ __all__ = ["conditional", "general_cmh", "simpson_check", "mh_risk_difference", 
 MAX_EXPOSURE_LEVELS = 6
 #: With no sensitive attribute named, more (attribute | stratifier) pairs than this are not computed.
 MAX_PAIRS_UNNAMED = 60
-#: Largest support of the exact generalised CMH distribution before Monte Carlo is used.
-MAX_EXACT_SUPPORT = 200_000
-#: Monte Carlo draws of the generalised CMH test when it is neither asymptotic nor enumerable.
-MC_DRAWS = 9_999
 #: |log OR| below this (odds ratios within [1/1.05, 1.05]) has no direction for the weak-reversal rule.
 OR_BAND = math.log(1.05)
-_TOL = 1e-7
 
 
 # ----------------------------------------------------------------------------- statistics
-def mh_risk_difference(strata: np.ndarray) -> float:
-    r"""Mantel-Haenszel risk difference of K 2 x 2 tables (rows exposure, columns outcome).
-
-    .. math:: RD_{MH} = \frac{\sum_k (a_k n_{0k} - c_k n_{1k}) / N_k}{\sum_k n_{1k} n_{0k} / N_k}
-
-    Strata with an empty row carry no information and are skipped.  NaN when none is left.
-
-    References
-    ----------
-    Greenland, S. & Robins, J. M. (1985). Estimation of a common effect parameter from sparse
-    follow-up data. Biometrics 41, 55-68.
-    """
-    num = den = 0.0
-    for (a, b), (c, d) in np.asarray(strata, dtype=float):
-        n1, n0 = a + b, c + d
-        if n1 == 0 or n0 == 0:
-            continue
-        num += (a * n0 - c * n1) / (n1 + n0)
-        den += n1 * n0 / (n1 + n0)
-    return float(num / den) if den > 0 else math.nan
-
-
 def _odds_ratio(t: np.ndarray) -> float:
     """Sample odds ratio, Haldane's +0.5 when a cell is zero."""
     t = np.asarray(t, dtype=float)
@@ -121,123 +95,6 @@ def simpson_check(strata: np.ndarray, odds_ratio_mh: float) -> dict:
         l_m = math.log(or_m)
         out["weak"] = bool(l_mh * l_m < 0 and min(abs(l_mh), abs(l_m)) >= OR_BAND)
     return out
-
-
-def _enumerate(n: np.ndarray, m: int) -> np.ndarray:
-    """All integer vectors x (rows) with sum m and 0 <= x_i <= n_i."""
-    vecs, rem = np.zeros((1, 0), dtype=np.int64), np.array([m])
-    for i, cap in enumerate(n):
-        rest = int(n[i + 1:].sum())
-        x = np.arange(int(cap) + 1)
-        r = rem[:, None] - x[None, :]
-        ok = (r >= 0) & (r <= rest)
-        src, xs = np.nonzero(ok)
-        vecs = np.column_stack([vecs[src], x[xs]])
-        rem = r[src, xs]
-    return vecs
-
-
-def _log_mvhyper(x: np.ndarray, n: np.ndarray, m: int) -> np.ndarray:
-    from scipy.special import gammaln
-
-    def lc(a, b):
-        return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
-    return lc(n, x).sum(axis=1) - lc(n.sum(), m)
-
-
-def general_cmh(tables, *, rng=0) -> dict:
-    r"""Generalised Cochran-Mantel-Haenszel test of general association for K r x 2 tables.
-
-    Rows are the r levels of A, columns (positive, other).  Per stratum with totals
-    :math:`n_{ik}`, :math:`m_k` positives and :math:`N_k` rows, the positive counts
-    :math:`x_k` are multivariate hypergeometric under conditional independence:
-
-    .. math::
-        E x_k = n_k m_k / N_k, \qquad
-        V_k = \frac{m_k (N_k - m_k)}{N_k^2 (N_k - 1)} \bigl(N_k \operatorname{diag}(n_k) - n_k n_k^\top\bigr),
-        \qquad Q = d^\top \Bigl(\sum_k V_k\Bigr)^{+} d,\quad d = \sum_k (x_k - E x_k),
-
-    asymptotically :math:`\chi^2_{r-1}`.  For r = 2 it is the CMH X^2 without continuity
-    correction; for K = 1 it is :math:`(N-1)/N` times Pearson's X^2.  The asymptotic p is used
-    when the Mantel-Fleiss criterion holds for every level (min over i of
-    :math:`\min(\sum_k E x_{ik} - \sum_k lo_{ik},\ \sum_k hi_{ik} - \sum_k E x_{ik}) \ge 5`); otherwise the
-    exact conditional distribution of :math:`\sum_k x_k` (convolution of multivariate
-    hypergeometrics, ordered by Q) is enumerated, or, when its support exceeds
-    ``MAX_EXACT_SUPPORT``, simulated with ``MC_DRAWS`` seeded draws.
-
-    Returns
-    -------
-    dict
-        test, statistic, dof, p_value, p_min, mantel_fleiss, n_strata, note.
-
-    References
-    ----------
-    Landis, J. R., Heyman, E. R. & Koch, G. G. (1978). Average partial association in three-way
-    contingency tables. International Statistical Review 46, 237-254.
-    Agresti, A. (2013). Categorical Data Analysis, 3rd ed., §6.4.
-    """
-    t = np.asarray(tables, dtype=np.int64)
-    keep = [k for k in range(t.shape[0]) if (t[k].sum(axis=0) > 0).all() and (t[k].sum(axis=1) > 0).sum() >= 2]
-    t = t[keep]
-    if len(t) == 0:
-        return {"test": "not testable (no informative stratum)", "statistic": math.nan, "dof": None,
-                "p_value": 1.0, "p_min": 1.0, "mantel_fleiss": math.nan, "n_strata": 0, "note": ""}
-    x = t[:, :, 0].astype(float)
-    n = t.sum(axis=2).astype(float)
-    m = x.sum(axis=1)
-    big_n = n.sum(axis=1)
-    e = n * (m / big_n)[:, None]
-    v = np.zeros((t.shape[1], t.shape[1]))
-    for k in range(len(t)):
-        c = m[k] * (big_n[k] - m[k]) / (big_n[k] ** 2 * (big_n[k] - 1))
-        v += c * (big_n[k] * np.diag(n[k]) - np.outer(n[k], n[k]))
-    vinv = np.linalg.pinv(v)
-    dof = int(np.linalg.matrix_rank(v))
-    e_tot = e.sum(axis=0)
-
-    def q_of(s):
-        d = s - e_tot
-        return np.einsum("...i,ij,...j->...", d, vinv, d)
-    q_obs = float(q_of(x.sum(axis=0)))
-    lo = np.maximum(0, m[:, None] - (big_n[:, None] - n)).sum(axis=0)
-    hi = np.minimum(n, m[:, None]).sum(axis=0)
-    mf = float(np.min(np.minimum(e_tot - lo, hi - e_tot)[n.sum(axis=0) > 0]))
-    out = {"statistic": q_obs, "dof": dof, "mantel_fleiss": mf, "n_strata": len(t)}
-    if mf >= 5:
-        from scipy.stats import chi2
-        return {**out, "test": "generalised CMH chi-square", "p_value": float(chi2.sf(q_obs, dof)),
-                "p_min": 0.0, "note": f"Mantel-Fleiss criterion {mf:.3g} >= 5"}
-    # exact: convolve the per-stratum multivariate hypergeometric distributions of x_k
-    support, logp = np.zeros((1, t.shape[1]), dtype=np.int64), np.zeros(1)
-    for k in range(len(t)):
-        nk, mk = t[k].sum(axis=1), int(t[k, :, 0].sum())
-        if len(support) * stats.count_2xk_tables([mk, int(nk.sum()) - mk], nk) > MAX_EXACT_SUPPORT:
-            return {**out, **_mc(t, q_of, q_obs, rng), "note": f"Mantel-Fleiss criterion {mf:.3g} < 5; "
-                    f"{MC_DRAWS} Monte Carlo draws of the conditional distribution"}
-        vk = _enumerate(nk, mk)
-        lk = _log_mvhyper(vk, nk, mk)
-        s = (support[:, None, :] + vk[None, :, :]).reshape(-1, t.shape[1])
-        lp = (logp[:, None] + lk[None, :]).reshape(-1)
-        support, inv = np.unique(s, axis=0, return_inverse=True)
-        logp = np.log(np.bincount(inv.ravel(), weights=np.exp(lp - lp.max()))) + lp.max()
-    prob = np.exp(logp - logp.max())
-    prob /= prob.sum()
-    q_all = q_of(support.astype(float))
-    p = float(prob[q_all >= q_obs * (1 - _TOL) - 1e-12].sum())
-    p_min = float(prob[q_all >= q_all.max() * (1 - _TOL) - 1e-12].sum())
-    return {**out, "test": "exact generalised CMH (conditional)", "p_value": min(1.0, p),
-            "p_min": min(1.0, p_min), "note": f"Mantel-Fleiss criterion {mf:.3g} < 5; "
-            f"{len(support)} values of the stratified sum enumerated"}
-
-
-def _mc(t: np.ndarray, q_of, q_obs: float, rng) -> dict:
-    gen = np.random.default_rng(rng)
-    total = np.zeros((MC_DRAWS, t.shape[1]))
-    for k in range(len(t)):
-        total += gen.multivariate_hypergeometric(t[k].sum(axis=1), int(t[k, :, 0].sum()), size=MC_DRAWS)
-    q = q_of(total)
-    p = (1 + int(np.sum(q >= q_obs * (1 - _TOL) - 1e-12))) / (MC_DRAWS + 1)
-    return {"test": "Monte Carlo generalised CMH (conditional)", "p_value": p, "p_min": 1 / (MC_DRAWS + 1)}
 
 
 # ----------------------------------------------------------------------------- detector
@@ -336,6 +193,7 @@ def _pair(ctx, a, b, c, levels_a, levels_b, marginal_p) -> tuple[list[Finding], 
         sim = e["simpson"]
         if sim["strong"] or sim["weak"]:
             out.append(_simpson_finding(ctx, a, b, levels_a[e["v"]], levels_b, e))
+    out = [f.evolve(hypothesis=_cmh_key(ctx, a, b, levels_a, f.details["exposure"])) for f in out]
     replaced = r == 2 and out and out[0].in_family
     if r == 2:
         e = checked[0]
@@ -353,12 +211,22 @@ def _pair(ctx, a, b, c, levels_a, levels_b, marginal_p) -> tuple[list[Finding], 
     if replaced:
         return out, info
     f = _conditional_finding(ctx, a, b, levels_a, levels_b, main, exposures, test, n_total, r)
+    f = f.evolve(hypothesis=_cmh_key(ctx, a, b, levels_a, levels_a[main["v"]] if r == 2 else None))
     masked = marginal_p > s.alpha and test["p_min"] <= s.alpha and test["p_value"] <= s.alpha
     if not masked and main["rd_marginal"] * (main["rd_mh"] if math.isfinite(main["rd_mh"]) else 0) > 0:
         # the direction of the marginal association: a view of that finding, folded into it
         f = f.evolve(explained_by=f"group_attribution:{a}:label={ctx.roles.label}")
     out.insert(0, f)
     return out, info
+
+
+def _cmh_key(ctx, a, b, levels_a, exposure) -> str:
+    """Key of the stratified null tested: A=v vs rest given B (for a two-level A, both levels' tests are one
+    test, keyed by the first level in sorted order), or general association of A given B."""
+    cell = None
+    if exposure is not None:
+        cell = {a: sorted(levels_a)[0] if len(levels_a) == 2 else exposure}
+    return hypothesis_key("cmh", [a, b, ctx.roles.label], cell)
 
 
 def _change(rd_marg: float, rd_mh: float) -> str:

@@ -11,7 +11,8 @@ true positive class (every other value negative), for every sensitive attribute 
   true positives, PPV among the predicted positives, the selection rate among all rows.  The
   2 x 2 (group, reference) x (event, no event) is tested by ``stats.independence_test``
   (Pearson X^2 when Cochran's rule holds, Fisher exact otherwise; STATISTICS.md §1.1), with the
-  difference and the ratio of the rates as effects (levels of |SPD| and DI, §1.4); with three
+  difference and the ratio of the rates as effects (level: the larger of the |difference| and
+  |ln OR| levels, symmetric under swapping event and non-event, §1.4 v0.2; the ratio is reported); with three
   or more groups one r x 2 test per metric as well;
 * the equalized-odds difference, max(max_g TPR - min_g TPR, max_g FPR - min_g FPR) over the
   groups (Hardt, Price & Srebro 2016; fairlearn's ``equalized_odds_difference``), descriptive;
@@ -44,7 +45,7 @@ import pandas as pd
 from .. import stats
 from ..engine.context import AuditContext
 from ..errors import DataError
-from ..findings import BiasType, Finding
+from ..findings import BiasType, Finding, hypothesis_key
 from ..engine.roles import _as_text
 from ._predcal import calibration_findings
 
@@ -147,15 +148,6 @@ def _metric_row(attribute: str, group: str, c: np.ndarray, alpha: float) -> dict
     return rec
 
 
-def _level(diff: float, ratio: float) -> int:
-    lvl = stats.effect_level("spd", abs(diff))
-    if math.isfinite(ratio) and ratio > 0:
-        lvl = max(lvl, stats.effect_level("disparate_impact", min(ratio, 1 / ratio)))
-    elif ratio == 0 or math.isinf(ratio):
-        lvl = max(lvl, 3 if abs(diff) > 0 else 0)
-    return lvl
-
-
 def _ratio(a: float, b: float) -> float:
     if b > 0:
         return a / b
@@ -177,7 +169,8 @@ def _two_groups(ctx, metric, cond, cg, cr, against, kind, ids, extra) -> Finding
     res = stats.independence_test(t22, alpha=s.alpha, rng=s.random_state, exact_2x2=s.exact_2x2)
     rg, rr = eg / ng, er / nr
     diff, ratio = rg - rr, _ratio(rg, rr)
-    lvl = _level(diff, ratio)
+    # symmetric level (STATISTICS.md §1.4 v0.2): |difference| and |ln OR| of the 2 x 2; the ratio is reported
+    lvl = stats.rate_effect_level(diff, stats.log_odds_ratio(eg, ng, er, nr)[0])
     name = METRICS[metric][0]
     label, attrs_txt = ctx.roles.label, " and ".join(f"{a}={v}" for a, v in cond.items())
     msg = (f"The model's {name} is {_pct(rg)} for {attrs_txt} vs {_pct(rr)} for {against} (difference "
@@ -190,6 +183,7 @@ def _two_groups(ctx, metric, cond, cg, cr, against, kind, ids, extra) -> Finding
         statistic=res.statistic, p_value=res.p_value, p_min=res.p_min, testable=res.p_min <= s.alpha,
         in_family=True, effect_size=diff, effect_size_name=f"{metric}_difference", effect_level=lvl,
         ci_low=lo, ci_high=hi, n=int(t22.sum()), observed=float(eg), expected=float(ng * (eg + er) / (ng + nr)),
+        hypothesis=hypothesis_key(f"prediction-{metric}", [*cond, label], {**cond, "vs": against}),
         pattern=lvl >= 1,
         evidence=({"group": attrs_txt, "n": int(t22[0].sum()), "events": int(t22[0, 0]), "rate": rg},
                   {"group": against, "n": int(t22[1].sum()), "events": int(t22[1, 0]), "rate": rr}),
@@ -237,6 +231,7 @@ def _association(ctx, attribute, metric, conf, levels) -> Finding | None:
         message=msg, test=res.test, statistic=res.statistic, p_value=res.p_value, p_min=res.p_min,
         testable=res.p_min <= s.alpha, in_family=True, effect_size=v, effect_size_name="cramers_v_corrected",
         effect_level=lvl, n=int(table.sum()), pattern=bool(math.isfinite(v) and v >= 0.1),
+        hypothesis=hypothesis_key(f"prediction-{metric}", [attribute, ctx.roles.label]),
         evidence=tuple({"group": g, "n": int(t.sum()), "events": int(t[0]), "rate": float(r)}
                        for g, t, r in zip(groups, table, rates)),
         suggestion=_suggestion(metric, f"some {attribute} groups", ctx.roles.label, [attribute]),

@@ -19,13 +19,16 @@ is skipped and the section says so.  Per pair, from one count table:
 
 Predictability (named sensitive attributes only): stratified 5-fold cross-validated balanced
 accuracy of a depth-3 classification tree (class-balanced Gini, splits ``attribute == level`` as on
-one-hot columns; identical to ``DecisionTreeClassifier(max_depth=3, class_weight="balanced")`` up
-to the breaking of exact ties) predicting S from all non-sensitive attributes, with the permutation
-p-value of ``sklearn.model_selection.permutation_test_score`` (same algorithm, run on pattern counts
-so that 100 x 5 fits take well under a second; ``N_PERMUTATIONS = 99``: p_min = 0.01, 999 would be ten
-times slower).  ``kind="strong_proxy"`` when balanced accuracy - 1/|S| >= 0.2 and p <= alpha.
-Classes of S with fewer than ``MIN_CLASS_ROWS`` rows are left out of the probe (and named); with
-fewer than two classes left it reports "insufficient data".
+one-hot columns; ``DecisionTreeClassifier(max_depth=3, class_weight="balanced")`` up to the breaking
+of exact ties) predicting S from all non-sensitive attributes, with the permutation p-value of
+``sklearn.model_selection.permutation_test_score`` (same algorithm; the 100 x 5 fits are grown
+together, :mod:`biasaudit.detectors._cvtree`; ``N_PERMUTATIONS = 99``: p_min = 0.01).  It runs on a
+seeded sample of at most ``PROBE_ROWS`` rows (every row below that): cross-validation needs the joint
+distribution of every attribute, which no low-dimensional count table holds, and a random sample
+keeps the permutation test exact while bounding its cost whatever the number of rows.
+``kind="strong_proxy"`` when balanced accuracy - 1/|S| >= 0.2 and p <= alpha.  Classes of S with
+fewer than ``MIN_CLASS_ROWS`` rows in the sample are left out of the probe (and named); with fewer
+than two classes left it reports "insufficient data".
 """
 from __future__ import annotations
 
@@ -36,10 +39,10 @@ import numpy as np
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding
+from ..findings import BiasType, Finding, hypothesis_key
 
-__all__ = ["proxies", "association_measures", "predictability", "PatternTree", "stratified_folds",
-           "MAX_PAIRS", "MIN_CLASS_ROWS", "N_PERMUTATIONS", "U_PROXY", "V_PROXY", "LIFT_STRONG"]
+__all__ = ["proxies", "association_measures", "predictability", "MAX_PAIRS", "MIN_CLASS_ROWS", "N_PERMUTATIONS",
+           "PROBE_ROWS", "U_PROXY", "V_PROXY", "LIFT_STRONG"]
 
 MAX_PAIRS = 200
 MIN_CLASS_ROWS = 20
@@ -51,7 +54,8 @@ V_PROXY = 0.3
 LIFT_STRONG = 0.2
 #: Balanced-accuracy lift over chance for effect levels 1, 2, 3 (our choice; §5 names only 0.2).
 LIFT_LEVELS = (0.05, 0.10, 0.20)
-MAX_EXPANDED_ROWS = 200_000
+#: Rows (a seeded sample above this) of the predictability probe, as the classifier probe's PERM_ROWS.
+PROBE_ROWS = 1_000
 _ONE = 1 - 1e-9
 
 
@@ -85,128 +89,56 @@ def association_measures(table) -> dict:
 
 
 # ----------------------------------------------------------------------------- the probe
-class PatternTree:
-    """Depth-limited CART (Gini, class-balanced weights) grown on the class counts of attribute patterns.
-
-    ``patterns`` (P x J int codes) are the distinct rows of the attribute table.  Splits are
-    ``attribute == level`` against the rest, exactly the splits a tree has on one-hot columns,
-    and the class weights are ``n / (K n_c)`` of the training counts, as
-    ``DecisionTreeClassifier(max_depth=3, class_weight="balanced")``.  Growing on counts instead
-    of rows is what makes 100 x 5 fits affordable.  Ties go to the first attribute/level.
-    """
-
-    def __init__(self, patterns: np.ndarray, max_depth: int = MAX_DEPTH):
-        self.patterns = np.asarray(patterns)
-        self.max_depth = max_depth
-        sizes = self.patterns.max(axis=0) + 1
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        p = len(self.patterns)
-        self._onehot_t = np.zeros((int(sizes.sum()), p))
-        for j in range(self.patterns.shape[1]):
-            self._onehot_t[offsets[j] + self.patterns[:, j], np.arange(p)] = 1.0
-        self._cols = [(j, lv) for j in range(self.patterns.shape[1]) for lv in range(sizes[j])]
-
-    def fit_counts(self, cnt: np.ndarray) -> np.ndarray:
-        """Leaf class (0..K-1) of every pattern, from training counts ``cnt`` (P x K)."""
-        nc = cnt.sum(axis=0)
-        k = int((nc > 0).sum())
-        wc = cnt * np.where(nc > 0, nc.sum() / (k * np.where(nc > 0, nc, 1)), 0.0)
-        n_rows = cnt.sum(axis=1)
-        self.leaf_ = np.zeros(len(cnt), dtype=np.int64)
-        self.splits_ = []
-        self._grow(np.ones(len(cnt), dtype=bool), n_rows, wc, 0, wc.sum(axis=0), n_rows.sum())
-        return self.leaf_
-
-    def _grow(self, mask, n_rows, wc, depth, tot, n) -> None:
-        w = tot.sum()
-        if depth >= self.max_depth or n < 2 or w <= 0 or 1 - ((tot / w) ** 2).sum() <= 1e-12:
-            self.leaf_[mask] = int(np.argmax(tot))
-            return
-        left = self._onehot_t @ (wc * mask[:, None])
-        n_left = self._onehot_t @ (n_rows * mask)
-        right = tot - left
-        wl, wr = left.sum(axis=1), right.sum(axis=1)
-        valid = (n_left > 0) & (n - n_left > 0)
-        if not valid.any():
-            self.leaf_[mask] = int(np.argmax(tot))
-            return
-        cost = np.full(len(valid), np.inf)
-        cost[valid] = ((wl - (left ** 2).sum(axis=1) / np.where(wl > 0, wl, 1))
-                       + (wr - (right ** 2).sum(axis=1) / np.where(wr > 0, wr, 1)))[valid]
-        best = int(np.argmin(cost))
-        self.splits_.append((depth, *self._cols[best]))
-        inside = mask & (self._onehot_t[best] > 0)
-        self._grow(inside, n_rows, wc, depth + 1, left[best], n_left[best])
-        self._grow(mask & ~inside, n_rows, wc, depth + 1, right[best], n - n_left[best])
-
-
-def stratified_folds(y: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
-    """Fold id of every row: within each class, rows in random order dealt round-robin to the folds."""
-    order = np.lexsort((rng.random(len(y)), y))
-    rank = np.empty(len(y), dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(np.bincount(y))])
-    rank[order] = np.arange(len(y)) - np.repeat(starts[:-1], np.bincount(y))
-    return rank % n_folds
-
-
-def _cv_score(tree: PatternTree, pid: np.ndarray, y: np.ndarray, k: int, folds: np.ndarray) -> float:
-    """Mean over folds of the balanced accuracy on the held-out fold (mean recall over its classes)."""
-    p = len(tree.patterns)
-    c = np.bincount((folds * p + pid) * k + y, minlength=N_FOLDS * p * k).reshape(N_FOLDS, p, k).astype(float)
-    total = c.sum(axis=0)
-    scores = []
-    for f in range(N_FOLDS):
-        leaf = tree.fit_counts(total - c[f])
-        hits = c[f][np.arange(p), leaf]                       # held-out rows predicted right, per pattern
-        per_class = np.bincount(leaf, weights=hits, minlength=k)
-        n_class = c[f].sum(axis=0)
-        present = n_class > 0
-        scores.append(float(np.mean(per_class[present] / n_class[present])))
-    return float(np.mean(scores))
-
-
-def predictability(codes: np.ndarray, y: np.ndarray, *, n_permutations: int = N_PERMUTATIONS,
+def predictability(codes: np.ndarray, sizes, y: np.ndarray, *, n_permutations: int = N_PERMUTATIONS,
                    random_state: int = 0) -> dict:
     r"""Cross-validated balanced accuracy of a depth-3 tree predicting ``y`` from ``codes``, with a permutation p.
 
-    The algorithm of ``sklearn.model_selection.permutation_test_score`` (Ojala & Garriga 2010): the
-    stratified 5-fold CV score :math:`s_0` on the data, then on ``n_permutations`` random
-    permutations of ``y`` (folds re-drawn, stratified by the permuted labels), and
-
-    .. math:: p = rac{1 + \#\{b : s_b \ge s_0\}}{B + 1}, \qquad p_{min} = rac{1}{B+1}.
+    Stratified 5-fold CV of a class-balanced Gini tree on splits ``attribute == level``, scored and
+    permutation-tested as ``sklearn.model_selection.permutation_test_score``; all (B + 1) x 5 fits
+    are grown together (:func:`biasaudit.detectors._cvtree.cv_permutation_score`).
 
     Parameters
     ----------
     codes : int array of shape (n_rows, n_attributes)
+    sizes : sequence of int
+        Levels of each attribute.
     y : int array of shape (n_rows,), values 0..K-1, every class present
 
     Returns
     -------
     dict
         balanced_accuracy, chance (1/K), lift, p_value, p_min, n_permutations, null_mean,
-        n_classes, n_rows, splits ((depth, attribute index, level index) of a tree fitted on all rows).
-
-    References
-    ----------
-    Ojala, M. & Garriga, G. C. (2010). Permutation tests for studying classifier performance.
-    JMLR 11, 1833-1863.
+        n_classes, n_rows, n_patterns, splits ((depth, attribute index, level index) of the tree
+        fitted on every row).
     """
-    rng = np.random.default_rng(random_state)
-    y = np.asarray(y, dtype=np.int64)
-    k = int(y.max()) + 1
-    patterns, pid = np.unique(np.asarray(codes), axis=0, return_inverse=True)
-    pid = pid.ravel()
-    tree = PatternTree(patterns)
-    score = _cv_score(tree, pid, y, k, stratified_folds(y, N_FOLDS, rng))
-    null = np.empty(n_permutations)
-    for b in range(n_permutations):
-        yb = rng.permutation(y)
-        null[b] = _cv_score(tree, pid, yb, k, stratified_folds(yb, N_FOLDS, rng))
-    p = (1 + int(np.sum(null >= score - 1e-12))) / (n_permutations + 1)
-    tree.fit_counts(np.bincount(pid * k + y, minlength=len(patterns) * k).reshape(-1, k).astype(float))
-    return {"balanced_accuracy": score, "chance": 1 / k, "lift": score - 1 / k, "p_value": p,
-            "p_min": 1 / (n_permutations + 1), "n_permutations": n_permutations,
-            "null_mean": float(null.mean()), "n_classes": k, "n_rows": int(len(y)), "splits": list(tree.splits_)}
+    from ._cvtree import cv_permutation_score
+    return cv_permutation_score(codes, sizes, y, n_folds=N_FOLDS, max_depth=MAX_DEPTH,
+                                n_permutations=n_permutations, random_state=random_state)
+
+
+def _probe_rows(ctx: AuditContext, columns: list, rng: np.random.Generator):
+    """Level codes of a seeded sample of at most ``PROBE_ROWS`` rows (weight units when weighted).
+
+    The probe's one read of rows: cross-validation and permutations need the joint distribution
+    of every attribute, which no low-dimensional count table holds.  It reads the engine's
+    seeded row sample (``ctx.sample``) when the context offers one, else the in-memory table;
+    returns ``(codes, reason)`` with codes None when no rows are held.
+    """
+    tab = getattr(ctx, "sample", None) or ctx.table
+    if not isinstance(getattr(tab, "codes", None), dict):
+        return None, "the engine holds count tables only (no row sample)"
+    mat = np.column_stack([np.asarray(tab.codes[c], dtype=np.int64) for c in columns])
+    w = tab.weights
+    if w is None:
+        if len(mat) > PROBE_ROWS:
+            mat = mat[np.sort(rng.choice(len(mat), PROBE_ROWS, replace=False))]
+        return mat, ""
+    if not np.allclose(w, np.round(w)):
+        return None, "weights are not integer counts"
+    units = np.round(w).astype(np.int64)
+    if units.sum() > PROBE_ROWS:
+        units = rng.multivariate_hypergeometric(units, PROBE_ROWS, method="marginals")
+    return np.repeat(mat, units, axis=0), ""
 
 
 # ----------------------------------------------------------------------------- detector
@@ -330,10 +262,19 @@ def _pair_finding(ctx: AuditContext, s_: str, x: str, mode: str) -> Finding | No
         testable=res.p_min <= st.alpha, in_family=in_family, effect_size=v if math.isfinite(v) else None,
         effect_size_name="cramers_v_corrected", effect_level=level, n=int(t.sum()), pattern=pattern,
         severity=severity, explained_by=explained, suggestion=suggestion,
+        hypothesis=_pair_key(ctx, s_, x, t) if mode == "label" else hypothesis_key("independence", [s_, x]),
         details={"sensitive": s_, "candidate": x, "theils_u": u_s, "theils_u_reverse": u_x, "cramers_v": m["v"],
                  "cramers_v_corrected": v, "mutual_info_nats": m["mi"], "miller_madow_bias": m["mi_bias"],
                  "nmi": m["nmi"], "entropy_sensitive": m["h_s"], "entropy_candidate": m["h_x"],
                  "dof": res.dof, "valid": res.valid, "note": res.note, "table": t.tolist()})
+
+
+def _pair_key(ctx: AuditContext, s_: str, label: str, t: np.ndarray) -> str:
+    """The key group attribution gives the same S x label table: its 2x2 key when the table is 2 x 2."""
+    if t.shape == (2, 2):
+        levels = [lv for lv, n in zip(ctx.table.levels[s_], ctx.table.count(s_).counts) if n > 0]
+        return hypothesis_key("2x2", [s_, label], {s_: sorted(str(v) for v in levels)[0]})
+    return hypothesis_key("independence", [s_, label])
 
 
 def _probe(ctx: AuditContext, s_: str, features: list) -> tuple[Finding | None, dict]:
@@ -341,14 +282,11 @@ def _probe(ctx: AuditContext, s_: str, features: list) -> tuple[Finding | None, 
     out = {"sensitive": s_, "status": "tested", "reason": "", "features": list(features)}
     if not features:
         return None, {**out, "status": "not run", "reason": "no non-sensitive attribute to predict from"}
-    codes = np.column_stack([tab.codes[f] for f in features])
-    y = np.asarray(tab.codes[s_], dtype=np.int64)
-    if tab.weights is not None:
-        w = tab.weights
-        if not np.allclose(w, np.round(w)) or w.sum() > MAX_EXPANDED_ROWS:
-            return None, {**out, "status": "not run", "reason": "weights are not small integer counts"}
-        rep = np.round(w).astype(np.int64)
-        codes, y = np.repeat(codes, rep, axis=0), np.repeat(y, rep)
+    rows, why = _probe_rows(ctx, list(features) + [s_], ctx.rng(7))
+    if rows is None:
+        return None, {**out, "status": "not run", "reason": why}
+    codes, y = rows[:, :-1], rows[:, -1]
+    n_total = int(round(float(tab.count(s_).counts.sum())))
     levels = tab.levels[s_]
     n_class = np.bincount(y, minlength=len(levels))
     kept = np.flatnonzero(n_class >= MIN_CLASS_ROWS)
@@ -357,19 +295,22 @@ def _probe(ctx: AuditContext, s_: str, features: list) -> tuple[Finding | None, 
         out["dropped_classes"] = dropped
     if len(kept) < 2:
         return None, {**out, "status": "insufficient data",
-                      "reason": f"fewer than two classes of {s_} with >= {MIN_CLASS_ROWS} rows"}
-    rows = np.isin(y, kept)
-    yk = np.searchsorted(kept, y[rows])
-    r = predictability(codes[rows], yk, random_state=st.random_state)
+                      "reason": f"fewer than two classes of {s_} with >= {MIN_CLASS_ROWS} rows"
+                                + (f" in the sample of {len(y):,} rows" if len(y) < n_total else "")}
+    keep = np.isin(y, kept)
+    yk = np.searchsorted(kept, y[keep])
+    r = predictability(codes[keep], [len(tab.levels[f]) for f in features], yk, random_state=st.random_state)
     out.update({k: r[k] for k in ("balanced_accuracy", "chance", "lift", "p_value", "n_permutations", "null_mean",
-                                  "n_classes", "n_rows")})
+                                  "n_classes", "n_rows", "n_patterns")})
+    out["sampled"] = bool(len(y) < n_total)
     out["splits"] = [f"{features[j]}={tab.levels[features[j]][lv]}" for _, j, lv in r["splits"]]
     strong = r["lift"] >= LIFT_STRONG and r["p_value"] <= st.alpha
     level = sum(r["lift"] >= t for t in LIFT_LEVELS)
     left = f" (classes with < {MIN_CLASS_ROWS} rows left out: {', '.join(dropped)})" if dropped else ""
+    on = f" on a seeded sample of {r['n_rows']:,} of {n_total:,} rows" if out["sampled"] else ""
     how = "is predictable (strong proxy set)" if strong else "is predicted"
     msg = (f"{s_} {how} from the non-sensitive attributes: a depth-3 tree reaches balanced accuracy "
-           f"{r['balanced_accuracy']:.2f} in stratified 5-fold cross-validation against {r['chance']:.2f} by "
+           f"{r['balanced_accuracy']:.2f} in stratified 5-fold cross-validation{on} against {r['chance']:.2f} by "
            f"chance{left}; permutation p={r['p_value']:.3g} ({r['n_permutations']} permutations)")
     top = ", ".join(dict.fromkeys(out["splits"][:3]))
     finding = Finding(
@@ -379,6 +320,7 @@ def _probe(ctx: AuditContext, s_: str, features: list) -> tuple[Finding | None, 
         statistic=r["balanced_accuracy"], p_value=r["p_value"], p_min=r["p_min"], testable=r["p_min"] <= st.alpha,
         in_family=True, effect_size=r["lift"], effect_size_name="balanced_accuracy_lift", effect_level=level,
         n=r["n_rows"], pattern=r["lift"] >= LIFT_STRONG,
+        hypothesis=hypothesis_key("predictability", [s_, *features]),
         suggestion=(f"Dropping {s_} does not remove it: the other attributes carry it (first splits: {top}); "
                     f"audit or drop them, or test the model's outcomes by {s_}."),
         details={k: v for k, v in out.items() if k not in ("status", "reason")})

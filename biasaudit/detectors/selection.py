@@ -40,7 +40,7 @@ from scipy import stats as sps
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding
+from ..findings import BiasType, Finding, hypothesis_key
 from ._reference import ReferenceSpec, observed_cells, parse_reference
 
 __all__ = ["selection", "reference_findings", "min_detectable_w", "RR_BAND"]
@@ -122,7 +122,7 @@ def reference_findings(ctx: AuditContext, spec: ReferenceSpec) -> list[Finding]:
     p = p / p.sum()
     n = obs.sum()
     n_int = int(round(float(n)))
-    weighted = ctx.table.weights is not None and not np.allclose(obs, np.round(obs))
+    weighted = not np.allclose(obs, np.round(obs))       # fractional weights: no exact count test
     out: list[Finding] = []
     if impossible:
         out.append(_impossible_finding(spec, impossible, n + sum(impossible.values())))
@@ -174,7 +174,7 @@ def reference_findings(ctx: AuditContext, spec: ReferenceSpec) -> list[Finding]:
         kind="representation", attributes=attrs, message=msg, test=res.test, statistic=res.statistic,
         p_value=res.p_value, p_min=res.p_min, testable=res.p_min <= alpha, in_family=True,
         effect_size=tvd, effect_size_name="tvd", effect_level=level, n=n_int, pattern=pattern,
-        evidence=tuple(rows), suggestion=suggestion,
+        evidence=tuple(rows), suggestion=suggestion, hypothesis=hypothesis_key("reference-gof", spec.attributes),
         details={"tvd": tvd, "null_tvd": null, "tvd_estimable": estimable, "cohens_w": w, "jsd_bits": jsd,
                  "min_detectable_w": w_min, "dof": res.dof, "valid": res.valid, "notes": notes,
                  "n_missing": n_missing, "impossible_rows": float(sum(impossible.values())),
@@ -223,6 +223,7 @@ def _group_finding(spec: ReferenceSpec, v: tuple, r: dict, n: int, alpha: float)
         effect_size_name="representation_ratio", effect_level=stats.effect_level("representation_ratio", rr),
         ci_low=r["ci_low"], ci_high=r["ci_high"], n=n, observed=float(k), expected=r["expected"],
         pattern=bool(outside and informative), evidence=(dict(r),), suggestion=sugg,
+        hypothesis=hypothesis_key("reference-binomial", spec.attributes, attributes),
         details={"reference_share": p_g, "sample_share": r["share"], "joint": spec.joint})
 
 

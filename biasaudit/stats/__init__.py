@@ -12,10 +12,14 @@ depletion    cell depletion / rule purity tests of the coverage scan
 effects      effect sizes and confidence intervals
 multitest    Benjamini-Hochberg / Holm / Benjamini-Yekutieli
 grading      effect levels and severity
-stratified   Cochran-Mantel-Haenszel and the exact stratified test
+stratified   Cochran-Mantel-Haenszel, the exact stratified test, the MH risk difference
+gcmh         generalised CMH test of r x 2 x K tables (asymptotic, exact, Monte Carlo)
 fragility    fragility indices
 shift        continuous train/test shift
 planning     rows needed for significance
+predictive   leave-one-out balanced accuracy and corrected Theil's U from a count table
+threeway     sample x A x B: conditional independence, no three-way interaction
+rates        two groups' rates: SPD, DI and ln OR intervals, the symmetric effect level
 """
 from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
 from .effects import (
@@ -38,6 +42,7 @@ from .exact import (
     exact_multinomial_full,
     fisher_pmin_2x2,
     freeman_halton_2xk,
+    freeman_halton_2xk_mc,
     monte_carlo_multinomial,
     multinomial_pmin,
 )
@@ -50,10 +55,14 @@ from .grading import (
 )
 from .multitest import ADJUST_METHODS, adjust_pvalues
 from .planning import rows_needed
+from .predictive import loo_balanced_accuracy, theils_u_corrected
+from .rates import LOG_OR_THRESHOLDS, log_odds_ratio, log_odds_ratio_level, rate_effect_level, rate_ratio_ci, spd_ci
 from .results import CMHResult, TestResult
 from .shift import numeric_shift, psi, quantile_bins
-from .stratified import cmh_test, exact_stratified_test, informative_strata, mantel_fleiss
+from .gcmh import general_cmh, generalized_cmh
+from .stratified import cmh_test, exact_stratified_test, informative_strata, mantel_fleiss, mh_risk_difference
 from .tests import cochran_ok, gof_test, independence_test
+from .threeway import conditional_independence_test, no_three_way_interaction_test
 
 __all__ = [
     # results
@@ -66,6 +75,7 @@ __all__ = [
     # exact enumerations and p_min
     "fisher_pmin_2x2",
     "freeman_halton_2xk",
+    "freeman_halton_2xk_mc",
     "exact_multinomial",
     "exact_multinomial_full",
     "monte_carlo_multinomial",
@@ -102,6 +112,9 @@ __all__ = [
     "exact_stratified_test",
     "mantel_fleiss",
     "informative_strata",
+    "mh_risk_difference",
+    "general_cmh",
+    "generalized_cmh",
     # fragility
     "fragility_flip",
     "fragility_delete",
@@ -113,4 +126,17 @@ __all__ = [
     "quantile_bins",
     # planning
     "rows_needed",
+    # predicting one variable from another (leakage)
+    "loo_balanced_accuracy",
+    "theils_u_corrected",
+    # three-way tables (shift of a conditional distribution or a relation)
+    "conditional_independence_test",
+    "no_three_way_interaction_test",
+    # two-group rates
+    "spd_ci",
+    "rate_ratio_ci",
+    "log_odds_ratio",
+    "log_odds_ratio_level",
+    "rate_effect_level",
+    "LOG_OR_THRESHOLDS",
 ]

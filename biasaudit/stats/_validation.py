@@ -6,6 +6,15 @@ import numpy as np
 #: Relative tolerance used by every "probability ordering" exact test (as R and scipy do):
 #: outcomes with P(x) <= P(observed) * (1 + REL_TOL) count as "at least as extreme".
 REL_TOL = 1e-7
+#: Smallest p-value an asymptotic test returns: below the range of doubles the survival function is
+#: exactly 0, which would read as "impossible"; readers print it as "< 1e-300".
+P_FLOOR = float(np.finfo(float).tiny)
+
+
+def chi2_sf(statistic: float, dof: float) -> float:
+    """Upper tail of the chi-square distribution (``scipy.stats.chi2.sf``), never below ``P_FLOOR``."""
+    from scipy.stats import chi2
+    return max(float(chi2.sf(statistic, dof)), P_FLOOR)
 
 
 def as_counts(values, *, name: str, func: str, ndim: int | None = None) -> np.ndarray:

@@ -67,6 +67,12 @@ def clopper_pearson_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, floa
     return lo, hi
 
 
+def _first_orientation(t: np.ndarray) -> bool:
+    """For a square table: True when ``t`` (not its transpose) is the canonical orientation."""
+    a, b = t.ravel().tolist(), t.T.ravel().tolist()
+    return a <= b
+
+
 def cramers_v(table, corrected: bool = True) -> float:
     r"""Cramér's V of an r x c table, by default with Bergsma's bias correction.
 
@@ -92,6 +98,8 @@ def cramers_v(table, corrected: bool = True) -> float:
     n = int(t.sum())
     if n < 2:
         return math.nan
+    if t.shape[0] > t.shape[1] or (t.shape[0] == t.shape[1] and not _first_orientation(t)):
+        t = t.T                      # one orientation: V(t) == V(t.T) to the last bit
     r, k = t.shape
     phi2 = float(stats.chi2_contingency(t, correction=False).statistic) / n
     phi2_t = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))

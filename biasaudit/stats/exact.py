@@ -1,7 +1,8 @@
 """Exact conditional tests that scipy does not provide, and their minimal attainable p-values.
 
 * :func:`fisher_pmin_2x2` -- Tarone's p_min of the two-sided Fisher test (via ``scipy.stats.fisher_exact``).
-* :func:`freeman_halton_2xk` -- exact 2 x K test by enumerating the first row (Freeman & Halton 1951).
+* :func:`freeman_halton_2xk` -- exact 2 x K test by enumerating the first row (Freeman & Halton 1951),
+  at most ``MAX_EXACT_TABLES`` tables; :func:`freeman_halton_2xk_mc` is its seeded Monte Carlo fallback.
 * :func:`exact_multinomial` -- exact goodness of fit against known probabilities (stars and bars).
 * :func:`monte_carlo_multinomial` -- the same ordering, by seeded simulation, when enumeration is too big.
 * :func:`binomial_pmin` / :func:`multinomial_pmin` -- p_min of the exact binomial / multinomial tests.
@@ -24,6 +25,8 @@ __all__ = [
     "count_2xk_tables",
     "count_compositions",
     "freeman_halton_2xk",
+    "freeman_halton_2xk_mc",
+    "MAX_EXACT_TABLES",
     "exact_multinomial",
     "exact_multinomial_full",
     "monte_carlo_multinomial",
@@ -82,11 +85,33 @@ def fisher_pmin_2x2(row_sums, col_sums) -> float:
     return min(ps)
 
 
+#: Largest number of tables :func:`freeman_halton_2xk` enumerates (about 2 s and 100 MB); beyond,
+#: :func:`freeman_halton_2xk_mc` (seeded Monte Carlo with its standard error) is the fallback.
+MAX_EXACT_TABLES = 2_000_000
+#: Above this smaller margin the table count is computed in floating point (exact below 2**53).
+_EXACT_COUNT_MAX_MARGIN = 2_000
+
+
 def count_2xk_tables(row_sums, col_sums) -> int:
-    """Number of 2 x K tables with the given margins (coefficient of a truncated polynomial product)."""
+    """Number of 2 x K tables with the given margins (coefficient of a truncated polynomial product).
+
+    Exact (Python integers) when the smaller row total is at most 2,000; otherwise the same
+    recursion in floating point, vectorised (a count beyond the float range is returned as 10**309),
+    so that deciding "too many to enumerate" costs O(K x margin) array operations, not big-integer loops.
+    """
     r = as_counts(row_sums, name="row_sums", func="count_2xk_tables", ndim=1)
     c = as_counts(col_sums, name="col_sums", func="count_2xk_tables", ndim=1)
     target = int(min(r))
+    if target > _EXACT_COUNT_MAX_MARGIN:
+        coef = np.zeros(target + 1)
+        coef[0] = 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for cj in c.tolist():
+                prefix = np.concatenate([[0.0], np.cumsum(coef)])
+                s_ = np.arange(target + 1)
+                coef = prefix[s_ + 1] - prefix[np.maximum(0, s_ - cj)]
+        value = float(coef[target])
+        return int(round(value)) if math.isfinite(value) else 10 ** 309
     coef = [1] + [0] * target  # Python ints: exact, no overflow
     for cj in c.tolist():
         prefix = [0]
@@ -125,7 +150,7 @@ def _enumerate_2xk(caps: np.ndarray, r1: int) -> np.ndarray:
     return lp - (gammaln(n + 1) - gammaln(r1 + 1) - gammaln(n - r1 + 1))
 
 
-def freeman_halton_2xk(table, *, max_tables: int | None = None) -> tuple[float, float, int]:
+def freeman_halton_2xk(table, *, max_tables: int | None = MAX_EXACT_TABLES) -> tuple[float, float, int]:
     r"""Exact test of independence for a 2 x K table (Freeman-Halton), with Tarone's p_min.
 
     Given both margins, the first row :math:`x` is multivariate hypergeometric,
@@ -139,8 +164,10 @@ def freeman_halton_2xk(table, *, max_tables: int | None = None) -> tuple[float, 
     ----------
     table : array-like of shape (2, K) or (K, 2)
         Integer counts; a K x 2 table is transposed.
-    max_tables : int, optional
-        Raise ``ValueError`` instead of enumerating more tables than this.
+    max_tables : int or None
+        Raise ``ValueError`` instead of enumerating more tables than this (default
+        ``MAX_EXACT_TABLES``, so the work is bounded; None removes the bound).  The fallback is
+        :func:`freeman_halton_2xk_mc`, or the chi-square test where Cochran's rule holds.
 
     Returns
     -------
@@ -166,7 +193,8 @@ def freeman_halton_2xk(table, *, max_tables: int | None = None) -> tuple[float, 
     if max_tables is not None:
         count = count_2xk_tables(t.sum(axis=1), caps)
         if count > max_tables:
-            raise ValueError(f"freeman_halton_2xk would enumerate {count} tables (max_tables={max_tables}).")
+            raise ValueError(f"freeman_halton_2xk would enumerate {count} tables (max_tables={max_tables}); "
+                             f"use freeman_halton_2xk_mc (seeded Monte Carlo) for this table.")
     lp = _enumerate_2xk(caps, r1)
     n = int(caps.sum())
     lp_obs = float(
@@ -174,6 +202,39 @@ def freeman_halton_2xk(table, *, max_tables: int | None = None) -> tuple[float, 
         - (gammaln(n + 1) - gammaln(r1 + 1) - gammaln(n - r1 + 1))
     )
     return _tail_sum(lp, lp_obs), _tail_sum(lp, float(lp.min())), int(lp.size)
+
+
+def freeman_halton_2xk_mc(table, *, n_draws: int = 99_999, rng=0) -> tuple[float, float]:
+    r"""Seeded Monte Carlo version of :func:`freeman_halton_2xk` for tables too many to enumerate.
+
+    Draws B first rows from the multivariate hypergeometric distribution given both margins
+    (``Generator.multivariate_hypergeometric``), orders them by probability as the exact test does, and
+
+    .. math:: \hat p = \frac{1 + \#\{b: P(x_b) \le P(x_{obs})(1+10^{-7})\}}{1 + B}, \qquad
+              se = \sqrt{\hat p (1-\hat p) / B}.
+
+    Work: O(B K), whatever n.
+
+    Returns
+    -------
+    p_value, standard_error : float
+    """
+    t = as_counts(table, name="table", func="freeman_halton_2xk_mc", ndim=2)
+    if t.shape[0] != 2 and t.shape[1] == 2:
+        t = t.T
+    if t.shape[0] != 2:
+        raise ValueError(
+            f"The 'table' parameter of freeman_halton_2xk_mc must have shape (2, K) or (K, 2). Got {t.shape} instead."
+        )
+    caps = t.sum(axis=0)
+    r1 = int(t[0].sum())
+    draws = as_rng(rng).multivariate_hypergeometric(caps, r1, size=int(n_draws))
+
+    def logp(x):
+        return np.sum(gammaln(caps + 1) - gammaln(x + 1) - gammaln(caps - x + 1), axis=-1)
+    hits = int(np.count_nonzero(logp(draws) <= float(logp(t[0])) + _LOG_TOL))
+    p_value = (1 + hits) / (1 + int(n_draws))
+    return p_value, math.sqrt(p_value * (1 - p_value) / int(n_draws))
 
 
 def _multinomial_logpmf_enum(n: int, p: np.ndarray) -> np.ndarray:

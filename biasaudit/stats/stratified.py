@@ -12,10 +12,11 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from ._validation import REL_TOL, as_counts
+from ._validation import REL_TOL, as_counts, chi2_sf
 from .results import CMHResult
 
-__all__ = ["cmh_test", "exact_stratified_test", "mantel_fleiss", "informative_strata", "MANTEL_FLEISS_MIN"]
+__all__ = ["cmh_test", "exact_stratified_test", "mantel_fleiss", "informative_strata", "mh_risk_difference",
+           "MANTEL_FLEISS_MIN"]
 
 #: The asymptotic CMH test is trusted when the Mantel-Fleiss criterion is at least this.
 EXACT_ALONGSIDE_MAX_N = 2000
@@ -34,6 +35,31 @@ def informative_strata(strata) -> list[np.ndarray]:
         if np.all(t.sum(axis=0) > 0) and np.all(t.sum(axis=1) > 0):
             out.append(t)
     return out
+
+
+def mh_risk_difference(strata) -> float:
+    r"""Mantel-Haenszel risk difference of K 2 x 2 tables (rows exposure, columns outcome).
+
+    .. math:: RD_{MH} = \frac{\sum_k (a_k n_{0k} - c_k n_{1k}) / N_k}{\sum_k n_{1k} n_{0k} / N_k}
+
+    with :math:`a_k` (:math:`c_k`) the exposed (unexposed) rows with the outcome, :math:`n_{1k}`,
+    :math:`n_{0k}` the row totals and :math:`N_k = n_{1k} + n_{0k}`.  Strata with an empty row carry
+    no information and are skipped; NaN when none is left.
+
+    References
+    ----------
+    Greenland, S. & Robins, J. M. (1985). Estimation of a common effect parameter from sparse
+    follow-up data. Biometrics 41, 55-68.
+    """
+    t = np.asarray(strata, dtype=float).reshape(-1, 2, 2)
+    n1, n0 = t[:, 0].sum(axis=1), t[:, 1].sum(axis=1)
+    ok = (n1 > 0) & (n0 > 0)
+    if not ok.any():
+        return math.nan
+    t, n1, n0 = t[ok], n1[ok], n0[ok]
+    big_n = n1 + n0
+    den = float(np.sum(n1 * n0 / big_n))
+    return float(np.sum((t[:, 0, 0] * n0 - t[:, 1, 0] * n1) / big_n) / den)
 
 
 def _support(t: np.ndarray) -> tuple[int, int, int, int, int]:
@@ -61,15 +87,25 @@ def mantel_fleiss(strata) -> float:
     return float(min(e - lo, hi - e))
 
 
-def _null_distribution(tables: list[np.ndarray]) -> tuple[np.ndarray, int]:
-    """pmf of S = sum_k a_k (convolution of hypergeometrics) and the smallest value of S."""
+#: Each stratum's hypergeometric pmf is cut where it falls below this share of its mode (it decays
+#: faster than geometrically), so the convolution costs O(strata x spread) instead of O(n^2).
+PMF_TRIM = 1e-40
+
+
+def _null_distribution(tables: list[np.ndarray]) -> tuple[np.ndarray, int, float]:
+    """pmf of S = sum_k a_k (convolution of hypergeometrics), its smallest value, and the mass cut away."""
     pmf = np.ones(1)
     lo_total = 0
+    cut = 0.0
     for t in tables:
         lo, hi, n, k, r = _support(t)
-        pmf = np.convolve(pmf, stats.hypergeom.pmf(np.arange(lo, hi + 1), n, k, r))
-        lo_total += lo
-    return pmf, lo_total
+        f = stats.hypergeom.pmf(np.arange(lo, hi + 1), n, k, r)
+        keep = np.flatnonzero(f >= f.max() * PMF_TRIM)
+        a, b = int(keep[0]), int(keep[-1])
+        cut += float(f[:a].sum() + f[b + 1:].sum())
+        pmf = np.convolve(pmf, f[a:b + 1])
+        lo_total += lo + a
+    return pmf, lo_total, cut
 
 
 def exact_stratified_test(strata) -> tuple[float, float]:
@@ -82,7 +118,9 @@ def exact_stratified_test(strata) -> tuple[float, float]:
     .. math:: p = \sum_{s:\ P(s) \le P(S_{obs})(1+10^{-7})} P(s), \qquad
               p_{min} = \sum_{s:\ P(s) \le \min P\,(1+10^{-7})} P(s).
 
-    Strata with a zero margin are dropped.
+    Strata with a zero margin are dropped.  Work: each stratum's pmf is trimmed where it falls
+    below ``PMF_TRIM`` (1e-40) of its mode and the trimmed mass is added to p (conservative by at
+    most that mass), so the cost grows with the strata's spread, not with n squared.
 
     Returns
     -------
@@ -97,11 +135,14 @@ def exact_stratified_test(strata) -> tuple[float, float]:
     tables = informative_strata(strata)
     if not tables:
         return 1.0, 1.0
-    pmf, lo_total = _null_distribution(tables)
+    pmf, lo_total, cut = _null_distribution(tables)
     s_obs = sum(int(t[0, 0]) for t in tables) - lo_total
     tol = 1 + REL_TOL
-    p = math.fsum(pmf[pmf <= pmf[s_obs] * tol])
-    p_min = math.fsum(pmf[pmf <= pmf.min() * tol])
+    if 0 <= s_obs < len(pmf):
+        p = math.fsum(pmf[pmf <= pmf[s_obs] * tol]) + cut
+    else:   # beyond the kept support: every kept value is more likely; the cut mass bounds p from above
+        p = max(cut, 1e-300)
+    p_min = math.fsum(pmf[pmf <= pmf.min() * tol]) + cut
     return min(1.0, p), min(1.0, p_min)
 
 
@@ -143,8 +184,11 @@ def cmh_test(strata) -> CMHResult:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         odds_ratio = float(st.oddsratio_pooled)
-        null = st.test_null_odds(correction=False)
-        statistic, cmh_p = float(null.statistic), float(null.pvalue)
+        statistic = float(st.test_null_odds(correction=False).statistic)
+    # statsmodels returns 1 - chi2.cdf, which is exactly 0 below about 1e-16: the survival function does not
+    cmh_p = chi2_sf(statistic, 1) if math.isfinite(statistic) else math.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
         if len(tables) >= 2:
             breslow_day_p = float(st.test_equal_odds(adjust=False).pvalue)
         else:

@@ -27,6 +27,8 @@ table when the expected marginal totals are known. Ann. Math. Stat. 11, 427-444.
 """
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -366,8 +368,8 @@ def rake(data, reference, *, label: str | None = None, sensitive: Iterable[str] 
     from ..loaders import load
     from ..settings import Settings
     raw = load(data, label=label) if not isinstance(data, pd.DataFrame) else data
-    from ..detectors._reference import _to_long
-    long = _to_long(reference)
+    from ..detectors._reference import reference_table
+    long = reference_table(load(reference) if isinstance(reference, (str, os.PathLike)) else reference)
     if sensitive:
         long = long[[set(a.split("|")) <= set(sensitive) for a in long["attribute"]]]
     if long.empty:
