@@ -20,6 +20,7 @@ planning     rows needed for significance
 from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
 from .effects import (
     clopper_pearson_ci,
+    newcombe_diff_ci,
     cohens_w,
     cramers_v,
     entropy_nats,
@@ -81,6 +82,7 @@ __all__ = [
     # effects
     "wilson_ci",
     "clopper_pearson_ci",
+    "newcombe_diff_ci",
     "cramers_v",
     "tvd",
     "cohens_w",
