@@ -262,9 +262,22 @@ class AuditResult:
                 f"{len(failing)} finding(s) at or above {fail_on!r}; first: {first}", self, frame)
         return self
 
+    def to_html(self, path=None, *, timestamp: bool = False) -> str:
+        """The self-contained HTML report; also written (atomically) to ``path`` when given.
+
+        Returns the page in both cases.  The page opens with the summary, then the evidence
+        with a filter by severity, bias type and attribute; it loads nothing from the network.
+        """
+        from .report.html import render_html, write_page
+        page = render_html(self, timestamp=timestamp)
+        if path is not None:
+            write_page(self, path, page)
+        return page
+
     def _repr_html_(self) -> str:
-        from .report.text import render_html_summary
-        return render_html_summary(self)
+        """Notebook view: the summary and a collapsible table of the findings (same templates as the report)."""
+        from .report.html import render_summary_html
+        return render_summary_html(self)
 
     def __repr__(self) -> str:
         c = self.counts_by_severity()

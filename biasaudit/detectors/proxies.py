@@ -211,7 +211,7 @@ def predictability(codes: np.ndarray, y: np.ndarray, *, n_permutations: int = N_
 
 # ----------------------------------------------------------------------------- detector
 def _pct(u: float) -> str:
-    return "n/a" if not math.isfinite(u) else f"{100 * u:.0f}%" if u >= 0.1 or u == 0 else f"{100 * u:.1g}%"
+    return "n/a" if not math.isfinite(u) else f"{100 * u:.0f}%" if u >= 0.01 or u == 0 else f"{100 * u:.1g}%"
 
 
 def proxies(ctx: AuditContext) -> tuple[list[Finding], dict]:

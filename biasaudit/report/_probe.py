@@ -118,7 +118,8 @@ def rule_tree(rules: list) -> list:
         support, count = _num(r.get("support", r.get("n"))), _num(r.get("count"))
         p = _num(r.get("p_selection_adjusted", r.get("p_adjusted", r.get("p_value"))))
         node["leaf"] = {"label": r.get("label", r.get("prediction")), "support": support, "count": count,
-                        "purity": _num(r.get("purity")), "p": p, "verdict": verdict, "why": why}
+                        "purity": _num(r.get("purity")), "p": p, "verdict": verdict, "why": why,
+                        "supported": bool(r.get("supported"))}
     return root
 
 

@@ -18,6 +18,7 @@ __all__ = ["learned_statements", "MAX_LEARNED"]
 
 ESTABLISHED = ("critical", "high", "medium", "low")
 MAX_LEARNED = 6
+_TAGS = {"weak-evidence": "weak evidence", "insufficient-data": "too few rows", "info": "observed"}
 
 
 def _cols(f, derived: dict) -> frozenset:
@@ -90,7 +91,8 @@ def learned_statements(result, vis, derived, alpha, index, used_top) -> tuple[li
             used.add(id(s["finding"]))
         used.update(s.get("also", ()))
     items = [{"text": s["text"], "strength": s["strength"], "severity": s["severity"], "index": s["index"],
-              "notes": tuple(s["notes"])} for s in out]
+              "notes": tuple(s["notes"]), "tag": _TAGS.get(s["severity"], s["severity"])
+              if not (s["probe"] and s["rank"] == 3.5) else "supported"} for s in out]
     return items, used
 
 

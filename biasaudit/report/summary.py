@@ -27,7 +27,7 @@ from .learned import learned_statements
 from .words import short_sentence, strength
 
 __all__ = ["Summary", "Item", "Answer", "Counts", "summarize", "parents", "counts", "visible",
-           "named_sensitive", "short_sentence", "ESTABLISHED", "MAX_TOP"]
+           "named_sensitive", "short_sentence", "difference_ci", "ESTABLISHED", "MAX_TOP"]
 
 ESTABLISHED = ("critical", "high", "medium", "low")
 NOT_ESTABLISHED = ("weak-evidence", "insufficient-data")
@@ -48,6 +48,7 @@ class Item:
     index: int | None = None       # position of the finding in ``result.findings`` (the evidence card)
     related: int = 0               # further findings with the same root cause
     key: str = ""                  # its key statistic in short (``q=3.3e-23``)
+    tag: str = ""                  # the badge: the severity, or the strength of a learned statement
     notes: tuple = ()              # sub-statements (e.g. gaps a rule implies)
 
 
@@ -98,6 +99,7 @@ class Summary:
     n_testable: int
     n_rows: int
     derived_parents: dict = field(default_factory=dict)
+    n_attributes: int = 0
 
 
 # ----------------------------------------------------------------------------- shared rules
@@ -147,6 +149,27 @@ def parents(result) -> dict:
             continue
         out[f.id] = p.id
     return out
+
+
+def difference_ci(f, alpha: float) -> dict | None:
+    """A two-group prediction finding's difference with its Newcombe interval (``stats.newcombe_diff_ci``).
+
+    The detector's ``ci_low``/``ci_high`` bound the first group's rate; this is the interval of the
+    difference itself.  None for other findings.
+    """
+    from .. import stats
+    if f.detector != "predictions" or not (f.effect_size_name or "").endswith("_difference"):
+        return None
+    ev = [r for r in f.evidence if isinstance(r, dict) and "events" in r and "n" in r]
+    if len(ev) != 2:
+        return None
+    try:
+        (k1, n1), (k2, n2) = ((int(round(float(r["events"]))), int(round(float(r["n"])))) for r in ev)
+        lo, hi = stats.newcombe_diff_ci(k1, n1, k2, n2, alpha)
+    except (TypeError, ValueError):
+        return None
+    return {"difference": k1 / n1 - k2 / n2, "ci_low": lo, "ci_high": hi, "group": str(ev[0]["group"]),
+            "rate": k1 / n1, "n": n1, "other": str(ev[1]["group"]), "other_rate": k2 / n2, "other_n": n2}
 
 
 def counts(result) -> Counts:
@@ -213,7 +236,7 @@ def summarize(result) -> Summary:
         answers=answers, top=top, n_established_roots=n_est, learned=learned, too_few=too_few,
         n_too_few=n_too_few, counts=counts(result), alpha=alpha, family_size=result.family_size,
         n_testable=result.n_testable, n_rows=int(d.get("n_rows_audited") or d.get("n_rows") or 0),
-        derived_parents=derived)
+        derived_parents=derived, n_attributes=len([a for a in d.get("attributes", []) if a not in derived]))
 
 
 def _data_lines(result, named, derived) -> list:

@@ -11,7 +11,7 @@ import textwrap
 
 from ..settings import SEVERITY_ORDER, severity_rank
 from . import words
-from .summary import ESTABLISHED, parents, summarize, visible, short_sentence
+from .summary import ESTABLISHED, difference_ci, parents, summarize, visible, short_sentence
 
 __all__ = ["render_text", "render_summary_lines", "BIAS_TITLES", "SUMMARY_LINES", "DEFAULT_TOP",
            "prediction_rows", "difference_interval"]
@@ -323,20 +323,11 @@ def _prediction_table(result, width: int) -> list:
 
 
 def difference_interval(f, result) -> str | None:
-    """For a two-group prediction or rate finding: the difference with its Newcombe interval."""
-    from .. import stats
-    if not (f.effect_size_name or "").endswith("_difference") or f.detector != "predictions":
-        return None
-    ev = [r for r in f.evidence if isinstance(r, dict) and "events" in r and "n" in r]
-    if len(ev) != 2:
-        return None
+    """For a two-group prediction finding: the difference with its Newcombe interval, in words."""
     alpha = float(result.settings.get("alpha", 0.05))
-    try:
-        (k1, n1), (k2, n2) = ((int(round(float(r["events"]))), int(round(float(r["n"])))) for r in ev)
-        lo, hi = stats.newcombe_diff_ci(k1, n1, k2, n2, alpha)
-    except (TypeError, ValueError):
+    c = difference_ci(f, alpha)
+    if c is None:
         return None
-    d = k1 / n1 - k2 / n2
-    return (f"difference {words.points(d)} points, {100 * (1 - alpha):g}% interval "
-            f"[{words.points(lo)}, {words.points(hi)}] (Newcombe); {_v(ev[0]['group'])}: {words.pct(k1 / n1)} of "
-            f"{n1:,}, {_v(ev[1]['group'])}: {words.pct(k2 / n2)} of {n2:,}")
+    return (f"difference {words.points(c['difference'])} points, {100 * (1 - alpha):g}% interval "
+            f"[{words.points(c['ci_low'])}, {words.points(c['ci_high'])}] (Newcombe); {_v(c['group'])}: "
+            f"{words.pct(c['rate'])} of {c['n']:,}, {_v(c['other'])}: {words.pct(c['other_rate'])} of {c['other_n']:,}")
