@@ -111,7 +111,8 @@ def _columns(f, derived: dict) -> str:
 def child(f, i: int, derived: dict) -> dict:
     """A narrower finding folded under another: one line with its own anchor and filter values."""
     return {"anchor": anchor(i), "severity": f.severity, "type": f.bias_type, "cols": _columns(f, derived),
-            "subject": _subject(f), "text": short_sentence(f, 200), "q": f.p_adjusted, "message": f.message}
+            "subject": _subject(f), "text": f.message if len(f.message) <= 240 else short_sentence(f, 200),
+            "q": f.p_adjusted}
 
 
 def card(f, i: int, kids: list, derived: dict, confidence: str = "95%", alpha: float = 0.05) -> dict:

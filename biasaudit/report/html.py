@@ -239,7 +239,8 @@ def build_context(result) -> dict:
             "intro": BIAS_INTROS.get(bias_type, ""), "n": len(own),
             "counts": [(s, n) for s in SEVERITY_ORDER if (n := sum(1 for f in own if f.severity == s))],
             "cards": cards, "more": len(rest) + sum(len(kids.get(f.id, [])) for f in rest),
-            "figures": figs, "extra": extra,
+            "figures": figs, "extra": extra, "n_hidden": sum(1 for f in result.findings if f.bias_type == bias_type
+                                                             and f.details and f.details.get("hidden")),
         })
     ctx = summary_context(result)
     c = ctx["s"].counts
@@ -258,7 +259,7 @@ def build_context(result) -> dict:
         "method": _views.method(result),
         "other_sections": _views.other_sections(result, shown | {"predictions"}),
         "header": _header(result),
-        "script": Markup(FILTER_SCRIPT), "script_hash": script_hash(),
+        "script": Markup(FILTER_SCRIPT), "script_hash": Markup(script_hash()),  # base64 only
         "result_json": Markup(embed_json(json.dumps(rounded(result.to_dict()), ensure_ascii=False,
                                                     allow_nan=False, separators=(",", ":")))),
     })

@@ -258,7 +258,7 @@ def _data_lines(result, named, derived) -> list:
     shown, k = "", len(attrs)
     for k in range(len(attrs), 0, -1):  # as many names as fit on one line
         shown = ", ".join(attrs[:k]) + (f" and {len(attrs) - k} more" if k < len(attrs) else "")
-        if len(shown) + len(extra) <= 80:
+        if len(shown) <= 72:
             break
     lines.append(f"{len(attrs)} attribute{'s' if len(attrs) != 1 else ''}: {shown}{extra}")
     return lines

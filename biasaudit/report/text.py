@@ -71,7 +71,7 @@ def render_summary_lines(result, *, width: int = 100, budget: int = SUMMARY_LINE
     top = [_wrap(f"[{it.severity}] {_v(it.text)}{_related(it)}{f' ({it.key})' if it.key else ''}", "  ", width)
            for it in s.top]
     learned = [(_wrap(f"• {_v(it.text)} — {it.strength}", "  ", width),
-                [ln for note in it.notes for ln in _wrap(_v(note), "      ", width)]) for it in s.learned]
+                [ln for note in it.notes for ln in _wrap(_v(note), "        ", width)]) for it in s.learned]
     few = [_wrap(f"• {_v(it.text)}{_related(it)} — {it.strength}", "  ", width) for it in s.too_few]
     c = s.counts
     tail = ["", *_wrap(f"{c.headline()}{f' ({c.folded} folded under broader ones)' if c.folded else ''}; "
