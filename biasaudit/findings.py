@@ -268,16 +268,13 @@ class AuditResult:
         Returns the page in both cases.  The page opens with the summary, then the evidence
         with a filter by severity, bias type and attribute; it loads nothing from the network.
         """
-        from .report.html import render_html, write_page
-        page = render_html(self, timestamp=timestamp)
-        if path is not None:
-            write_page(self, path, page)
-        return page
+        from .report.text import render_page
+        return render_page(self, path, timestamp=timestamp)
 
     def _repr_html_(self) -> str:
         """Notebook view: the summary and a collapsible table of the findings (same templates as the report)."""
-        from .report.html import render_summary_html
-        return render_summary_html(self)
+        from .report.text import render_notebook
+        return render_notebook(self)
 
     def __repr__(self) -> str:
         c = self.counts_by_severity()

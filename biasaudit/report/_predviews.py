@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import plots
 from ._fmt import fmt_num, fmt_pct
-from .text import prediction_rows
+from .summary import prediction_rows
 
 __all__ = ["prediction_blocks", "prediction_figures", "METRICS"]
 

@@ -125,7 +125,7 @@ def rule_tree(rules: list) -> list:
 
 def probe_blocks(result) -> list:
     """Blocks for the template: the model summary, the rule tree and the unseen combinations."""
-    from .html import fmt_num, fmt_p
+    from ._fmt import fmt_num, fmt_p
     probe = result.sections.get("probe")
     if not isinstance(probe, dict):
         return []

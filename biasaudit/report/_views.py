@@ -43,7 +43,7 @@ def _is_number(value) -> bool:
 
 
 def _fmt(key: str, value) -> str:
-    from .html import fmt_num
+    from ._fmt import fmt_num
     if isinstance(value, (list, tuple)):
         return ", ".join(_fmt(key, v) for v in value)
     if isinstance(value, dict):
@@ -347,7 +347,7 @@ def section_extras(result, bias_type: str, detectors: set) -> list:
 
 
 def _coverage_line(cov: dict) -> str:
-    from .html import fmt_num
+    from ._fmt import fmt_num
     parts = [f"{fmt_num(cov.get('cells'))} cells of up to {cov.get('k_max')} attributes were scanned: "
              f"{fmt_num(cov.get('hypotheses'))} hypotheses, {fmt_num(cov.get('testable'))} testable at this n."]
     if cov.get("uninformative"):

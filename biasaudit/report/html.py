@@ -30,7 +30,7 @@ from ._atomic import atomic_write_text
 from ._fmt import fmt_num, fmt_p, fmt_pct
 from ._predviews import prediction_blocks
 from .summary import parents, summarize, visible
-from .text import BIAS_TITLES
+from .words import BIAS_TITLES
 
 __all__ = ["render_html", "write_html", "write_page", "embed_json", "rounded", "EMBED_DIGITS", "build_context", "render_summary_html",
            "fmt_num", "fmt_p", "fmt_pct", "FILTER_SCRIPT", "script_hash"]

@@ -18,6 +18,8 @@ __all__ = ["learned_statements", "MAX_LEARNED"]
 
 ESTABLISHED = ("critical", "high", "medium", "low")
 MAX_LEARNED = 6
+#: Coverage rules that are not established are told only when they cover this share of the rows.
+MIN_SHARE = 0.01
 _TAGS = {"weak-evidence": "weak evidence", "insufficient-data": "too few rows", "info": "observed"}
 
 
@@ -38,11 +40,14 @@ def learned_statements(result, vis, derived, alpha, index, used_top) -> tuple[li
     for f in vis:
         if f.kind == "existence" and f.label_value is not None and len(f.attributes) == 1:
             existence[(next(iter(f.attributes)), str(f.label_value))] = f
+    n_rows = float(d.get("n_rows_audited") or 0)
     for f in vis:
         if f.detector != "overgeneralization" or f.kind not in ("rule", "gap") or f.observed != 0:
             continue
         if f.severity == "info" or not f.attributes:
             continue
+        if f.severity not in ESTABLISHED and (f.n or 0) < MIN_SHARE * n_rows:
+            continue  # a handful of rows in a large table: told under "too few", not as what a model learns
         statements.append(_coverage_statement(f, d, derived, existence, alpha, index))
     probe = result.sections.get("probe") if isinstance(result.sections.get("probe"), dict) else {}
     rules = [r for r in (probe.get("rules") or []) if isinstance(r, dict) and r.get("conditions")]

@@ -27,7 +27,7 @@ from .learned import learned_statements
 from .words import short_sentence, strength
 
 __all__ = ["Summary", "Item", "Answer", "Counts", "summarize", "parents", "counts", "visible",
-           "named_sensitive", "short_sentence", "difference_ci", "ESTABLISHED", "MAX_TOP"]
+           "named_sensitive", "short_sentence", "difference_ci", "prediction_rows", "ESTABLISHED", "MAX_TOP"]
 
 ESTABLISHED = ("critical", "high", "medium", "low")
 NOT_ESTABLISHED = ("weak-evidence", "insufficient-data")
@@ -356,3 +356,14 @@ def _too_few(roots, derived, alpha, index, used):
     out = [Item(text=short_sentence(f), strength=strength(f, alpha), severity=f.severity,
                 index=index.get(id(f)), related=seen[_cols(f, derived)]) for f in items[:MAX_TOO_FEW]]
     return out, len(cands)
+
+
+def prediction_rows(result) -> dict:
+    """``{attribute: [row]}`` from the predictions section: group, n and each metric with its interval."""
+    sec = result.sections.get("predictions")
+    rows = sec.get("prediction_metrics") if isinstance(sec, dict) else None
+    out: dict = {}
+    for r in rows or []:
+        if isinstance(r, dict) and r.get("attribute") is not None:
+            out.setdefault(str(r["attribute"]), []).append(r)
+    return out

@@ -11,21 +11,12 @@ import textwrap
 
 from ..settings import SEVERITY_ORDER, severity_rank
 from . import words
-from .summary import ESTABLISHED, difference_ci, parents, summarize, visible, short_sentence
+from .summary import ESTABLISHED, difference_ci, parents, prediction_rows, summarize, visible, short_sentence
+from .words import BIAS_TITLES
 
-__all__ = ["render_text", "render_summary_lines", "BIAS_TITLES", "SUMMARY_LINES", "DEFAULT_TOP",
-           "prediction_rows", "difference_interval"]
+__all__ = ["render_text", "render_summary_lines", "render_page", "render_notebook", "BIAS_TITLES",
+           "SUMMARY_LINES", "DEFAULT_TOP", "prediction_rows", "difference_interval"]
 
-BIAS_TITLES = {
-    "selection": "Selection bias",
-    "overgeneralization": "Overgeneralization",
-    "group_attribution": "Group attribution",
-    "reporting": "Reporting bias",
-    "proxy": "Proxies",
-    "learned_rule": "What a model learns (probe)",
-    "prediction_disparity": "Prediction disparities",
-    "label_quality": "Label quality",
-}
 #: Lines the first screen may take before the evidence starts.
 SUMMARY_LINES = 34
 #: Findings shown per evidence section unless ``top`` or ``verbose`` says otherwise.
@@ -41,6 +32,26 @@ def _v(value) -> str:
 def _wrap(text: str, indent: str, width: int, hang: str = "    ") -> list:
     return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent + hang,
                          break_on_hyphens=False, break_long_words=False) or [indent]
+
+
+# ------------------------------------------------------------------------------- AuditResult's entry
+def render_page(result, path=None, *, timestamp: bool = False) -> str:
+    """``AuditResult.to_html``: the HTML page (written atomically to ``path`` when given).
+
+    :class:`~biasaudit.findings.AuditResult` reaches every reader through this module (one
+    upward import, listed in the import-graph test), so the HTML modules are imported here lazily.
+    """
+    from .html import render_html, write_page
+    page = render_html(result, timestamp=timestamp)
+    if path is not None:
+        write_page(result, path, page)
+    return page
+
+
+def render_notebook(result) -> str:
+    """``AuditResult._repr_html_``: the summary and a collapsible findings table."""
+    from .html import render_summary_html
+    return render_summary_html(result)
 
 
 # ------------------------------------------------------------------------------- the first screen
@@ -285,17 +296,6 @@ def _finding_lines(f, children, verbose, width, result) -> list:
 
 
 # ------------------------------------------------------------------------------- predictions
-def prediction_rows(result) -> dict:
-    """``{attribute: [row]}`` from the predictions section: group, n and each metric with its interval."""
-    sec = result.sections.get("predictions")
-    rows = sec.get("prediction_metrics") if isinstance(sec, dict) else None
-    out: dict = {}
-    for r in rows or []:
-        if isinstance(r, dict) and r.get("attribute") is not None:
-            out.setdefault(str(r["attribute"]), []).append(r)
-    return out
-
-
 def _cell(r, key) -> str:
     v, lo, hi = r.get(key), r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
     if v is None:

@@ -4,13 +4,24 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["label", "cell", "eq", "cells", "condition", "p", "pct", "points", "protected_candidates", "PROTECTED_WORDS", "group_reasons",
+__all__ = ["BIAS_TITLES", "label", "cell", "eq", "cells", "condition", "p", "pct", "points", "protected_candidates", "PROTECTED_WORDS", "group_reasons",
            "short_sentence", "strength"]
 
 #: Column-name fragments that suggest a protected characteristic (used in wording only, never in tests).
 PROTECTED_WORDS = ("sex", "gender", "race", "ethnic", "age", "religion", "nationality", "national", "foreign",
                    "disab", "marital", "pregnan", "skin", "colour_of_skin", "caste", "origin", "male", "female")
 _YES = {"yes", "1", "true", "y"}
+#: Section titles of the readers, by bias type.
+BIAS_TITLES = {
+    "selection": "Selection bias",
+    "overgeneralization": "Overgeneralization",
+    "group_attribution": "Group attribution",
+    "reporting": "Reporting bias",
+    "proxy": "Proxies",
+    "learned_rule": "What a model learns (probe)",
+    "prediction_disparity": "Prediction disparities",
+    "label_quality": "Label quality",
+}
 
 
 def label(name, value) -> str:
@@ -170,7 +181,7 @@ def _split_top(text: str, sep: str) -> list:
     return out
 
 
-def _clauses(inner: str) -> str:
+def _clauses(inner: str, most: int = 2) -> str:
     """The clauses of a parenthesis worth keeping in a summary: no p-values, no conditionals."""
     keep = []
     for c in inner.split("; "):
@@ -178,10 +189,10 @@ def _clauses(inner: str) -> str:
             continue
         c = re.sub(r" if the label did not depend on .*$", "", c)
         keep.append(c)
-    return "; ".join(keep[:2])
+    return "; ".join(keep[:most])
 
 
-def _trim_parens(text: str) -> str:
+def _trim_parens(text: str, most: int = 2) -> str:
     """Shorten each top-level parenthesis to its key numbers (see :func:`_clauses`)."""
     out, depth, buf = [], 0, []
     for c in text:
@@ -193,7 +204,7 @@ def _trim_parens(text: str) -> str:
         elif c == ")" and depth:
             depth -= 1
             if depth == 0:
-                kept = _clauses("".join(buf))
+                kept = _clauses("".join(buf), most)
                 out.append(f"({kept})" if kept else "")
                 continue
         if depth:
@@ -201,7 +212,7 @@ def _trim_parens(text: str) -> str:
         else:
             out.append(c)
     if depth:
-        kept = _clauses("".join(buf))
+        kept = _clauses("".join(buf), most)
         out.append(f"({kept})" if kept else "")
     return re.sub(r"\s+([,;:)])", r"\1", re.sub(r"  +", " ", "".join(out))).strip()
 
@@ -209,7 +220,10 @@ def _trim_parens(text: str) -> str:
 def short_sentence(f, limit: int = 170) -> str:
     """A finding's message as one short sentence that keeps its key number."""
     text = f.message.split(" — ")[0].strip().rstrip(".")
-    text = _trim_parens(_split_top(text, "; ")[0])
+    first = _split_top(text, "; ")[0]
+    text = _trim_parens(first)
+    if len(text) > limit:
+        text = _trim_parens(first, 1)
     if len(text) > limit:
         head = _split_top(text, ": ")[0]
         text = head if len(head) >= 40 else text
