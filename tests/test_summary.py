@@ -265,7 +265,8 @@ def test_uncertainty_percent_is_plain(u, text):
 
 def test_no_advice_names_a_bare_number_label():
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"a": np.repeat(["x", "z"], 100), "y": np.r_[np.ones(95), np.zeros(5), np.zeros(100)].astype(int)})
+    y = np.r_[np.ones(95), np.zeros(5), np.zeros(100)].astype(int)
+    df = pd.DataFrame({"a": np.repeat(["x", "z"], 100), "y": y})
     df["b"] = rng.choice(["u", "v"], 200)
     r = biasaudit.audit(df, label="y", probe=False)
     assert r.findings

@@ -32,7 +32,8 @@ from ._predviews import prediction_blocks
 from .summary import parents, summarize, visible
 from .words import BIAS_TITLES
 
-__all__ = ["render_html", "write_html", "write_page", "embed_json", "rounded", "EMBED_DIGITS", "build_context", "render_summary_html",
+__all__ = ["render_html", "write_html", "write_page", "embed_json", "rounded", "EMBED_DIGITS", "build_context",
+           "render_summary_html",
            "fmt_num", "fmt_p", "fmt_pct", "FILTER_SCRIPT", "script_hash"]
 
 ESTABLISHED = ("critical", "high", "medium", "low")

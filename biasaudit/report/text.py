@@ -121,12 +121,7 @@ def _related(it) -> str:
     return f" (+{it.related} related)" if it.related else ""
 
 
-def _wrap_one(text: str, width: int) -> str:
-    return "\n".join(_wrap(text, "", width))
-
-
 def _answer_text(a, d) -> str:
-    label = words.label(d.get("label"), d.get("positive"))
     rate_of = f"{d.get('label')}={d.get('positive')}"
     g = a.gap
     if g is None:
@@ -140,7 +135,6 @@ def _answer_text(a, d) -> str:
         rates = (f"{rate_of} from {words.pct(lo['rate'])} ({_v(lo['group'])}, n={lo['n']:,.0f}) to "
                  f"{words.pct(hi['rate'])} ({_v(hi['group'])}, n={hi['n']:,.0f}) across {n_groups} groups")
     ci = (f" [{words.points(g['ci_low'])}, {words.points(g['ci_high'])}]" if g.get("ci_low") is not None else "")
-    del label
     small = (f" ({g['left_out']} group{'s' if g['left_out'] != 1 else ''} under {g['floor']:,.0f} rows not compared)"
              if g.get("left_out") else "")
     return f"{_v(a.attribute)}: {rates}; gap {words.points(g['difference'])} points{ci}{small} — {a.verdict}"
@@ -170,7 +164,6 @@ def render_text(result, *, width: int = 100, top: int | None = None, verbose: bo
     lines = render_summary_lines(result, width=width)
     vis = visible(result)
     parent_of = parents(result)
-    by_id = {f.id: f for f in vis}
     children: dict = {}
     for f in vis:
         if f.id in parent_of:
@@ -230,7 +223,6 @@ def render_text(result, *, width: int = 100, top: int | None = None, verbose: bo
                 lines.append("")
                 for ln in (text if isinstance(text, list) else [text]):
                     lines += _wrap(_v(ln), "", width)
-    del by_id
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["BIAS_TITLES", "label", "cell", "eq", "cells", "condition", "p", "pct", "points", "protected_candidates", "PROTECTED_WORDS", "group_reasons",
+__all__ = ["BIAS_TITLES", "label", "cell", "eq", "cells", "condition", "p", "pct", "points", "protected_candidates",
+           "PROTECTED_WORDS", "group_reasons",
            "short_sentence", "strength"]
 
 #: Column-name fragments that suggest a protected characteristic (used in wording only, never in tests).

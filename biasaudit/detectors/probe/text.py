@@ -5,7 +5,8 @@ import math
 
 from .grid import CONFIDENT
 
-__all__ = ["render_lines", "rule_verdict", "label_display", "combo_text", "cell_text", "others", "shown", "fmt_p", "pct"]
+__all__ = ["render_lines", "rule_verdict", "label_display", "combo_text", "cell_text", "others", "shown", "fmt_p",
+           "pct"]
 
 
 def label_display(label: str, value: str) -> str:
