@@ -282,3 +282,40 @@ def test_image_probe_says_what_its_numbers_say(pattern, p, words):
     assert words in text
     if not pattern:
         assert "differ by class, a shortcut" not in text
+
+
+def test_the_primary_family_names_the_sensitive_attributes():
+    a = _finding("p", "medium", attributes={"a": "x"}, family="primary")
+    b = _finding("q", "high", attributes={"b": "u"}, family="exploratory")
+    r = _result([a, b], sensitive=("a", "b"), attributes=("a", "b"))
+    assert S.named_sensitive(r) == ["a"]          # the audit's family, not the roles' default list
+    r2 = _result([b], sensitive=("a", "b"), attributes=("a", "b"))
+    assert S.named_sensitive(r2) == []            # every attribute, nothing named: the default
+
+
+@pytest.mark.parametrize("items,text", [
+    ([{"size": "big", "color": "red"}, {"size": "big", "color": "white"}], "size=big and color=red or white"),
+    ([{"a": "1"}, {"b": "2"}], "a=1 or b=2"),
+    ([{"color_count": "2"}], "2 color values"),
+    ([{"color_has_white": "no", "size": "small"}], "color without white and size=small"),
+])
+def test_cells_in_words(items, text):
+    from biasaudit.report.words import cells
+    derived = {"color_count": "color", "color_has_white": "color"}
+    assert cells(items, derived) == text
+
+
+def test_chains_fold_under_their_root_and_nothing_is_lost():
+    root = _finding("r", "high", attributes={"b": "u"})
+    mid = _finding("m", "medium", attributes={"b": "u", "c": "v"}, explained_by="r")
+    leaf = _finding("l", "low", attributes={"b": "u", "c": "v", "d": "w"}, explained_by="m")
+    loud = _finding("x", "critical", attributes={"b": "u", "e": "z"}, explained_by="m")
+    r = _result([root, mid, leaf, loud], sensitive=(), attributes=("b", "c", "d", "e"))
+    assert S.parents(r) == {"m": "r", "l": "r"}
+    text = render_text(r, verbose=True)
+    for f in (root, mid, leaf, loud):
+        assert text.count(f.message) == 1, f.id
+    from biasaudit.report.html import render_html
+    html = render_html(r)
+    assert sorted(re.findall(r'<(?:details class="card|li class="kid)[^>]*data-sev="([a-z-]+)"', html)) == sorted(
+        f.severity for f in (root, mid, leaf, loud))

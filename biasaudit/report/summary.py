@@ -129,11 +129,12 @@ def named_sensitive(result) -> list:
 
 
 def parents(result) -> dict:
-    """``{finding id: parent id}`` of the findings shown folded under a broader one.
+    """``{finding id: root id}`` of the findings shown folded under a broader one.
 
     A child is folded only under a visible parent at least as severe as itself, and a finding on
     a named sensitive attribute only under a parent on that attribute: otherwise it is shown as
-    a finding of its own (folding never hides).
+    a finding of its own (folding never hides).  Chains are flattened: a child whose parent is
+    itself folded is shown under the root of the chain.
     """
     vis = visible(result)
     by_id = {f.id: f for f in vis}
@@ -148,7 +149,16 @@ def parents(result) -> dict:
         if (named & set(f.attributes)) - set(p.attributes):
             continue
         out[f.id] = p.id
-    return out
+    # a chain (child -> folded parent -> root) is shown one level deep: under its root
+    flat = {}
+    for child in out:
+        top, seen = out[child], {child}
+        while top in out and top not in seen:
+            seen.add(top)
+            top = out[top]
+        if top not in seen and severity_rank(by_id[top].severity) <= severity_rank(by_id[child].severity):
+            flat[child] = top
+    return flat
 
 
 def difference_ci(f, alpha: float) -> dict | None:
@@ -244,12 +254,13 @@ def _data_lines(result, named, derived) -> list:
     n = int(d.get("n_rows_audited") or 0)
     lc = d.get("label_counts") or {}
     total = sum(float(v) for v in lc.values()) or 1.0
-    dist = ", ".join(f"{k} {float(v):,.0f} ({100 * float(v) / total:.0f}%)"
-                     for k, v in sorted(lc.items(), key=lambda kv: -float(kv[1])))
+    plain = all(words.label(d.get("label"), k) == str(k) for k in lc)
+    dist = ", ".join(f"{k if plain else words.label(d.get('label'), k) + ':'} {float(v):,.0f} "
+                     f"({100 * float(v) / total:.0f}%)" for k, v in sorted(lc.items(), key=lambda kv: -float(kv[1])))
     read = d.get("n_rows")
     rows = f"{n:,} rows" + (f" of {int(read):,} read" if read and int(read) != n else "") + (
         f" (weighted total {float(d['n_weighted']):,.0f})" if d.get("n_weighted") else "")
-    lines = [f"{rows} · label {d.get('label')}: {dist} · rates compared for "
+    lines = [f"{rows} · label {d.get('label') + ': ' if plain else ''}{dist} · rates compared for "
              f"{d.get('label')}={d.get('positive')}"]
     attrs = [a for a in d.get("attributes", []) if a not in derived]
     multi = sorted(set(derived.values()))

@@ -128,12 +128,13 @@ def _answer_text(a, d) -> str:
         return f"{_v(a.attribute)}: {a.verdict}."
     hi, lo = g["high"], g["low"]
     n_groups = len(a.groups)
+    name_hi, name_lo = (_v(words.label(a.attribute, g_["group"])) for g_ in (hi, lo))
     if n_groups == 2:
-        rates = (f"{rate_of} {words.pct(hi['rate'])} for {_v(hi['group'])} (n={hi['n']:,.0f}) vs "
-                 f"{words.pct(lo['rate'])} for {_v(lo['group'])} (n={lo['n']:,.0f})")
+        rates = (f"{rate_of} {words.pct(hi['rate'])} for {name_hi} (n={hi['n']:,.0f}) vs "
+                 f"{words.pct(lo['rate'])} for {name_lo} (n={lo['n']:,.0f})")
     else:
-        rates = (f"{rate_of} from {words.pct(lo['rate'])} ({_v(lo['group'])}, n={lo['n']:,.0f}) to "
-                 f"{words.pct(hi['rate'])} ({_v(hi['group'])}, n={hi['n']:,.0f}) across {n_groups} groups")
+        rates = (f"{rate_of} from {words.pct(lo['rate'])} ({name_lo}, n={lo['n']:,.0f}) to "
+                 f"{words.pct(hi['rate'])} ({name_hi}, n={hi['n']:,.0f}) across {n_groups} groups")
     ci = (f" [{words.points(g['ci_low'])}, {words.points(g['ci_high'])}]" if g.get("ci_low") is not None else "")
     small = (f" ({g['left_out']} group{'s' if g['left_out'] != 1 else ''} under {g['floor']:,.0f} rows not compared)"
              if g.get("left_out") else "")
