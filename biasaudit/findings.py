@@ -262,9 +262,19 @@ class AuditResult:
                 f"{len(failing)} finding(s) at or above {fail_on!r}; first: {first}", self, frame)
         return self
 
+    def to_html(self, path=None, *, timestamp: bool = False) -> str:
+        """The self-contained HTML report; also written (atomically) to ``path`` when given.
+
+        Returns the page in both cases.  The page opens with the summary, then the evidence
+        with a filter by severity, bias type and attribute; it loads nothing from the network.
+        """
+        from .report.text import render_page
+        return render_page(self, path, timestamp=timestamp)
+
     def _repr_html_(self) -> str:
-        from .report.text import render_html_summary
-        return render_html_summary(self)
+        """Notebook view: the summary and a collapsible table of the findings (same templates as the report)."""
+        from .report.text import render_notebook
+        return render_notebook(self)
 
     def __repr__(self) -> str:
         c = self.counts_by_severity()

@@ -21,7 +21,8 @@ import pytest
 
 import biasaudit
 from biasaudit.findings import AuditResult, Finding
-from biasaudit.report.html import embed_json, render_html, write_html
+from biasaudit.report.html import FILTER_SCRIPT, embed_json, render_html, rounded, write_html
+from biasaudit.report import summary as S
 from conftest import DATASETS, ROOT, load_compas
 
 MB = 1_000_000
@@ -156,24 +157,34 @@ def test_xss_values_appear_only_as_text(xss):
     assert [t for t, _ in doc.tags if t == "img"] == []
     assert all(not k.lower().startswith("on") for _, attrs in doc.tags for k in attrs)
     scripts = doc.scripts
-    assert len(scripts) == 1 and scripts[0][0] == {"type": "application/json", "id": "biasaudit-result"}
+    assert len(scripts) == 2 and scripts[0][0] == {"type": "application/json", "id": "biasaudit-result"}
+    assert scripts[1] == ({}, FILTER_SCRIPT)  # the only executable script is the filter, unchanged by data
     assert "foreignobject" not in {t for t, _ in doc.tags}
 
 
 def test_xss_embedded_json_round_trips(xss):
     result, html = xss
-    assert embedded(html) == result.to_dict()
+    assert embedded(html) == rounded(result.to_dict())
 
 
 def test_dogs_cats_embedded_json_is_the_result():
     result, html = dogs_cats()
-    assert embedded(html) == result.to_dict()
+    assert embedded(html) == rounded(result.to_dict())
+    _close(embedded(html), result.to_dict(), rel=1e-6)  # numbers to 7 significant digits
 
 
-def test_csp_forbids_scripts_and_network():
+def test_csp_allows_only_the_filter_script():
+    """script-src names exactly the SHA-256 of the page's one inline script (computed here)."""
+    import base64
+    import hashlib
     html = dogs_cats()[1]
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
-    assert "default-src 'none'" in csp and "script-src 'none'" in csp
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'none'" and "connect-src" not in directives  # no fetch, no beacon
+    script = parse(html).scripts[1][1]
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    assert directives["script-src"] == f"'sha256-{digest}'"
+    assert "unsafe-inline" not in directives["script-src"] and "unsafe-eval" not in csp
 
 
 # ------------------------------------------------------------------ determinism, self-containment, size
@@ -207,14 +218,18 @@ def test_compas_is_self_contained_and_under_3_mb():
 def test_header_and_every_visible_finding_is_shown():
     result, html = dogs_cats()
     df = pd.read_csv(DATASETS / "dogs_cats.csv")
-    assert "14 rows audited" in html.replace("\n", " ")
-    assert f"{(df.species == 'DOG').sum()} ({100 * (df.species == 'DOG').mean():.0f}%)" in html
-    assert f"{result.family_size} hypotheses form one multiple-testing family" in html
-    for f in result.findings:
-        if not f.details.get("hidden"):
-            assert str(markupsafe.escape(f.message)) in html, f.id
+    text = " ".join(html.split())
+    assert "14 rows · label <code>species</code>" in text
+    assert f"DOG {(df.species == 'DOG').sum()} ({100 * (df.species == 'DOG').mean():.0f}%)" in html
+    assert f"{result.family_size} hypotheses, {result.n_testable} testable at n = 14" in text
+    parent_of = S.parents(result)
+    for f in S.visible(result):
+        shown = str(markupsafe.escape(f.message)) in html
+        if f.id in parent_of and not shown:  # a long narrower finding is shown by its key sentence
+            shown = str(markupsafe.escape(S.short_sentence(f, 200))) in html
+        assert shown, f.id
     for sev, n in result.counts_by_severity().items():
-        if n and sev != "info":
+        if n:
             assert f"{n} {sev}" in html
     method = page(html)[page(html).index('id="method"'):]
     for rule in biasaudit.stats.SEVERITY_RULES:
@@ -222,6 +237,54 @@ def test_header_and_every_visible_finding_is_shown():
     for test in {f.test for f in result.findings if f.test}:
         assert str(markupsafe.escape(test)) in method
     assert "Random seed</dt><dd>0 " in method
+
+
+def test_no_citation_of_files_outside_the_project():
+    for html in (dogs_cats()[1], render_html(dogs_cats()[0])):
+        shown = page(html)
+        assert "STATISTICS.md" not in shown and "§" not in shown and "DESIGN.md" not in shown
+
+
+def test_evidence_is_collapsed_and_summary_comes_first():
+    result, html = dogs_cats()
+    shown = page(html)
+    assert shown.index('id="summary"') < shown.index('id="evidence"') < shown.index('id="method"')
+    cards = re.findall(r'<details class="card[^"]*"[^>]*>', shown)
+    assert len(cards) == len([f for f in S.visible(result) if f.id not in S.parents(result)])
+    assert not any(" open" in c for c in cards)
+    assert not re.search(r'<details class="figs"[^>]* open', shown)
+
+
+def _ints(pattern, text):
+    return [int(x.replace(",", "")) for x in re.findall(pattern, text)]
+
+
+@pytest.mark.parametrize("which", ["dogs_cats", "synthetic"])
+def test_counts_agree_between_tiles_summary_and_sections(which, synthetic):
+    result, html = dogs_cats() if which == "dogs_cats" else synthetic[:2]
+    shown = " ".join(page(html).split())
+    vis = [f for f in result.findings if not (f.details and f.details.get("hidden"))]
+    by_sev = {s: sum(1 for f in vis if f.severity == s) for s in biasaudit.settings.SEVERITY_ORDER}
+    established = sum(by_sev[s] for s in ("critical", "high", "medium", "low"))
+    tiles = dict(re.findall(r'<div class="lbl">([^<]+)</div><div class="big">([\d,]+)</div>', shown))
+    assert int(tiles["Established"]) == established
+    assert int(tiles["Seen, not established"]) == by_sev["weak-evidence"] + by_sev["insufficient-data"]
+    assert int(tiles["Information"]) == by_sev["info"]
+    assert int(tiles["Hypotheses tested"].replace(",", "")) == result.family_size
+    headline = f"{len(vis)} finding{'s' if len(vis) != 1 else ''}: " + ", ".join(
+        f"{n} {s}" for s, n in by_sev.items() if n)
+    assert headline in shown
+    nav = page(html)[page(html).index('<nav class="toc"'):page(html).index("</nav>")]
+    assert _ints(r'href="#evidence">Evidence</a> <span class="count">\((\d+)\)', nav) == [len(vis)]
+    sections = _ints(r'href="#sec-[a-z_]+">[^<]+</a> <span class="count">\((\d+)\)', nav)
+    assert sum(sections) == len(vis)
+    sev_filters = dict((s, int(n)) for s, n in re.findall(
+        r'name="sev" value="([a-z-]+)"[^>]*> <span class="badge sev-[a-z-]+">[a-z-]+</span> (\d+)', shown))
+    assert sev_filters == {s: n for s, n in by_sev.items() if n}
+    assert f'data-total="{len(vis)}"' in shown
+    # every visible finding is one card or one narrower line, with its severity for the filter
+    items = re.findall(r'<(?:details class="card|li class="kid)[^>]*data-sev="([a-z-]+)"', page(html))
+    assert sorted(items) == sorted(f.severity for f in vis)
 
 
 def test_multiclass_weighted_data_render_without_warnings():
@@ -232,7 +295,7 @@ def test_multiclass_weighted_data_render_without_warnings():
                        "y": rng.choice(["A", "B", "C"], n, p=[0.6, 0.3, 0.1])})
     result = biasaudit.audit(df, label="y", weight="w", probe=False)
     html = render_html(result)  # filterwarnings = error: any warning fails here
-    assert embedded(html) == result.to_dict()
+    assert embedded(html) == rounded(result.to_dict())
     assert_self_contained(html)
 
 
@@ -311,8 +374,8 @@ def synthetic():
 def test_folded_findings_sit_under_their_parent(synthetic):
     html = page(synthetic[1])
     parent, child = html.index("PARENT-GAP sentence."), html.index("CHILD-GAP sentence.")
-    box = html.index('<details class="children-box">', parent)
-    assert parent < box < child
+    box = html.index('<ul class="kids">', parent)
+    assert parent < box < child < html.index("</details>", parent)
     assert html.count("CHILD-GAP sentence.") == 1
 
 
@@ -320,14 +383,15 @@ def test_hidden_findings_are_counted_not_shown(synthetic):
     result, html, _ = synthetic
     assert "HIDDEN sentence." not in page(html)
     assert "1 uninformative observation counted, not shown" in html
-    assert embedded(html) == result.to_dict()  # still in the data
+    assert embedded(html) == rounded(result.to_dict())  # still in the data
 
 
 def test_info_findings_are_collapsed(synthetic):
     _, html, _ = synthetic
     pos = html.index("INFO-EXISTENCE sentence.")
-    opened = html.rfind('<details class="tier">', 0, pos)
+    opened = html.rfind('<details class="card sev-info"', 0, pos)
     assert opened != -1 and html.rfind("</details>", opened, pos) == -1
+    assert " open" not in html[opened:html.index(">", opened)]
 
 
 def test_reference_plot_shows_sample_and_reference_shares(synthetic):
@@ -400,17 +464,17 @@ def test_cli_writes_the_same_report(tmp_path):
 
 
 # ------------------------------------------------------------------ the example reports
-def _close(a, b, path="") -> None:
+def _close(a, b, path="", rel=1e-9) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         assert a.keys() == b.keys(), f"{path}: {sorted(set(a) ^ set(b))}"
         for k in a:
-            _close(a[k], b[k], f"{path}.{k}")
+            _close(a[k], b[k], f"{path}.{k}", rel)
     elif isinstance(a, list) and isinstance(b, list):
         assert len(a) == len(b), path
         for i, (x, y) in enumerate(zip(a, b)):
-            _close(x, y, f"{path}[{i}]")
+            _close(x, y, f"{path}[{i}]", rel)
     elif isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), path
+        assert math.isclose(a, b, rel_tol=rel, abs_tol=1e-12), path
     else:
         assert a == b, path
 
@@ -426,7 +490,7 @@ def test_example_reports_are_up_to_date_and_small(name):
     assert len(stored.encode("utf-8")) < 1 * MB
     assert_self_contained(stored)
     result = _make_reports_module().audit_for(name)
-    fresh = result.to_dict()
+    fresh = rounded(result.to_dict())
     old = embedded(stored)
     same_software = old.get("method", {}).get("software") == fresh.get("method", {}).get("software")
     if same_software:
@@ -434,7 +498,7 @@ def test_example_reports_are_up_to_date_and_small(name):
     else:  # another platform or library version: the numbers must still agree
         for d in (old, fresh):
             d.get("method", {}).pop("software", None)
-        _close(old, fresh)
+        _close(old, fresh, rel=1e-6)
 
 
 def test_make_reports_covers_every_dataset():
@@ -443,3 +507,84 @@ def test_make_reports_covers_every_dataset():
     files = {file for file, _ in _make_reports_module().REPORTS.values()}
     assert samples == files
     assert os.path.exists(ROOT / "reports" / "make_reports.py")
+
+
+# ------------------------------------------------------------------ Python and notebooks
+@pytest.fixture(scope="module")
+def script_category():
+    """A category, a column and a label value that are markup: they must come out as text."""
+    rng = np.random.default_rng(5)
+    n = 200
+    grp = rng.choice(["<script>alert(1)</script>", "plain"], n)
+    y = np.where(grp == "plain", rng.random(n) < 0.7, rng.random(n) < 0.2)
+    df = pd.DataFrame({"grp": grp, "<b>col</b>": rng.choice(["u", "v"], n), "y": np.where(y, "<i>yes</i>", "no")})
+    return biasaudit.audit(df, label="y", sensitive=["grp"], probe=False)
+
+
+def test_to_html_returns_and_writes_the_escaped_page(script_category, tmp_path):
+    r = script_category
+    page_text = r.to_html()
+    assert page_text == render_html(r)
+    for raw in ("<script>alert(1)</script>", "<b>col</b>", "<i>yes</i>"):
+        assert raw not in page_text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page_text and "&lt;b&gt;col&lt;/b&gt;" in page_text
+    out = tmp_path / "r.html"
+    assert r.to_html(out) == page_text and out.read_text(encoding="utf-8") == page_text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # atomic: no temporary file left
+
+
+def test_repr_html_is_the_summary_and_a_collapsible_table(script_category):
+    r = script_category
+    nb = r._repr_html_()
+    assert "<script" not in nb.lower() and "<b>col</b>" not in nb and "<i>yes</i>" not in nb
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in nb
+    doc = parse(nb)
+    assert {t for t, _ in doc.tags} >= {"details", "summary", "table", "style"}
+    assert "The answer for the sensitive attributes you named" in nb
+    roots = [f for f in S.visible(r) if f.id not in S.parents(r) and f.severity != "info"]
+    assert nb.count('<tr><td><span class="badge') == len(roots)
+    # the same summary template as the page: its answer block is identical
+    answer = re.search(r'<table class="rates">.*?</table>', nb, re.S).group(0)
+    assert answer in r.to_html()
+
+
+def _newcombe(k1, n1, k2, n2, alpha=0.05):
+    from scipy.stats import norm
+    z = norm.ppf(1 - alpha / 2)
+
+    def wilson(k, n):
+        p = k / n
+        centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
+    return p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)
+
+
+def test_prediction_cards_give_the_interval_of_the_difference():
+    rng = np.random.default_rng(11)
+    n = 600
+    g = rng.choice(["a", "b"], n, p=[0.5, 0.5])
+    y = (rng.random(n) < 0.4).astype(int)
+    pred = np.where(g == "a", rng.random(n) < 0.6, rng.random(n) < 0.3).astype(int)
+    df = pd.DataFrame({"g": g, "y": y, "pred": pred})
+    r = biasaudit.audit(df, label="y", sensitive=["g"], prediction="pred", probe=False)
+    html = render_html(r)
+    f = next(f for f in r.findings if f.effect_size_name == "selection_rate_difference" and f.kind == "gap")
+    first, other = (next(iter(f.attributes.values())), "b" if next(iter(f.attributes.values())) == "a" else "a")
+    k1, n1 = int(df[df.g == first].pred.sum()), int((df.g == first).sum())
+    k2, n2 = int(df[df.g == other].pred.sum()), int((df.g == other).sum())
+    lo, hi = _newcombe(k1, n1, k2, n2)
+    from biasaudit.report.html import fmt_num
+    anchor = f'id="f{r.findings.index(f) + 1}"'
+    card = html[html.index(anchor):]
+    card = card[:card.index("</details>")]
+    assert f"{fmt_num(k1 / n1 - k2 / n2)} [{fmt_num(lo)}, {fmt_num(hi)}]" in card
+    assert "Newcombe" in card
+    # the group's own rate keeps its Wilson interval, labelled as such
+    wl, wh = biasaudit.stats.wilson_ci(k1, n1)
+    assert f"selection rate of g={first}" in card and f"[{100 * wl:.0f}%, {100 * wh:.0f}%]" in card
+    # the rates by group: one table row per group with TPR, FPR, PPV and the selection rate
+    tp = int(((df.g == first) & (df.y == 1) & (df.pred == 1)).sum())
+    pos = int(((df.g == first) & (df.y == 1)).sum())
+    assert f"{100 * tp / pos:.1f}%" in html and "The model&#39;s rates by g" in html

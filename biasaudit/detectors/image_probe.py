@@ -269,10 +269,11 @@ def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3):
     dof_star = min(conf.shape) - 1
     level = stats.effect_level("cramers_v", v, dof_star=dof_star)
     n = int(ok.sum())
+    pattern = bool(b["score"] >= b["chance"] + 0.1 and v >= 0.1)
     msg = (f"The image border alone (centre masked, where the object rarely is) predicts {label} with "
            f"{b['score']:.0%} balanced accuracy (chance {b['chance']:.0%}, {n} images, permutation "
-           f"p={b['p_value']:.3g}; centre alone {c['score']:.0%}): the backgrounds differ by class, a shortcut "
-           f"a model can learn")
+           f"p={b['p_value']:.3g}; centre alone {c['score']:.0%}): " + _border_verdict(pattern, b["p_value"],
+                                                                                   ctx.settings.alpha))
     typical = np.zeros(len(y), dtype=bool)
     typical[np.flatnonzero(ok)] = b["predictions"] == y[ok]  # examples the border alone gets right
     examples = _examples(info.root, paths, typical, y, values, n_examples)
@@ -283,7 +284,7 @@ def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3):
              f"{n_permutations} permutations)",
         statistic=b["score"], p_value=b["p_value"], p_min=b["p_min"], testable=b["p_min"] <= ctx.settings.alpha,
         in_family=True, effect_size=v, effect_size_name="cramers_v", effect_level=level, n=n,
-        observed=b["score"], expected=b["chance"], pattern=bool(b["score"] >= b["chance"] + 0.1 and v >= 0.1),
+        observed=b["score"], expected=b["chance"], pattern=pattern,
         evidence=tuple({"label": e["label"], "path": e["path"]} for e in examples),
         suggestion=("Look at example images of each class: if their backgrounds differ, collect each class on "
                     "every background (or crop / mask the background) before training, and evaluate per "
@@ -296,6 +297,16 @@ def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3):
     section = {"title": "Image probe: background vs centre", "text": text,
                "border": _summary(b, values), "centre": _summary(c, values), "examples": examples}
     return [finding], section
+
+
+def _border_verdict(pattern: bool, p: float, alpha: float) -> str:
+    """What the border result means, in words that match it (the audit adds the corrected verdict)."""
+    if not pattern:
+        return "close to chance, so the backgrounds give no sign of differing by class"
+    if p > alpha:
+        return ("the backgrounds may differ by class (a shortcut a model could learn), but not beyond what "
+                "chance gives at this n")
+    return "the backgrounds differ by class, a shortcut a model can learn"
 
 
 def _summary(run: dict, values: list) -> dict:

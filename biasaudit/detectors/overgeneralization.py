@@ -163,8 +163,8 @@ def _suggestion(scan, t: CellTest) -> str:
         rl = name if t.tail == "greater" else scan.label_levels[1 - t.label]
         return (f"A model trained on these data will likely learn '{cell.text} -> {rl}'. Collect examples of "
                 f"other labels with {cell.text} if they exist, or document the rule as intended.")
-    return (f"Collect {name} examples with {cell.text}, or check whether they were filtered out when the "
-            f"data were collected; until then do not generalise about {name} with {cell.text}.")
+    return (f"Collect examples labelled {name} with {cell.text}, or check whether they were filtered out when "
+            f"the data were collected; until then do not generalise about {name} with {cell.text}.")
 
 
 # ---------------------------------------------------------------- findings

@@ -143,7 +143,7 @@ def _probe_rows(ctx: AuditContext, columns: list, rng: np.random.Generator):
 
 # ----------------------------------------------------------------------------- detector
 def _pct(u: float) -> str:
-    return "n/a" if not math.isfinite(u) else f"{100 * u:.0f}%" if u >= 0.1 or u == 0 else f"{100 * u:.1g}%"
+    return "n/a" if not math.isfinite(u) else f"{100 * u:.0f}%" if u >= 0.01 or u == 0 else f"{100 * u:.1g}%"
 
 
 def proxies(ctx: AuditContext) -> tuple[list[Finding], dict]:

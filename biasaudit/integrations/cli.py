@@ -144,6 +144,8 @@ def _progress(enabled: bool):
 @click.option("--cache", "image_cache", type=click.Path(dir_okay=False),
               help="Parquet cache of image attributes, reused for files whose size and mtime are unchanged.")
 @click.option("--timestamp", is_flag=True, help="Stamp the HTML report with the time it was made.")
+@click.option("--top", type=click.IntRange(1), metavar="N", help="Text report: findings shown per section (default 8).")
+@click.option("--verbose", is_flag=True, help="Text report: every finding, folded and info ones included.")
 @click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask"]), default="auto", show_default=True,
               help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
                    "partition by partition on a dask cluster. auto streams files larger than 256 MB or than a "
@@ -158,7 +160,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
          no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug,
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
-         engine="auto", chunk_size=None, sample_rows=None, scheduler=None):
+         engine="auto", chunk_size=None, sample_rows=None, scheduler=None, top=None, verbose=False):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -177,6 +179,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             compare=compare, reference_group=_parse_pairs(reference_group, "--reference-group"),
             non_causal=non_causal, no_probe=no_probe, fail_on=fail_on, alpha=alpha, correction=correction,
             seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
+        o["text_options"] = {"top": top, "verbose": verbose}
         plan = _output_plan(fmt, output, output_dir, data)
         from ..loaders.images import tty_progress
         from ..engine.scan import choose_engine
@@ -495,6 +498,8 @@ def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: 
         options = {}
         if fmt == "html" and timestamp:
             options["timestamp"] = True
+        if fmt == "text":
+            options.update(o.get("text_options") or {})
         if fmt in ("junit", "sarif"):
             options.update(fail_on=fail_on, failing=failing, accepted=accepted_ids)
         if fmt == "sarif" and comparison is not None:

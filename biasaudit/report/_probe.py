@@ -118,13 +118,14 @@ def rule_tree(rules: list) -> list:
         support, count = _num(r.get("support", r.get("n"))), _num(r.get("count"))
         p = _num(r.get("p_selection_adjusted", r.get("p_adjusted", r.get("p_value"))))
         node["leaf"] = {"label": r.get("label", r.get("prediction")), "support": support, "count": count,
-                        "purity": _num(r.get("purity")), "p": p, "verdict": verdict, "why": why}
+                        "purity": _num(r.get("purity")), "p": p, "verdict": verdict, "why": why,
+                        "supported": bool(r.get("supported"))}
     return root
 
 
 def probe_blocks(result) -> list:
     """Blocks for the template: the model summary, the rule tree and the unseen combinations."""
-    from .html import fmt_num, fmt_p
+    from ._fmt import fmt_num, fmt_p
     probe = result.sections.get("probe")
     if not isinstance(probe, dict):
         return []

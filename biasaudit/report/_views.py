@@ -18,7 +18,7 @@ __all__ = ["figures", "section_extras", "evidence_table", "method", "other_secti
 MAX_GROUPS = 25        # groups per rate plot (largest first)
 MAX_RATE_PLOTS = 12    # sensitive attributes with a rate plot (strongest association first)
 MAX_LEVELS = 12        # levels per heatmap axis
-MAX_HEATMAPS = 8
+MAX_HEATMAPS = 2
 MAX_FALLBACK_HEATMAPS = 4
 MAX_LABEL_PANELS = 4
 _PERCENT_KEYS = ("rate", "share", "ci_low", "ci_high", "purity", "confidence", "flip_rate")
@@ -43,7 +43,7 @@ def _is_number(value) -> bool:
 
 
 def _fmt(key: str, value) -> str:
-    from .html import fmt_num
+    from ._fmt import fmt_num
     if isinstance(value, (list, tuple)):
         return ", ".join(_fmt(key, v) for v in value)
     if isinstance(value, dict):
@@ -90,6 +90,9 @@ def figures(result) -> dict:
         add("selection", *item)
     for item in _probe.probe_figures(result):
         add("learned_rule", *item)
+    from ._predviews import prediction_figures
+    for item in prediction_figures(result):
+        add("prediction_disparity", *item)
     return out
 
 
@@ -269,6 +272,8 @@ def _coverage_tables(result) -> list:
             continue
         out.append({"attributes": attrs, "levels": levels, "label_values": values, "observed": obs,
                     "expected": exp})
+    derived = result.dataset.get("derived") or {}
+    out.sort(key=lambda t: sum(a in derived for a in t["attributes"]))  # original columns first
     return out
 
 
@@ -342,7 +347,7 @@ def section_extras(result, bias_type: str, detectors: set) -> list:
 
 
 def _coverage_line(cov: dict) -> str:
-    from .html import fmt_num
+    from ._fmt import fmt_num
     parts = [f"{fmt_num(cov.get('cells'))} cells of up to {cov.get('k_max')} attributes were scanned: "
              f"{fmt_num(cov.get('hypotheses'))} hypotheses, {fmt_num(cov.get('testable'))} testable at this n."]
     if cov.get("uninformative"):

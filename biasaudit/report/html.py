@@ -1,15 +1,21 @@
 """The self-contained HTML report: one file, no network request, every data value escaped.
 
 :func:`render_html` reads an :class:`~biasaudit.findings.AuditResult` and fills
-``templates/report.html`` (Jinja2, autoescape on).  Plots are inline SVG built by
-:mod:`biasaudit.report.plots`; the whole result is embedded as JSON in
-``<script type="application/json" id="biasaudit-result">`` with ``<``, ``>``, ``&``, U+2028 and
-U+2029 written as ``\\uXXXX`` escapes, so no value can close the element.  Without
-``timestamp=True`` two renders of one result are byte-identical.
+``templates/report.html`` (Jinja2, autoescape on).  The page opens with the same summary as the
+text report (:mod:`biasaudit.report.summary`); the evidence follows, collapsed, with a filter by
+severity, bias type and attribute and a search box.  The filter is one small inline script that
+the page's Content-Security-Policy allows by its SHA-256 hash (no other script runs; without
+it every finding is simply shown).  Plots are inline SVG built by :mod:`biasaudit.report.plots`;
+the whole result is embedded as JSON (numbers to ``EMBED_DIGITS`` significant digits) in
+``<script type="application/json" id="biasaudit-result">``
+with ``<``, ``>``, ``&``, U+2028 and U+2029 written as ``\\uXXXX`` escapes, so no value can close
+the element.  Without ``timestamp=True`` two renders of one result are byte-identical.
 """
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import hashlib
 import json
 import math
 from functools import lru_cache
@@ -18,21 +24,23 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..settings import SEVERITY_ORDER
+from ..settings import SEVERITY_ORDER, severity_rank
+from . import _cards, _views
 from ._atomic import atomic_write_text
-from .text import BIAS_TITLES
-from . import _views
+from ._fmt import fmt_num, fmt_p, fmt_pct
+from ._predviews import prediction_blocks
+from .summary import parents, summarize, visible
+from .words import BIAS_TITLES
 
-__all__ = ["render_html", "write_html", "embed_json"]
+__all__ = ["render_html", "write_html", "write_page", "embed_json", "rounded", "EMBED_DIGITS", "build_context",
+           "render_summary_html",
+           "fmt_num", "fmt_p", "fmt_pct", "FILTER_SCRIPT", "script_hash"]
 
 ESTABLISHED = ("critical", "high", "medium", "low")
-#: Findings shown as open cards; ``low`` and ``info`` are listed collapsed (STATISTICS.md §1.5).
-OPEN = ("critical", "high", "medium", "weak-evidence", "insufficient-data")
-#: Cards per section (open tier, then each collapsed tier) and narrower findings per card; the rest
-#: are counted on the page and stay in the embedded JSON, which keeps pages readable and small.
-MAX_CARDS = 30
-MAX_COLLAPSED = 20
-MAX_CHILDREN = 8
+#: Root findings rendered as cards per section; the rest stay in the embedded JSON (and are counted).
+MAX_CARDS = 400
+#: Severities shown when the page opens (the filter's defaults); info is one click away.
+DEFAULT_SEVERITIES = ("critical", "high", "medium", "low", "weak-evidence", "insufficient-data")
 
 BIAS_INTROS = {
     "selection": "Does the sample look like the population it is meant to represent? Shares are compared "
@@ -50,11 +58,60 @@ BIAS_INTROS = {
     "label_quality": "Labels that look inconsistent, noisy or assigned differently by group.",
 }
 SEVERITY_HELP = {
-    "critical": "supported, large effect", "high": "supported, medium or large effect",
-    "medium": "supported, small or larger effect", "low": "supported but negligible",
-    "weak-evidence": "pattern seen, not supported after correction",
-    "insufficient-data": "pattern seen, n too small to test", "info": "observation",
+    "critical": "established, large effect", "high": "established, medium or large effect",
+    "medium": "established, small or larger effect", "low": "established but negligible",
+    "weak-evidence": "pattern seen, not established after correction",
+    "insufficient-data": "pattern seen, n too small to test", "info": "observation, no test",
 }
+
+#: The page's only executable script: the evidence filter.  Allowed by its hash (``script_hash``).
+FILTER_SCRIPT = """(function(){
+var form=document.getElementById("filters");if(!form)return;
+var cards=[].slice.call(document.querySelectorAll("#evidence .card"));
+var kids=[].slice.call(document.querySelectorAll("#evidence .kid"));
+var secs=[].slice.call(document.querySelectorAll("#evidence .ev-section"));
+var out=document.getElementById("shown");var texts=new Map();
+function text(el){if(!texts.has(el))texts.set(el,el.textContent.toLowerCase());return texts.get(el);}
+function match(el,f){return f.sev[el.dataset.sev]&&(!f.type||el.dataset.type===f.type)&&
+(!f.col||("|"+el.dataset.cols+"|").indexOf("|"+f.col+"|")>=0)&&(!f.q||text(el).indexOf(f.q)>=0);}
+function apply(){var f={sev:{},type:form.elements.type.value,col:form.elements.col.value,
+q:form.elements.q.value.trim().toLowerCase()};
+[].forEach.call(form.querySelectorAll("input[name=sev]"),function(b){f.sev[b.value]=b.checked;});
+var narrow=!!(f.type||f.col||f.q),n=0;
+kids.forEach(function(k){var ok=match(k,f);k.hidden=!ok;if(ok)n++;});
+cards.forEach(function(c){var own=match(c,f),kid=!!c.querySelector(".kid:not([hidden])");
+c.hidden=!(own||kid);if(own)n++;if(kid&&narrow)c.open=true;});
+secs.forEach(function(s){var any=s.querySelector(".card:not([hidden])");
+s.hidden=s.querySelector(".card")?!any:(narrow&&!(f.type===s.dataset.type));});
+out.textContent=n+" of "+out.dataset.total+" findings shown";}
+form.addEventListener("input",apply);form.addEventListener("change",apply);
+form.addEventListener("reset",function(){setTimeout(apply,0);});
+function reveal(id){var el=document.getElementById(id);if(!el)return;if(el.closest("[hidden]")){form.reset();
+[].forEach.call(form.querySelectorAll("input[name=sev]"),function(b){b.checked=true;});apply();}
+for(var p=el;p;p=p.parentElement){if(p.tagName==="DETAILS")p.open=true;}}
+document.addEventListener("click",function(e){var a=e.target.closest("a[href^='#f']");
+if(a)reveal(a.getAttribute("href").slice(1));});
+apply();if(location.hash)reveal(location.hash.slice(1));})();"""
+
+
+def script_hash(script: str = FILTER_SCRIPT) -> str:
+    """The CSP source (``'sha256-...'``) that allows exactly ``script``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+#: Significant digits of the numbers in the page's embedded JSON (the JSON report keeps every digit).
+EMBED_DIGITS = 7
+
+
+def rounded(value, digits: int = EMBED_DIGITS):
+    """``value`` with every float rounded to ``digits`` significant digits (ints, strings untouched)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
 
 
 def embed_json(text: str) -> str:
@@ -76,47 +133,6 @@ def _environment() -> Environment:
     return env
 
 
-def fmt_num(x, digits: int = 3) -> str:
-    """A number for people: integers with separators, other values to ``digits`` significant digits."""
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, (int, float)) or hasattr(x, "__float__"):
-        try:
-            v = float(x)
-        except (TypeError, ValueError):
-            return str(x)
-        if not math.isfinite(v):
-            return "–" if math.isnan(v) else ("∞" if v > 0 else "−∞")
-        if v.is_integer() and abs(v) < 1e15:
-            return f"{int(v):,}"
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:.{digits}g}"
-    return str(x)
-
-
-def fmt_p(p) -> str:
-    """A p-value: three significant digits, scientific below 0.001."""
-    if p is None:
-        return "–"
-    p = float(p)
-    if not math.isfinite(p):
-        return "–"
-    return f"{p:.2e}" if 0 < p < 1e-3 else f"{p:.3g}"
-
-
-def fmt_pct(x, decimals: int | None = None) -> str:
-    """A share as a percentage; one decimal below 10% (so 0.4% is not shown as 0%) unless given."""
-    if x is None or not math.isfinite(float(x)):
-        return "–"
-    v = 100 * float(x)
-    if decimals is None:
-        decimals = 1 if 0 < abs(v) < 10 else 0
-    return f"{v:.{decimals}f}%"
-
-
 def render_html(result, *, timestamp: bool = False) -> str:
     """The HTML report of ``result`` as a string.
 
@@ -133,96 +149,126 @@ def render_html(result, *, timestamp: bool = False) -> str:
     return _environment().get_template("report.html").render(**ctx)
 
 
+def render_summary_html(result, *, max_rows: int = 200) -> str:
+    """The notebook view (``AuditResult._repr_html_``): the summary and a collapsible findings table."""
+    ctx = summary_context(result)
+    vis = visible(result)
+    parent_of = parents(result)
+    roots = sorted((f for f in vis if f.id not in parent_of and f.severity != "info"),
+                   key=lambda f: severity_rank(f.severity))
+    ctx["rows"] = [{"severity": f.severity, "type": BIAS_TITLES.get(f.bias_type, f.bias_type),
+                    "subject": _cards._subject(f), "message": f.message, "q": f.p_adjusted, "n": f.n}
+                   for f in roots[:max_rows]]
+    ctx["more_rows"] = max(0, len(roots) - max_rows)
+    ctx["n_info"] = sum(1 for f in vis if f.severity == "info")
+    return _environment().get_template("notebook.html").render(**ctx)
+
+
 def write_html(result, path, *, timestamp: bool = False) -> None:
     """Write the HTML report atomically (temporary file in the same folder, then a rename).
 
     Refuses to write over the audited file itself; a failed render leaves no file behind.
     """
+    write_page(result, path, render_html(result, timestamp=timestamp))
+
+
+def write_page(result, path, page: str) -> None:
+    """Write a rendered page atomically, never over the audited data file."""
     source = Path(str(result.dataset.get("source", "")))
     if source.is_file() and Path(path).resolve() == source.resolve():
         raise ValueError(f"The report path {path} is the audited data file; choose another file name.")
-    atomic_write_text(path, render_html(result, timestamp=timestamp))
+    atomic_write_text(path, page)
 
 
 # ---------------------------------------------------------------------------------- context
+def summary_context(result) -> dict:
+    """What the summary block needs (shared by the page and the notebook view)."""
+    s = summarize(result)
+    d = result.dataset
+    lc = d.get("label_counts", {}) or {}
+    total = sum(float(v) for v in lc.values()) or 1.0
+    labels = [{"value": k, "n": float(v), "share": float(v) / total, "positive": k == d.get("positive")}
+              for k, v in sorted(lc.items(), key=lambda kv: (-float(kv[1]), str(kv[0])))]
+    method = (result.sections.get("method") or {}).get("correction", result.settings.get("correction"))
+    return {"s": s, "labels": labels, "label": d.get("label"), "positive": d.get("positive"),
+            "source": str(d.get("source", "")), "correction": str(method).split(" (")[0],
+            "anchor": _cards.anchor, "severity_help": SEVERITY_HELP, "tool": dict(result.tool),
+            "confidence": f"{100 * (1 - float(result.settings.get('alpha', 0.05))):g}%"}
+
+
 def build_context(result) -> dict:
     """Everything the template needs, as plain values (the template only lays them out)."""
     d = result.dataset
-    findings = list(result.findings)
-    by_id = {f.id: f for f in findings}
-    hidden = {f.id for f in findings if _views.hidden(f)}
-    children: dict = {}
-    for f in findings:
-        if f.explained_by and f.explained_by in by_id and f.explained_by not in hidden and f.id not in hidden:
-            children.setdefault(f.explained_by, []).append(f)
-    anchors = {id(f): f"f{i + 1}" for i, f in enumerate(findings)}  # ids of objects: robust to repeats
-    confidence = f"{100 * (1 - float(result.settings.get('alpha', 0.05))):g}%"
-
-    def card(f):
-        return _card(f, children, anchors, confidence)
-
+    alpha = float(result.settings.get("alpha", 0.05))
+    confidence = f"{100 * (1 - alpha):g}%"
+    derived = dict(d.get("derived") or {})
+    index = {id(f): i for i, f in enumerate(result.findings)}
+    vis = visible(result)
+    parent_of = parents(result)
+    kids: dict = {}
+    for f in vis:
+        if f.id in parent_of:
+            kids.setdefault(parent_of[f.id], []).append((f, index[id(f)]))
     figures = _views.figures(result)
-    sections, shown = [], set()
     home: dict = {}  # detector -> the bias type whose section shows its summary
-    for f in findings:
+    for f in vis:
         home.setdefault(f.detector, f.bias_type)
     if "probe" in result.sections:
         home.setdefault("probe", "learned_rule")
-    known = list(BIAS_TITLES) + sorted({f.bias_type for f in findings} - set(BIAS_TITLES))
+    sections, shown = [], set()
+    known = list(BIAS_TITLES) + sorted({f.bias_type for f in vis} - set(BIAS_TITLES))
     for bias_type in known:
-        own = [f for f in findings if f.bias_type == bias_type]
-        top = [f for f in own if f.id not in hidden
-               and not (f.explained_by in by_id and f.explained_by not in hidden)]
-        figs = figures.get(bias_type, [])
+        own = [f for f in vis if f.bias_type == bias_type]
+        roots = [f for f in own if f.id not in parent_of]
+        roots.sort(key=lambda f: (severity_rank(f.severity), any(a in derived for a in f.attributes)))
         detectors = {det for det, bt in home.items() if bt == bias_type}
         shown |= detectors
         extra = _views.section_extras(result, bias_type, detectors)
+        if bias_type == "prediction_disparity":
+            extra = prediction_blocks(result) + extra
+        figs = figures.get(bias_type, [])
         if not own and not figs and not extra:
             continue
-        tiers = {"open": [], "low": [], "info": []}
-        for f in top:
-            tiers["open" if f.severity in OPEN else ("low" if f.severity == "low" else "info")].append(f)
+        cards = []
+        for f in roots[:MAX_CARDS]:
+            mine = [(k, j) for k, j in kids.get(f.id, [])]
+            cards.append(_cards.card(f, index[id(f)], mine, derived, confidence, alpha))
+        rest = roots[MAX_CARDS:]
         sections.append({
             "key": bias_type, "anchor": f"sec-{bias_type}",
             "title": BIAS_TITLES.get(bias_type, bias_type.replace("_", " ").capitalize()),
-            "intro": BIAS_INTROS.get(bias_type, ""),
-            "counts": _severity_counts([f for f in own if f.id not in hidden]),
-            "cards": [card(f) for f in tiers["open"][:MAX_CARDS]],
-            "more_open": max(0, len(tiers["open"]) - MAX_CARDS),
-            "low": [card(f) for f in tiers["low"][:MAX_COLLAPSED]],
-            "more_low": max(0, len(tiers["low"]) - MAX_COLLAPSED),
-            "info": [card(f) for f in tiers["info"][:MAX_COLLAPSED]],
-            "more_info": max(0, len(tiers["info"]) - MAX_COLLAPSED),
-            "n_hidden": sum(1 for f in own if f.id in hidden),
-            "figures": figs, "extra": extra,
+            "intro": BIAS_INTROS.get(bias_type, ""), "n": len(own),
+            "counts": [(s, n) for s in SEVERITY_ORDER if (n := sum(1 for f in own if f.severity == s))],
+            "cards": cards, "more": len(rest) + sum(len(kids.get(f.id, [])) for f in rest),
+            "figures": figs, "extra": extra, "n_hidden": sum(1 for f in result.findings if f.bias_type == bias_type
+                                                             and f.details and f.details.get("hidden")),
         })
-    visible = [f for f in findings if f.id not in hidden]
-    return {
+    ctx = summary_context(result)
+    c = ctx["s"].counts
+    columns: dict = {}
+    for f in vis:
+        for col in _cards._columns(f, derived).split("|"):
+            if col:
+                columns[col] = columns.get(col, 0) + 1
+    ctx.update({
         "title": f"biasaudit report: {Path(str(d.get('source', 'data'))).name}",
-        "tool": dict(result.tool),
-        "header": _header(result, visible, hidden),
         "sections": sections,
+        "filters": {"severities": [(s, c.by_severity.get(s, 0), s in DEFAULT_SEVERITIES) for s in SEVERITY_ORDER
+                                   if c.by_severity.get(s)],
+                    "types": [(sec["key"], sec["title"], sec["n"]) for sec in sections if sec["n"]],
+                    "columns": sorted(columns.items(), key=lambda kv: (-kv[1], kv[0]))[:200]},
         "method": _views.method(result),
-        "other_sections": _views.other_sections(result, shown),
-        "severity_help": SEVERITY_HELP,
-        "result_json": Markup(embed_json(json.dumps(result.to_dict(), ensure_ascii=False, allow_nan=False,
-                                                    separators=(",", ":")))),
-    }
+        "other_sections": _views.other_sections(result, shown | {"predictions"}),
+        "header": _header(result),
+        "script": Markup(FILTER_SCRIPT), "script_hash": Markup(script_hash()),  # base64 only
+        "result_json": Markup(embed_json(json.dumps(rounded(result.to_dict()), ensure_ascii=False,
+                                                    allow_nan=False, separators=(",", ":")))),
+    })
+    return ctx
 
 
-def _severity_counts(findings) -> list:
-    counts = {s: 0 for s in SEVERITY_ORDER}
-    for f in findings:
-        counts[f.severity] = counts.get(f.severity, 0) + 1
-    return [(s, c) for s, c in counts.items() if c]
-
-
-def _header(result, visible, hidden) -> dict:
+def _header(result) -> dict:
     d = result.dataset
-    lc = d.get("label_counts", {}) or {}
-    total = sum(lc.values()) or 1
-    labels = [{"value": k, "n": v, "share": v / total, "positive": k == d.get("positive")}
-              for k, v in sorted(lc.items(), key=lambda kv: (-kv[1], str(kv[0])))]
     kinds = {c["name"]: c for c in d.get("columns", [])}
     derived = d.get("derived", {}) or {}
     attrs = []
@@ -235,109 +281,7 @@ def _header(result, visible, hidden) -> dict:
                       "n_missing": c.get("n_missing"), "sensitive": a in d.get("sensitive", []),
                       "bins": ", ".join(fmt_num(e) for e in bins) if bins else "",
                       "derived": sorted(k for k, v in derived.items() if v == a)})
-    by_type = []
-    for bias_type, title in BIAS_TITLES.items():
-        fs = [f for f in visible if f.bias_type == bias_type]
-        if not fs:
-            continue
-        lead = next((f for f in fs if f.severity != "info" and not f.explained_by), None)
-        by_type.append({"key": bias_type, "title": title, "counts": dict(_severity_counts(fs)),
-                        "lead": lead.message if lead is not None else None,
-                        "lead_severity": lead.severity if lead is not None else None})
-    counts = dict(_severity_counts(visible))
-    headline = ", ".join(f"{counts[s]} {s}" for s in SEVERITY_ORDER if counts.get(s) and s != "info")
-    m = result.sections.get("method", {}) or {}
     st = result.settings
-    return {
-        "source": str(d.get("source", "")), "n_rows": d.get("n_rows"), "n_audited": d.get("n_rows_audited"),
-        "n_weighted": d.get("n_weighted"), "label": d.get("label"), "positive": d.get("positive"),
-        "labels": labels, "attributes": attrs, "excluded": dict(d.get("excluded", {}) or {}),
-        "ids": list(d.get("ids", []) or []), "weight": d.get("weight"), "notes": list(d.get("notes", []) or []),
-        "sensitive": list(d.get("sensitive", []) or []),
-        "severity_columns": [s for s in SEVERITY_ORDER if any(t["counts"].get(s) for t in by_type)],
-        "by_type": by_type, "counts": counts, "headline": headline or "no pattern to report",
-        "n_established": sum(1 for f in visible if f.severity in ESTABLISHED and not f.explained_by),
-        "n_insufficient": counts.get("insufficient-data", 0), "n_weak": counts.get("weak-evidence", 0),
-        "n_hidden": len(hidden), "family_size": result.family_size, "n_testable": result.n_testable,
-        "alpha": st.get("alpha"), "correction": m.get("correction", st.get("correction")),
-        "seed": st.get("random_state"),
-    }
-
-
-_EVIDENCE_ROWS = 15
-_FRAGILITY_VERBS = {"flip": "relabelled", "delete": "deleted", "deletion": "deleted", "addition": "added",
-                    "add": "added"}
-
-
-def _ci_of(f) -> str | None:
-    """What ``ci_low``/``ci_high`` bound: ``details["ci_of"]``; else the group's rate (group rates)
-    or the depleted label's share of the cell (cell gaps and rules); None: the effect size."""
-    named = f.details.get("ci_of") if f.details else None
-    if named:
-        return str(named)
-    if f.kind == "group_rate":
-        return "rate"
-    if f.detector == "overgeneralization" and f.effect_size_name == "depletion_ratio":
-        label = (f.details.get("depleted_label") if f.details else None) or f.label_value
-        return f"{label} share" if label is not None else "share"
-    return None
-
-
-def _card(f, children, anchors, confidence: str = "95%", depth: int = 0) -> dict:
-    stats = []
-    if f.test:
-        stats.append(("test", f.test))
-    if f.statistic is not None:
-        stats.append(("statistic", fmt_num(f.statistic)))
-    if f.p_value is not None:
-        stats.append(("p (raw)", fmt_p(f.p_value)))
-    if f.p_adjusted is not None:
-        stats.append(("q (adjusted)", fmt_p(f.p_adjusted)))
-    elif f.in_family and not f.testable:
-        stats.append(("q (adjusted)", "not testable"))
-    if f.p_min is not None:
-        stats.append(("smallest attainable p", fmt_p(f.p_min)))
-    has_ci = f.ci_low is not None and f.ci_high is not None
-    ci_of = _ci_of(f)
-    if f.effect_size is not None:
-        name = (f.effect_size_name or "effect size").replace("_", " ")
-        ci = f" [{fmt_num(f.ci_low)}, {fmt_num(f.ci_high)}]" if has_ci and ci_of is None else ""
-        stats.append((name, fmt_num(f.effect_size) + ci))
-    if has_ci and (ci_of is not None or f.effect_size is None):
-        what = ci_of or "interval"
-        if (what in ("rate", "share") or what.endswith(" share")) and f.observed is not None and f.n:
-            stats.append((f"{what} and {confidence} interval", f"{fmt_pct(f.observed / f.n)} "
-                          f"[{fmt_pct(f.ci_low)}, {fmt_pct(f.ci_high)}]"))
-        else:
-            stats.append((f"{what} ({confidence} interval)", f"[{fmt_num(f.ci_low)}, {fmt_num(f.ci_high)}]"))
-    if f.n:
-        stats.append(("rows it rests on", fmt_num(f.n)))
-    if f.observed is not None:
-        stats.append(("observed", fmt_num(f.observed)))
-    if f.expected is not None:
-        stats.append(("expected", fmt_num(f.expected)))
-    # narrower (folded) findings are shown compact: their evidence stays in the embedded JSON
-    columns, rows = _views.evidence_table(f.evidence, limit=_EVIDENCE_ROWS) if depth == 0 else ([], [])
-    fragility = None
-    if f.fragility:
-        fr = dict(f.fragility)
-        value = fr.get("value")
-        verb = _FRAGILITY_VERBS.get(fr.get("kind", "flip"), str(fr.get("kind")))
-        fragility = {"fragile": bool(fr.get("fragile")),
-                     "text": (f"{fmt_num(value)} {verb} row(s) would undo it"
-                              + (f" ({fmt_pct(fr.get('quotient'), 1)} of the rows)"
-                                 if fr.get("quotient") is not None else ""))}
-    kids = children.get(f.id, [])
-    return {
-        "id": f.id, "anchor": anchors[id(f)], "severity": f.severity, "message": f.message,
-        "kind": (f.kind or "").replace("_", " "), "detector": f.detector,
-        "subject": ", ".join(f"{k}={v}" if v is not None else str(k) for k, v in f.attributes.items()),
-        "label_value": f.label_value, "stats": stats, "evidence_columns": columns, "evidence_rows": rows,
-        "evidence_more": max(0, len(f.evidence) - _EVIDENCE_ROWS) if depth == 0 else 0,
-        "suggestion": f.suggestion if depth == 0 else "",
-        "fragility": fragility, "rows_needed": f.rows_needed,
-        "note": f.details.get("note") if isinstance(f.details.get("note"), str) else None,
-        "in_family": f.in_family,
-        "children": [_card(k, children, anchors, confidence, depth + 1) for k in kids[:MAX_CHILDREN]],
-        "more_children": max(0, len(kids) - MAX_CHILDREN),
-    }
+    return {"n_rows": d.get("n_rows"), "n_audited": d.get("n_rows_audited"), "n_weighted": d.get("n_weighted"),
+            "attributes": attrs, "ids": list(d.get("ids", []) or []), "weight": d.get("weight"),
+            "notes": list(d.get("notes", []) or []), "seed": st.get("random_state"), "alpha": st.get("alpha")}

@@ -24,7 +24,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.figure import Figure
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["to_svg", "rate_figure", "coverage_figure", "reference_figure", "flip_rate_figure",
+__all__ = ["to_svg", "rate_figure", "coverage_figure", "reference_figure", "flip_rate_figure", "metric_figure",
            "FOUR_FIFTHS", "PALETTE"]
 
 FOUR_FIFTHS = 0.8
@@ -335,4 +335,39 @@ def flip_rate_figure(rates: Sequence[dict], *, threshold: float = 0.1, model: st
         ax.set_axisbelow(True)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
+    return fig
+
+
+def metric_figure(attribute: str, rows: Sequence[dict], metrics: Sequence[tuple], *,
+                  confidence: str = "95%") -> Figure:
+    """A model's error and selection rates by group: one panel per metric, each rate with its interval.
+
+    ``rows``: dicts with ``group`` and, for each ``(key, title)`` of ``metrics``, ``key``,
+    ``key_ci_low`` and ``key_ci_high`` (None where the group has no such rows).
+    """
+    with matplotlib.rc_context(_RC):
+        k = len(rows)
+        fig = _new_figure(8.2, 1.2 + 0.3 * k)
+        axes = fig.subplots(1, len(metrics), sharey=True)
+        ys = np.arange(k)[::-1]
+        for ax, (key, title) in zip(np.atleast_1d(axes), metrics):
+            for y, r in zip(ys, rows):
+                v, lo, hi = r.get(key), r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
+                if v is None:
+                    continue
+                if lo is not None and hi is not None:
+                    ax.plot([lo, hi], [y, y], color=PALETTE["ink"], lw=1.2, zorder=2)
+                ax.plot([v], [y], marker="o", ms=5.5, color=PALETTE["accent"], zorder=3)
+            ax.set_title(title, fontsize=9.5)
+            ax.set_xlim(-0.03, 1.03)
+            ax.set_xticks([0, 0.5, 1])
+            ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+            ax.grid(axis="x", color=PALETTE["grid"], lw=0.6, zorder=0)
+            ax.set_axisbelow(True)
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+        first = np.atleast_1d(axes)[0]
+        first.set_yticks(ys, [_short(f"{attribute}={r['group']}", 24) for r in rows])
+        first.set_ylim(-0.7, k - 0.3)
+        fig.supxlabel(f"rate by group (lines: {confidence} Wilson interval)", fontsize=9)
     return fig

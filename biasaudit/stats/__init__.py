@@ -24,6 +24,7 @@ rates        two groups' rates: SPD, DI and ln OR intervals, the symmetric effec
 from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
 from .effects import (
     clopper_pearson_ci,
+    newcombe_diff_ci,
     cohens_w,
     cramers_v,
     entropy_nats,
@@ -91,6 +92,7 @@ __all__ = [
     # effects
     "wilson_ci",
     "clopper_pearson_ci",
+    "newcombe_diff_ci",
     "cramers_v",
     "tvd",
     "cohens_w",

@@ -17,6 +17,7 @@ from ._validation import as_counts, drop_empty
 __all__ = [
     "wilson_ci",
     "clopper_pearson_ci",
+    "newcombe_diff_ci",
     "cramers_v",
     "tvd",
     "cohens_w",
@@ -71,6 +72,28 @@ def _first_orientation(t: np.ndarray) -> bool:
     """For a square table: True when ``t`` (not its transpose) is the canonical orientation."""
     a, b = t.ravel().tolist(), t.T.ravel().tolist()
     return a <= b
+
+
+def newcombe_diff_ci(k1: int, n1: int, k2: int, n2: int, alpha: float = 0.05) -> tuple[float, float]:
+    r"""Newcombe's hybrid score interval for the difference of two proportions ``k1/n1 - k2/n2``.
+
+    With :math:`(l_i, u_i)` the Wilson interval of :math:`\hat p_i` and :math:`d = \hat p_1 - \hat p_2`:
+
+    .. math:: \Bigl[d - \sqrt{(\hat p_1 - l_1)^2 + (u_2 - \hat p_2)^2},\;
+              d + \sqrt{(u_1 - \hat p_1)^2 + (\hat p_2 - l_2)^2}\Bigr]
+
+    Thin wrapper of ``statsmodels.stats.proportion.confint_proportions_2indep(method="newcomb")``.
+
+    References
+    ----------
+    Newcombe, R. G. (1998). Interval estimation for the difference between independent
+    proportions: comparison of eleven methods. Statistics in Medicine 17, 873-890 (method 10).
+    """
+    from statsmodels.stats.proportion import confint_proportions_2indep
+    _check_k_n(k1, n1, "newcombe_diff_ci")
+    _check_k_n(k2, n2, "newcombe_diff_ci")
+    lo, hi = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff", alpha=alpha)
+    return float(lo), float(hi)
 
 
 def cramers_v(table, corrected: bool = True) -> float:

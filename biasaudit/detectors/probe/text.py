@@ -5,7 +5,8 @@ import math
 
 from .grid import CONFIDENT
 
-__all__ = ["render_lines", "label_display", "combo_text", "cell_text", "others", "shown", "fmt_p", "pct"]
+__all__ = ["render_lines", "rule_verdict", "label_display", "combo_text", "cell_text", "others", "shown", "fmt_p",
+           "pct"]
 
 
 def label_display(label: str, value: str) -> str:
@@ -49,6 +50,35 @@ def pct(x) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.0f}%"
 
 
+def rule_verdict(r: dict, design, label: str) -> str:
+    """How well the data support a rule, and why it is spurious, as one phrase.
+
+    ``"supported by the data (selection-adjusted p=0.0063), but spurious: it implies ..."``:
+    the evidence first, then (after "but" when the rule is supported) the reasons it is spurious.
+    """
+    if r["supported"]:
+        ev = f"supported by the data (selection-adjusted p={r['p_selection_adjusted']:.2g})"
+    elif not r["testable"]:
+        ev = f"n too small to test (smallest attainable p={r['p_min_selection_adjusted']:.2g})"
+    else:
+        ev = f"not supported by the data (selection-adjusted p={r['p_selection_adjusted']:.2g})"
+    why = []
+    rs = r["reasons"]
+    if rs["non_causal"]:
+        why.append(f"it uses {', '.join(rs['non_causal'])}, which you marked non-causal")
+    if rs["extrapolation"]:
+        why.append("it extrapolates into a coverage gap")
+    if rs["untestable_gaps"]:
+        other = others(design, design.labels.index(r["label"]), label)
+        gaps = " or ".join(f"{cell_text(g['cell'])} ({g['support']} rows)" for g in rs["untestable_gaps"][:3])
+        why.append(f"it implies no {other} with {gaps}, too few rows to tell")
+    if rs["not_stratified"]:
+        why.append("one of its conditions adds nothing once the others are known")
+    if not why:
+        return ev
+    return ev + (", but spurious: " if r["supported"] else "; spurious: ") + "; ".join(why)
+
+
 def render_lines(ctx, design, fit, rules, selection, unseen, summary, flips, groups, non_causal) -> list:
     alpha = ctx.settings.alpha
     m = fit.summary
@@ -75,28 +105,7 @@ def render_lines(ctx, design, fit, rules, selection, unseen, summary, flips, gro
                      f"{verdict}.")
     lines.append("  The tree learned:")
     for r in rules:
-        if r["supported"]:
-            ev = f"supported (selection-adjusted p={r['p_selection_adjusted']:.2g})"
-        elif not r["testable"]:
-            ev = f"n too small to test (smallest attainable p={r['p_min_selection_adjusted']:.2g})"
-        else:
-            ev = f"not supported (selection-adjusted p={r['p_selection_adjusted']:.2g})"
-        why = []
-        rs = r["reasons"]
-        if rs["non_causal"]:
-            why.append(f"uses {', '.join(rs['non_causal'])} (non-causal)")
-        if rs["extrapolation"]:
-            why.append("extrapolates into a coverage gap")
-        if rs["untestable_gaps"]:
-            g = rs["untestable_gaps"][0]
-            why.append(f"implies 'no {others(design, design.labels.index(r['label']), ctx.roles.label)} with "
-                       f"{cell_text(g['cell'])}' from {g['support']} rows")
-        if rs["unsupported"] and not why:
-            why.append("not supported by the data")
-        tail = f"; SPURIOUS: {'; '.join(why)}" if why else ""
-        if rs["not_stratified"]:
-            tail += "; one of its conditions adds nothing once the others are known"
-        lines.append(f"    {r['text']}; {ev}{tail}.")
+        lines.append(f"    {r['text']}; {rule_verdict(r, design, ctx.roles.label)}.")
     if summary.get("n_unseen"):
         where = ("attribute combinations" if summary["mode"] == "full" else
                  "combinations one change away from observed ones")
