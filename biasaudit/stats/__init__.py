@@ -9,6 +9,7 @@ results      TestResult, CMHResult (frozen records with ``to_dict()``)
 tests        choosing and running the test of a table (independence, goodness of fit)
 exact        own exact enumerations (Freeman-Halton 2 x K, multinomial) and p_min
 depletion    cell depletion / rule purity tests of the coverage scan
+hypergeom    exact hypergeometric tails vectorised over many tables; sums over strata
 effects      effect sizes and confidence intervals
 multitest    Benjamini-Hochberg / Holm / Benjamini-Yekutieli
 grading      effect levels and severity
@@ -17,7 +18,7 @@ fragility    fragility indices
 shift        continuous train/test shift
 planning     rows needed for significance
 """
-from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
+from .depletion import depletion_test, gap_addition_fragility, min_support_for_purity, purity_p, zero_upper_bound
 from .effects import (
     clopper_pearson_ci,
     cohens_w,
@@ -42,6 +43,18 @@ from .exact import (
     multinomial_pmin,
 )
 from .fragility import addition_fragility_gap, fragility_delete, fragility_flip, reverse_fragility
+from .hypergeom import (
+    depletion_min_support,
+    hypergeom_cdf,
+    hypergeom_logcdf,
+    hypergeom_logpmf,
+    hypergeom_logsf,
+    hypergeom_pmf,
+    hypergeom_sf,
+    hypergeom_two_sided,
+    hypergeom_two_sided_pmin,
+    stratified_lower_tail,
+)
 from .grading import (
     EFFECT_THRESHOLDS,
     SEVERITY_RULES,
@@ -78,6 +91,18 @@ __all__ = [
     "purity_p",
     "min_support_for_purity",
     "zero_upper_bound",
+    "gap_addition_fragility",
+    # vectorised hypergeometric tails
+    "hypergeom_pmf",
+    "hypergeom_logpmf",
+    "hypergeom_cdf",
+    "hypergeom_logcdf",
+    "hypergeom_sf",
+    "hypergeom_logsf",
+    "hypergeom_two_sided",
+    "hypergeom_two_sided_pmin",
+    "stratified_lower_tail",
+    "depletion_min_support",
     # effects
     "wilson_ci",
     "clopper_pearson_ci",
