@@ -42,7 +42,7 @@ SHOW_RATIO = 0.8
 PATTERN_RATIO = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass
 class CellTest:
     """One one-sided test of a (cell, label); see the module docstring.
 
@@ -65,7 +65,7 @@ class CellTest:
     s_parents: tuple
     l_parents: tuple
     e_binding: float
-    binding: str
+    binding_index: int
     ratio: float
     lift: float
     pattern: bool
@@ -79,6 +79,12 @@ class CellTest:
     visible: bool = False
     upper_cell: float = float("nan")
     upper_label: float = float("nan")
+
+    @property
+    def binding(self) -> str:
+        """The binding model of the IUT: "overall" or "given <parent>"."""
+        b = self.binding_index
+        return "overall" if b == 0 else f"given {self.cell.parent_text(b - 1)}"
 
     @property
     def family_p(self) -> float:
@@ -190,7 +196,7 @@ def cell_tests(ctx: AuditContext, scan: CellScan, alpha: float) -> list[CellTest
                 p_parents=tuple(float(r["comp_p"][1 + j][i, L]) for j in range(k)) if k > 1 else (),
                 s_parents=tuple(int(sP[i, j]) for j in range(k)) if k > 1 else (),
                 l_parents=tuple(int(cP[i, j, L]) for j in range(k)) if k > 1 else (),
-                e_binding=float(d["e_bind"]), binding="overall" if b == 0 else f"given {cell.parent_text(b - 1)}",
+                e_binding=float(d["e_bind"]), binding_index=b,
                 ratio=float(d["ratio"]), lift=float(d["lift"]), pattern=bool(d["pattern"]),
                 uninformative=bool(d["uninformative"]), candidate=bool(d["candidate"]), kind=str(d["kind"]),
                 hypothesis=_key(scan, cell, int(L), tail, label),
@@ -259,7 +265,8 @@ def _keep(scan: CellScan, results: dict, cnt: np.ndarray, s: np.ndarray, K: int)
                 for (c, l_) in members:
                     views.append((float(r["p"][c, l_]), L, float(_ratio(cnt[c, l_], r["e_bind"][c, l_])),
                                   scan.cells[c].rank, c, l_))
-            best = min(views, key=lambda v: (v[0], v[2], v[3], v[1]))
+            # ties broken by statistics only (name invariance): then the larger label count
+            best = min(views, key=lambda v: (v[0], v[2], -int(scan.label_counts[v[5]]), v[3], v[1]))
             keep["less"][best[4], best[5]] = True
     else:  # (C, L) lower tail is (not-C, L) upper tail: keep the rule when not-C is pure for L
         for i, j in scan.complement.items():

@@ -45,7 +45,7 @@ _PRESENCE = frozenset({"1", "1.0", "yes", "y", "true", "t", "present"})
 PATTERN_RATIO = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass
 class CoverageTest:
     """The coverage test of one :class:`~biasaudit.detectors.cells.Combination` and its reporting class."""
 

@@ -66,6 +66,7 @@ class _Counts:
         self.position = {a: i for i, a in enumerate(ctx.roles.attributes)}
         self._tables: dict = {}
         self._masks: dict = {}
+        self.cache: dict = {}
 
     def columns(self, *itemsets) -> tuple | None:
         """The reduced attribute set of some itemsets, or None when no declared table holds it."""
@@ -114,19 +115,24 @@ class _Counts:
         return grid & ~self.mask(cols, exclude) if exclude else grid
 
 
-def _stratified_batch(counter: _Counts, items, exclude, L: int, sets: list, tests) -> list:
-    """p of "L is not depleted in the rows of ``items`` (minus ``exclude``) given membership in the
-    cells of each explainer set" for every set in ``sets`` (None where no declared table holds it).
+def _stratified_batch(counter: _Counts, problems: list, tests) -> list:
+    """p of every problem ``(items, exclude, L, explainer set)``: "L is not depleted in the rows of
+    ``items`` (minus ``exclude``) given membership in the explainers' cells" (None where no declared
+    table holds it).
 
-    The stratum counts of all sets over one table come from stacked membership grids (one
-    ``einsum`` per table), and all tails from one :func:`stats.stratified_lower_tail` call.
+    Problems over one table are counted together (stacked membership grids, one ``einsum``), and
+    all tails come from one :func:`stats.stratified_lower_tail` call. Results are cached.
     """
+    out = [None] * len(problems)
     groups: dict = {}
-    for r, chosen in enumerate(sets):
+    for r, (items, exclude, L, chosen) in enumerate(problems):
+        key = (items, exclude, L, tuple(chosen))
+        if key in counter.cache:
+            out[r] = counter.cache[key]
+            continue
         cols = counter.columns(items, exclude or (), *(tests[e].cell.items for e in chosen))
         if cols is not None:
             groups.setdefault((cols, len(chosen)), []).append(r)
-    out = [None] * len(sets)
     if not groups:
         return out
     width = 1 << max(m for _, m in groups)
@@ -137,20 +143,23 @@ def _stratified_batch(counter: _Counts, items, exclude, L: int, sets: list, test
     for (cols, m), members in groups.items():
         _, counts = counter.table(cols)
         tot = counts.sum(axis=-1).reshape(-1).astype(float)
-        lab = counts[..., L].reshape(-1).astype(float)
-        inside = counter.region(cols, items, exclude).reshape(-1)
-        masks = np.stack([np.stack([counter.mask(cols, tests[e].cell.items).reshape(-1) for e in sets[r]])
-                          for r in members])                               # (P, m, G)
-        pattern = (masks.astype(np.int64) << np.arange(m)[None, :, None]).sum(axis=1)   # (P, G)
-        onehot = (pattern[:, :, None] == np.arange(1 << m)[None, None, :]).astype(float)
+        flat = counts.reshape(-1, counts.shape[-1]).astype(float)
+        lab = np.stack([flat[:, problems[r][2]] for r in members])                  # (P, G)
+        inside = np.stack([counter.region(cols, problems[r][0], problems[r][1]).reshape(-1) for r in members])
+        masks = np.stack([np.stack([counter.mask(cols, tests[e].cell.items).reshape(-1) for e in problems[r][3]])
+                          for r in members])                                         # (P, m, G)
+        pattern = (masks.astype(np.int64) << np.arange(m)[None, :, None]).sum(axis=1)
+        onehot = (pattern[:, :, None] == np.arange(1 << m)[None, None, :]).astype(float)   # (P, G, 2^m)
         idx = [at[r] for r in members]
-        N[idx, :1 << m] = onehot.transpose(0, 2, 1) @ tot
-        K[idx, :1 << m] = onehot.transpose(0, 2, 1) @ lab
-        S[idx, :1 << m] = onehot.transpose(0, 2, 1) @ (tot * inside)
-        O[idx, :1 << m] = onehot.transpose(0, 2, 1) @ (lab * inside)
+        N[idx, :1 << m] = np.einsum("pgs,g->ps", onehot, tot)
+        K[idx, :1 << m] = np.einsum("pgs,pg->ps", onehot, lab)
+        S[idx, :1 << m] = np.einsum("pgs,pg->ps", onehot, tot[None, :] * inside)
+        O[idx, :1 << m] = np.einsum("pgs,pg->ps", onehot, lab * inside)
     p, _ = stats.stratified_lower_tail(np.rint(O.sum(axis=1)), np.rint(N), np.rint(K), np.rint(S))
     for r in rows:
         out[r] = float(p[at[r]])
+        items, exclude, L, chosen = problems[r]
+        counter.cache[(items, exclude, L, tuple(chosen))] = out[r]
     return out
 
 
@@ -254,6 +263,14 @@ def fold_findings(ctx, scan, findings: list[Finding], tests: list, alpha: float)
         if best is not None:
             parent_of[i] = (best[1], best[2])
     order = sorted(range(m), key=lambda i: (p[i], tests[i].cell.rank, tests[i].label))
+    work = []   # what the sequential search below will ask, computed ahead in a few vectorised calls
+    for i in order:
+        if i in parent_of or not sig[i]:
+            continue
+        cands = [r for r in range(m) if r != i and r not in parent_of and strong[r] and not sub[i, r]
+                 and (p[r] < p[i] or sub[r, i]) and rank[i] >= rank[r]]
+        work.append((tests[i].cell.items, tests[i].label, cands))
+    _prefetch(counter, work, tests, p, alpha)
     for i in order:  # 2. stratified folding of the remaining significant findings
         if i in parent_of or not sig[i]:
             continue
@@ -289,6 +306,43 @@ def _apply(findings, tests, parent_of: dict) -> list[Finding]:
     return out
 
 
+def _shortlist(counter: _Counts, items, exclude, candidates, tests, p) -> list:
+    """The candidates whose table with the cell is declared, the strongest ``_MAX_CANDIDATES``."""
+    cands = [e for e in candidates if counter.columns(items, exclude or (), tests[e].cell.items) is not None]
+    return sorted(cands, key=lambda e: p[e])[:_MAX_CANDIDATES] if len(cands) > _MAX_CANDIDATES else cands
+
+
+def _prefetch(counter: _Counts, work: list, tests, p, alpha) -> None:
+    """Compute, in three vectorised calls, what :func:`_explain` will ask for each ``(items, L,
+    candidates)`` in ``work``: every single explainer, the pairs among the best eight singles, and
+    the first greedy extension (results land in the cache; a later change of candidates only costs
+    the misses)."""
+    lists = [(items, L, _shortlist(counter, items, None, cands, tests, p)) for items, L, cands in work]
+    _stratified_batch(counter, [(items, None, L, (e,)) for items, L, cands in lists for e in cands], tests)
+    cache = counter.cache
+    best, pairs = {}, []
+    for r, (items, L, cands) in enumerate(lists):
+        singles = sorted(((cache.get((items, None, L, (e,))), e) for e in cands), key=lambda x: -(x[0] or 0))
+        singles = [x for x in singles if x[0] is not None]
+        if singles and singles[0][0] <= alpha:
+            top = [e for _, e in singles[:8]]
+            best[r] = (singles[0][0], [singles[0][1]])
+            pairs += [(items, None, L, (top[a], top[b])) for a in range(len(top)) for b in range(a + 1, len(top))]
+    _stratified_batch(counter, pairs, tests)
+    ext = []
+    for r, (b_p, b_set) in best.items():
+        items, L, cands = lists[r]
+        top = [e for _, e in sorted(((cache.get((items, None, L, (e,))) or 0, e) for e in cands), key=lambda x: -x[0])[:8]]
+        for a in range(len(top)):
+            for b in range(a + 1, len(top)):
+                pe = cache.get((items, None, L, (top[a], top[b])))
+                if pe is not None and pe > b_p:
+                    b_p, b_set = pe, [top[a], top[b]]
+        if b_p <= alpha:
+            ext += [(items, None, L, tuple(b_set + [e])) for e in cands if e not in b_set]
+    _stratified_batch(counter, ext, tests)
+
+
 def _explain(counter: _Counts, items, exclude, L, candidates, tests, p, alpha):
     """Explainers for the rows of ``items`` (minus those of ``exclude``): (first explainer, info)
     when up to three of them explain the depletion of L there, else None.
@@ -296,14 +350,12 @@ def _explain(counter: _Counts, items, exclude, L, candidates, tests, p, alpha):
     Every single candidate and every pair among the eight best singles are tried, then the best
     set is extended greedily to three; only sets whose table is declared (module docstring).
     """
-    cands = [e for e in candidates if counter.columns(items, exclude or (), tests[e].cell.items) is not None]
+    cands = _shortlist(counter, items, exclude, candidates, tests, p)
     if not cands:
         return None
-    if len(cands) > _MAX_CANDIDATES:  # the strongest ones
-        cands = sorted(cands, key=lambda e: p[e])[:_MAX_CANDIDATES]
 
     def batch(sets):
-        ps = _stratified_batch(counter, items, exclude, L, sets, tests)
+        ps = _stratified_batch(counter, [(items, exclude, L, chosen) for chosen in sets], tests)
         return [(pe, list(chosen)) for pe, chosen in zip(ps, sets) if pe is not None]
 
     singles = sorted(batch([[e] for e in cands]), key=lambda x: -x[0])

@@ -352,7 +352,7 @@ def scan_cells(ctx: AuditContext) -> CellScan:
     cells.sort(key=lambda c: c.rank)
     distinct, n_dup = _distinct(cells, implies)
     complement = _complements(ctx, distinct, n)
-    found_combinations = sorted(_combinations(found_combinations, n), key=lambda u: u.rank)
+    found_combinations = sorted(_combinations(found_combinations, n, ctx.settings.alpha), key=lambda u: u.rank)
     skipped = tuple(sorted(tuple(sorted(p, key=positions.get)) for p in blocked))
     return CellScan(cells=tuple(distinct), combinations=tuple(found_combinations), n=n,
                     label_levels=tuple(lt.levels[0]), label_counts=label_counts, k_max=k_max,
@@ -364,17 +364,37 @@ def scan_cells(ctx: AuditContext) -> CellScan:
 
 
 def _distinct(cells: list, implies: dict) -> tuple[list, int]:
-    """Drop cells with the rows of a simpler cell (equal support and label counts, one contains the other)."""
-    groups: dict = {}
+    """Drop cells with the rows of a simpler cell (equal support and label counts, one contains the other).
+
+    Candidates share a support and label counts; a twin must hold an item of the cell's closure
+    (the cell's items and those they imply) or imply one of the cell's items, so each cell is
+    compared with the few kept cells indexed under those items only.
+    """
+    index: dict = {}     # (signature, item) -> kept cells holding or implying that item
     distinct, n_dup = [], 0
     for c in cells:   # sorted by rank: the simplest first
-        key = (c.support,) + tuple(int(x) for x in c.counts)
-        twins = groups.setdefault(key, [])
-        if any(generalizes(d.items, c.items, implies) or generalizes(c.items, d.items, implies) for d in twins):
+        sig = (c.support,) + tuple(int(x) for x in c.counts)
+        closure = set(c.items)
+        for it in c.items:
+            closure |= implies.get(it, set())
+        seen = set()
+        twin = False
+        for it in closure:
+            for d in index.get((sig, it), ()):
+                if id(d) in seen:
+                    continue
+                seen.add(id(d))
+                if generalizes(d.items, c.items, implies) or generalizes(c.items, d.items, implies):
+                    twin = True
+                    break
+            if twin:
+                break
+        if twin:
             n_dup += 1
             continue
-        twins.append(c)
         distinct.append(c)
+        for it in closure:
+            index.setdefault((sig, it), []).append(c)
     return distinct, n_dup
 
 
@@ -455,11 +475,13 @@ def _coverage_cells(t, combo, support, valid, parent_support, n, base_rank, item
             "rest": np.stack([ps[idx] for ps in parent_support], axis=1), "rank": base_rank}
 
 
-def _combinations(raw: list, n: int) -> list:
+def _combinations(raw: list, n: int, alpha: float) -> list:
     r"""Coverage tests of all gathered combinations at once (vectorised over every cell of every table).
 
     Split j of a cell puts item j against the rest of the combination (for k = 2 the other item):
     :math:`X_j \sim \mathrm{Hypergeom}(n, n_j, n_{C \setminus j})`; p is the largest lower tail.
+    Records are made for the testable cells (p_min <= alpha), the depleted ones (obs/E <= 0.5 with
+    E >= 0.5) and the empty ones; the others can be neither a finding nor a hypothesis.
     """
     out = []
     for k in (2, 3):
@@ -476,10 +498,12 @@ def _combinations(raw: list, n: int) -> list:
         p = p_parts.max(axis=1)
         binding = p_parts.argmax(axis=1)
         expected = n * np.prod(items / n, axis=1)
+        e_bind = e_parts[np.arange(obs.size), binding]
+        keep = (pmin <= alpha) | (obs == 0) | ((obs <= 0.5 * e_bind) & (e_bind >= 0.5))
         r0 = 0
         for r in part:
             combo, levels = r["combo"], r["levels"]
-            for row in range(r["obs"].size):
+            for row in np.flatnonzero(keep[r0:r0 + r["obs"].size]):
                 i = r0 + row
                 cell = tuple(int(x) for x in r["idx"][row])
                 out.append(Combination(

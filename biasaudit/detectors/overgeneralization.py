@@ -50,7 +50,6 @@ Hanley, J. A. & Lippman-Hand, A. (1983). JAMA 249, 1743-1745 (upper bound 1 - al
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -155,20 +154,19 @@ def overgeneralization(ctx: AuditContext) -> tuple[list[Finding], dict]:
 
 
 def _local_q(tests: list, cover: list, alpha: float) -> tuple[list, list]:
-    """BH over every testable hypothesis of the scan (the family p of each), and who is shown."""
+    """BH over every testable hypothesis of the scan (the family p of each), and who is shown (in place)."""
     ps = np.array([t.family_p if t.testable and (t.pmin_two_sided is None or t.pmin_two_sided <= alpha)
                    else np.nan for t in tests] + [c.family_p if c.testable else np.nan for c in cover], dtype=float)
     q = stats.adjust_pvalues(ps, "bh") if ps.size else ps
-    out_t, out_c = [], []
     for t, qi in zip(tests, q[:len(tests)]):
-        qi = None if np.isnan(qi) else float(qi)
-        visible = t.candidate and (t.pattern or (qi is not None and qi <= alpha))
-        out_t.append(replace(t, q_local=qi, visible=bool(visible),
-                             kind=t.kind if visible else "cell_test"))
+        t.q_local = None if np.isnan(qi) else float(qi)
+        t.visible = bool(t.candidate and (t.pattern or (t.q_local is not None and t.q_local <= alpha)))
+        if not t.visible:
+            t.kind = "cell_test"
     for c, qi in zip(cover, q[len(tests):]):
-        qi = None if np.isnan(qi) else float(qi)
-        out_c.append(replace(c, q_local=qi, visible=bool(c.candidate and qi is not None and qi <= alpha)))
-    return out_t, out_c
+        c.q_local = None if np.isnan(qi) else float(qi)
+        c.visible = bool(c.candidate and c.q_local is not None and c.q_local <= alpha)
+    return tests, cover
 
 
 def _leaky(ctx: AuditContext) -> dict:
@@ -324,7 +322,7 @@ def _visible_finding(ctx, scan, t: CellTest, alpha: float, extra: dict, leaks: d
     label = ctx.roles.label
     n, n_l = scan.n, int(scan.label_counts[t.label])
     upper_cell, upper_label = extra["upper_cell"], extra["upper_label"]
-    t = replace(t, upper_cell=upper_cell, upper_label=upper_label)
+    t.upper_cell, t.upper_label = upper_cell, upper_label
     exclusive = _exclusive_label(scan, t, label)
     details = {
         "k": cell.k, "support": cell.support, "n_label": n_l, "tail": t.tail,

@@ -129,8 +129,10 @@ def _logpmf_valid(x, M, K, N):
         x, M, K, N = (np.broadcast_to(a, out.shape)[live] for a in (x, M, K, N))
         p = N / M
         q = (M - N) / M
-        out[live] = (_log_binom_raw(x, K, p, q) + _log_binom_raw(N - x, M - K, p, q)
-                     - _log_binom_raw(N, M, p, q))
+        m = x.size   # the three binomial terms in one call
+        b = _log_binom_raw(np.concatenate([x, N - x, N]), np.concatenate([K, M - K, M]),
+                           np.tile(p, 3), np.tile(q, 3))
+        out[live] = b[:m] + b[m:2 * m] - b[2 * m:]
     return out
 
 
@@ -351,6 +353,9 @@ def stratified_lower_tail(obs, N, K, s, *, max_terms: int = STRATIFIED_MAX_TERMS
         exact[normal] = False
     rows = np.flatnonzero(~empty & ~normal)
     if rows.size:
+        start = np.exp(_logpmf_valid(a[rows].astype(float), N[rows], K[rows], s[rows]))
+        first = np.zeros((B, m))
+        first[rows] = start
         length = width[rows].sum(axis=1) - m + 1
         nfft = 1 << np.ceil(np.log2(np.maximum(length, 1))).astype(np.int64)
         for size in np.unique(nfft):
@@ -358,16 +363,18 @@ def stratified_lower_tail(obs, N, K, s, *, max_terms: int = STRATIFIED_MAX_TERMS
             chunk = max(1, _BLOCK_CELLS // (m * int(size)))
             for start in range(0, group.size, chunk):
                 sel = group[start:start + chunk]
-                p[sel] = _convolved_tail(obs[sel] - A[sel], a[sel], width[sel], N[sel], K[sel], s[sel], int(size))
+                p[sel] = _convolved_tail(obs[sel] - A[sel], a[sel], width[sel], N[sel], K[sel], s[sel], int(size),
+                                         first[sel])
     return np.clip(p, 0.0, 1.0), exact
 
 
-def _convolved_tail(k, a, width, N, K, s, nfft: int) -> np.ndarray:
-    """P(sum of the strata <= k + sum of window starts) for a batch with one FFT size."""
+def _convolved_tail(k, a, width, N, K, s, nfft: int, first) -> np.ndarray:
+    """P(sum of the strata <= k + sum of window starts) for a batch with one FFT size; ``first``
+    holds each window's first probability."""
     r, m = a.shape
     W = int(width.max())
     af, Nf, Kf, sf = (v.reshape(-1, 1).astype(float) for v in (a, N, K, s))
-    start = np.exp(_logpmf_valid(af[:, 0], Nf[:, 0], Kf[:, 0], sf[:, 0]))
+    start = first.reshape(-1)
     y = af + np.arange(W - 1)[None, :]          # ratio P(y+1)/P(y) = (K-y)(s-y) / ((y+1)(N-K-s+y+1))
     inside = np.arange(1, W)[None, :] < width.reshape(-1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
