@@ -71,7 +71,7 @@ def test_stirling_remainder_table_is_exact():
         assert H._stirlerr(np.array([n]))[0] == pytest.approx(ref, abs=1e-9 * max(1, math.lgamma(n + 1)) * 1e-4)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(tables(400))
 def test_pmf_cdf_sf_equal_exact_rationals(t):
     x, M, K, N = t
@@ -113,8 +113,8 @@ def test_large_populations_agree_with_scipy(M):
 
 
 def test_exact_at_large_n():
-    # exact big-integer rationals where scipy's pmf is off by ~1e-10 (M = 1e6)
-    for x, M, K, N in ((143422, 10**6, 419521, 361431), (2, 200000, 150, 1200), (0, 10**6, 400, 5000)):
+    # exact big-integer rationals (scipy's pmf is off by ~1e-10 at M = 1e6, ~1e-9 at 1e7)
+    for x, M, K, N in ((14342, 10**5, 41952, 36143), (2, 200000, 150, 1200), (0, 10**6, 400, 5000)):
         ref = exact_pmf(x, M, K, N)
         assert float(H.hypergeom_logpmf(x, M, K, N)) == pytest.approx(_log(ref), rel=1e-13)
         if _float(ref) > 0:
@@ -148,7 +148,7 @@ def test_edges_and_bad_input():
 
 
 # ----------------------------------------------------------------------------- two-sided
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(tables(300))
 def test_two_sided_equals_fisher_exact(t):
     x, M, K, N = t

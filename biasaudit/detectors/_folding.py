@@ -48,6 +48,7 @@ __all__ = ["fold_findings", "fold_combinations", "stratified_lower_p"]
 _MAX_EXPLAINERS = 3
 _MAX_CANDIDATES = 16
 _MAX_TABLE_ATTRIBUTES = 3
+_MAX_ROUNDS = 12
 
 
 def stratified_lower_p(N, K, s, obs) -> float:
@@ -67,10 +68,23 @@ class _Counts:
         self._tables: dict = {}
         self._masks: dict = {}
         self.cache: dict = {}
+        self._columns: dict = {}
+        self._reduced: dict = {}
+        self.dry = False          # dry run: record missing tails instead of computing them
+        self.missing: dict = {}
 
     def columns(self, *itemsets) -> tuple | None:
         """The reduced attribute set of some itemsets, or None when no declared table holds it."""
-        attrs = sorted({a for items in itemsets for a, _ in items}, key=self.position.get)
+        hit = self._columns.get(itemsets)
+        if hit is None:
+            names = frozenset(a for items in itemsets for a, _ in items)
+            if names not in self._reduced:
+                self._reduced[names] = self._reduce(names)
+            hit = self._columns[itemsets] = (self._reduced[names],)
+        return hit[0]
+
+    def _reduce(self, names) -> tuple | None:
+        attrs = sorted(names, key=self.position.get)
         fd = self.scan.fd
         kept = list(attrs)
         for a in attrs:   # drop an attribute that is a function of another kept one
@@ -131,8 +145,12 @@ def _stratified_batch(counter: _Counts, problems: list, tests) -> list:
             out[r] = counter.cache[key]
             continue
         cols = counter.columns(items, exclude or (), *(tests[e].cell.items for e in chosen))
-        if cols is not None:
-            groups.setdefault((cols, len(chosen)), []).append(r)
+        if cols is None:
+            continue
+        if counter.dry:
+            counter.missing[key] = True
+            continue
+        groups.setdefault((cols, len(chosen)), []).append(r)
     if not groups:
         return out
     width = 1 << max(m for _, m in groups)
@@ -236,49 +254,59 @@ def fold_findings(ctx, scan, findings: list[Finding], tests: list, alpha: float)
         cands = [r for r in range(m) if strong[r] and r not in (i, j) and not sub[r, j] and p[r] < p[j]]
         return explained(tests[j].cell.items, tests[i].cell.items, tests[j].label, cands) is None
 
-    parent_of: dict[int, tuple] = {}
-    rule_of = {t.cell.key: j for j, t in enumerate(tests) if t.tail == "greater" and _is_zero(t)}
-    for i, t in enumerate(tests):  # 0. more than two labels: a pure rule explains the gaps of its cell
-        if t.tail == "less" and t.cell.key in rule_of and rank[i] >= rank[rule_of[t.cell.key]]:
-            parent_of[i] = (rule_of[t.cell.key], {"fold": "same cell, pure for another label"})
-    by_child: dict = {}
-    for i, j in pairs:
-        by_child.setdefault(i, []).append(j)
-    for i, t in enumerate(tests):  # 1. subset folding
-        if i in parent_of:
-            continue
-        best = None
-        for j in by_child.get(i, ()):
-            u = tests[j]
-            wp = within[(i, j)]
-            semantic = generalizes(u.cell.items, t.cell.items, implies)
-            if not ((sig[j] and wp > alpha) or (_is_zero(u) and semantic)):
+    def decide() -> dict:
+        parent_of: dict[int, tuple] = {}
+        rule_of = {t.cell.key: j for j, t in enumerate(tests) if t.tail == "greater" and _is_zero(t)}
+        for i, t in enumerate(tests):  # 0. more than two labels: a pure rule explains the gaps of its cell
+            if t.tail == "less" and t.cell.key in rule_of and rank[i] >= rank[rule_of[t.cell.key]]:
+                parent_of[i] = (rule_of[t.cell.key], {"fold": "same cell, pure for another label"})
+        by_child: dict = {}
+        for i, j in pairs:
+            by_child.setdefault(i, []).append(j)
+        for i, t in enumerate(tests):  # 1. subset folding
+            if i in parent_of:
                 continue
-            key = (not semantic, u.cell.k, -u.cell.support, u.cell.rank)
-            if best is not None and key >= best[0]:
+            best = None
+            for j in by_child.get(i, ()):
+                u = tests[j]
+                wp = within[(i, j)]
+                semantic = generalizes(u.cell.items, t.cell.items, implies)
+                if not ((sig[j] and wp > alpha) or (_is_zero(u) and semantic)):
+                    continue
+                key = (not semantic, u.cell.k, -u.cell.support, u.cell.rank)
+                if best is not None and key >= best[0]:
+                    continue
+                if sig[j] and not genuine(i, j):
+                    continue
+                best = (key, int(j), {"fold": "subset", "p_within": wp})
+            if best is not None:
+                parent_of[i] = (best[1], best[2])
+        order = sorted(range(m), key=lambda i: (p[i], tests[i].cell.rank, tests[i].label))
+        for i in order:  # 2. stratified folding of the remaining significant findings
+            if i in parent_of or not sig[i]:
                 continue
-            if sig[j] and not genuine(i, j):
-                continue
-            best = (key, int(j), {"fold": "subset", "p_within": wp})
-        if best is not None:
-            parent_of[i] = (best[1], best[2])
-    order = sorted(range(m), key=lambda i: (p[i], tests[i].cell.rank, tests[i].label))
-    work = []   # what the sequential search below will ask, computed ahead in a few vectorised calls
-    for i in order:
-        if i in parent_of or not sig[i]:
-            continue
-        cands = [r for r in range(m) if r != i and r not in parent_of and strong[r] and not sub[i, r]
-                 and (p[r] < p[i] or sub[r, i]) and rank[i] >= rank[r]]
-        work.append((tests[i].cell.items, tests[i].label, cands))
-    _prefetch(counter, work, tests, p, alpha)
-    for i in order:  # 2. stratified folding of the remaining significant findings
-        if i in parent_of or not sig[i]:
-            continue
-        cands = [r for r in range(m) if r != i and r not in parent_of and strong[r] and not sub[i, r]
-                 and (p[r] < p[i] or sub[r, i]) and rank[i] >= rank[r]]
-        got = explained(tests[i].cell.items, None, tests[i].label, cands)
-        if got is not None:
-            parent_of[i] = got
+            cands = [r for r in range(m) if r != i and r not in parent_of and strong[r] and not sub[i, r]
+                     and (p[r] < p[i] or sub[r, i]) and rank[i] >= rank[r]]
+            got = explained(tests[i].cell.items, None, tests[i].label, cands)
+            if got is not None:
+                parent_of[i] = got
+        return parent_of
+
+    # The decisions are sequential (a folded finding explains nothing); their tails are computed in
+    # rounds: a dry run collects the tails it lacks, one vectorised call computes them, and again
+    # until a run lacks none (its decisions are then final).
+    counter.dry = True
+    for _ in range(_MAX_ROUNDS):
+        counter.missing = {}
+        parent_of = decide()
+        if not counter.missing:
+            break
+        counter.dry = False
+        _stratified_batch(counter, list(counter.missing), tests)
+        counter.dry = True
+    else:
+        counter.dry = False
+        parent_of = decide()
     return _apply(findings, tests, parent_of)
 
 
@@ -308,39 +336,9 @@ def _apply(findings, tests, parent_of: dict) -> list[Finding]:
 
 def _shortlist(counter: _Counts, items, exclude, candidates, tests, p) -> list:
     """The candidates whose table with the cell is declared, the strongest ``_MAX_CANDIDATES``."""
-    cands = [e for e in candidates if counter.columns(items, exclude or (), tests[e].cell.items) is not None]
+    ex = exclude or ()
+    cands = [e for e in candidates if counter.columns(items, ex, tests[e].cell.items) is not None]
     return sorted(cands, key=lambda e: p[e])[:_MAX_CANDIDATES] if len(cands) > _MAX_CANDIDATES else cands
-
-
-def _prefetch(counter: _Counts, work: list, tests, p, alpha) -> None:
-    """Compute, in three vectorised calls, what :func:`_explain` will ask for each ``(items, L,
-    candidates)`` in ``work``: every single explainer, the pairs among the best eight singles, and
-    the first greedy extension (results land in the cache; a later change of candidates only costs
-    the misses)."""
-    lists = [(items, L, _shortlist(counter, items, None, cands, tests, p)) for items, L, cands in work]
-    _stratified_batch(counter, [(items, None, L, (e,)) for items, L, cands in lists for e in cands], tests)
-    cache = counter.cache
-    best, pairs = {}, []
-    for r, (items, L, cands) in enumerate(lists):
-        singles = sorted(((cache.get((items, None, L, (e,))), e) for e in cands), key=lambda x: -(x[0] or 0))
-        singles = [x for x in singles if x[0] is not None]
-        if singles and singles[0][0] <= alpha:
-            top = [e for _, e in singles[:8]]
-            best[r] = (singles[0][0], [singles[0][1]])
-            pairs += [(items, None, L, (top[a], top[b])) for a in range(len(top)) for b in range(a + 1, len(top))]
-    _stratified_batch(counter, pairs, tests)
-    ext = []
-    for r, (b_p, b_set) in best.items():
-        items, L, cands = lists[r]
-        top = [e for _, e in sorted(((cache.get((items, None, L, (e,))) or 0, e) for e in cands), key=lambda x: -x[0])[:8]]
-        for a in range(len(top)):
-            for b in range(a + 1, len(top)):
-                pe = cache.get((items, None, L, (top[a], top[b])))
-                if pe is not None and pe > b_p:
-                    b_p, b_set = pe, [top[a], top[b]]
-        if b_p <= alpha:
-            ext += [(items, None, L, tuple(b_set + [e])) for e in cands if e not in b_set]
-    _stratified_batch(counter, ext, tests)
 
 
 def _explain(counter: _Counts, items, exclude, L, candidates, tests, p, alpha):

@@ -366,34 +366,31 @@ def scan_cells(ctx: AuditContext) -> CellScan:
 def _distinct(cells: list, implies: dict) -> tuple[list, int]:
     """Drop cells with the rows of a simpler cell (equal support and label counts, one contains the other).
 
-    Candidates share a support and label counts; a twin must hold an item of the cell's closure
-    (the cell's items and those they imply) or imply one of the cell's items, so each cell is
-    compared with the few kept cells indexed under those items only.
+    A kept cell d is a twin of c when its items are all in c's closure (c's items and those they
+    imply; d is looked up under each closure item) or c's items are all implied by d's (d is
+    looked up under the items implying c's first item). Kept cells are indexed by their own items.
     """
-    index: dict = {}     # (signature, item) -> kept cells holding or implying that item
+    implied_by: dict = {}
+    for y, xs in implies.items():
+        for x in xs:
+            implied_by.setdefault(x, []).append(y)
+    index: dict = {}     # (signature, item) -> kept cells holding that item
     distinct, n_dup = [], 0
     for c in cells:   # sorted by rank: the simplest first
         sig = (c.support,) + tuple(int(x) for x in c.counts)
         closure = set(c.items)
         for it in c.items:
             closure |= implies.get(it, set())
-        seen = set()
-        twin = False
-        for it in closure:
-            for d in index.get((sig, it), ()):
-                if id(d) in seen:
-                    continue
-                seen.add(id(d))
-                if generalizes(d.items, c.items, implies) or generalizes(c.items, d.items, implies):
-                    twin = True
-                    break
-            if twin:
-                break
+        twin = any(generalizes(d.items, c.items, implies) for it in closure for d in index.get((sig, it), ()))
+        if not twin:
+            x0 = c.items[0]
+            twin = any(generalizes(c.items, d.items, implies)
+                       for y in [x0] + implied_by.get(x0, []) for d in index.get((sig, y), ()))
         if twin:
             n_dup += 1
             continue
         distinct.append(c)
-        for it in closure:
+        for it in c.items:
             index.setdefault((sig, it), []).append(c)
     return distinct, n_dup
 
