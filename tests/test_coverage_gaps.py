@@ -14,10 +14,9 @@ import pytest
 from scipy import stats as sps
 
 import biasaudit as ba
-from biasaudit import stats
 from biasaudit.audit import grade
 from biasaudit.detectors import _coverage
-from biasaudit.detectors.cells import Combination
+from biasaudit.detectors._combos import Combination
 from biasaudit.detectors.overgeneralization import overgeneralization, tables
 from biasaudit.engine.context import AuditContext
 from biasaudit.engine.counts import encode
@@ -258,8 +257,8 @@ def _combo(items, obs, expected, rank):
 
 
 def test_combinations_of_one_pair_fold_into_the_most_severe():
-    from biasaudit.detectors._folding import fold_combinations
-    from biasaudit.detectors.overgeneralization import _coverage_finding
+    from biasaudit.detectors._coverage import coverage_finding as _coverage_finding
+    from biasaudit.detectors._coverage import fold_combinations
     sc = types.SimpleNamespace(implies={}, n=1000, levels={}, item_counts={})
     cells = [_combo((("a", "1"), ("b", "1")), 0, 50.0, (2, 0, (0, 1), (0, 0))),
              _combo((("a", "1"), ("b", "2")), 20, 50.0, (2, 0, (0, 1), (0, 1))),     # ratio 0.4: medium

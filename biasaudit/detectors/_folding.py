@@ -41,9 +41,9 @@ import numpy as np
 from .. import stats
 from ..findings import Finding
 from ..settings import severity_rank
-from .cells import generalizes
+from .cells import containing, generalizes
 
-__all__ = ["fold_findings", "fold_combinations", "stratified_lower_p"]
+__all__ = ["fold_findings", "stratified_lower_p"]
 
 _MAX_EXPLAINERS = 3
 _MAX_CANDIDATES = 16
@@ -191,24 +191,6 @@ def _local_severity(f: Finding, t, alpha: float) -> int:
     return severity_rank(sev)
 
 
-def _contains(item_sets: list, implies: dict) -> list[list[int]]:
-    """``out[i]``: the j != i whose items are all items of i or implied by them (rows(i) within rows(j))."""
-    by_item: dict = {}
-    for j, items in enumerate(item_sets):
-        for it in items:
-            by_item.setdefault(it, set()).add(j)
-    out = []
-    for i, items in enumerate(item_sets):
-        closure = set(items)
-        for it in items:
-            closure |= implies.get(it, set())
-        cands = set()
-        for it in closure:
-            cands |= by_item.get(it, set())
-        out.append(sorted(j for j in cands if j != i and item_sets[j] <= closure))
-    return out
-
-
 def fold_findings(ctx, scan, findings: list[Finding], tests: list, alpha: float) -> list[Finding]:
     """Set ``explained_by`` on the findings (``findings[i]`` belongs to ``tests[i]``)."""
     m = len(findings)
@@ -216,7 +198,7 @@ def fold_findings(ctx, scan, findings: list[Finding], tests: list, alpha: float)
         return findings
     implies = scan.implies
     item_sets = [set(t.cell.items) for t in tests]
-    supersets = _contains(item_sets, implies)
+    supersets = containing(item_sets, implies)
     sub = np.zeros((m, m), dtype=bool)      # sub[i, j]: rows(i) within rows(j)
     for i, js in enumerate(supersets):
         sub[i, js] = True
@@ -375,68 +357,6 @@ def _explain(counter: _Counts, items, exclude, L, candidates, tests, p, alpha):
     if best_p > alpha:
         return best[0], {"fold": "stratified", "p_stratified": float(best_p), "strata_from": list(best)}
     return None
-
-
-def fold_combinations(scan, findings: list[Finding], tests: list) -> list[Finding]:
-    """Fold shown coverage combinations so that each attribute combination is shown once.
-
-    A combination folds into a more general one that is shown too (its items implied by the
-    former's: ``(size=big, color=brown-white)`` into ``(size=big, multicolor=yes)``; of two
-    equivalent ones the smaller rank is the parent), else into the most severe shown cell of the
-    same attributes (largest effect level, then smallest p): a strongly associated pair (two
-    binned scores) is one finding with its rare cells as evidence, not a dozen. A child is never
-    folded under a parent of lower effect level.
-    """
-    out = list(findings)
-    m = len(tests)
-    if m < 2:
-        return out
-    implies = scan.implies
-    item_sets = [set(t.combo.items) for t in tests]
-    level = [f.effect_level for f in findings]
-    parent: dict[int, int] = {}
-    for i, js in enumerate(_contains(item_sets, implies)):
-        u = tests[i].combo
-        best = None
-        for j in js:
-            v = tests[j].combo
-            if v.k > u.k or level[j] < level[i]:
-                continue
-            if generalizes(u.items, v.items, implies) and v.k == u.k and u.rank < v.rank:
-                continue  # equivalent: only the worse-ranked one folds
-            key = (-v.expected, v.rank)
-            if best is None or key < best[0]:
-                best = (key, j)
-        if best is not None:
-            parent[i] = best[1]
-    by_attrs: dict = {}
-    for i, t in enumerate(tests):
-        if i not in parent:
-            by_attrs.setdefault(tuple(a for a, _ in t.combo.items), []).append(i)
-    for members in by_attrs.values():
-        if len(members) < 2:
-            continue
-        head = min(members, key=lambda i: (-level[i], tests[i].combo.p_value, tests[i].combo.ratio,
-                                           tests[i].combo.rank))
-        for i in members:
-            if i != head:
-                parent[i] = head
-    for i, j in parent.items():
-        seen = {i}
-        while j in parent and j not in seen:   # flatten chains to their root
-            seen.add(j)
-            j = parent[j]
-        out[i] = out[i].evolve(explained_by=findings[j].id)
-        parent[i] = j
-    kids: dict = {}
-    for i, j in parent.items():
-        kids.setdefault(j, []).append(i)
-    for j, members in kids.items():
-        rows = tuple({"cell": tests[i].combo.key, "observed": tests[i].combo.observed,
-                      "expected": tests[i].combo.expected, "p_value": tests[i].combo.p_value}
-                     for i in sorted(members, key=lambda i: (tests[i].combo.p_value, tests[i].combo.rank)))
-        out[j] = out[j].evolve(evidence=tuple(out[j].evidence) + rows)
-    return out
 
 
 def _stratified_rows(cell, candidates, masks, is_label, weights, alpha, p=None):
