@@ -266,7 +266,8 @@ def _keep(scan: CellScan, results: dict, cnt: np.ndarray, s: np.ndarray, K: int)
                     views.append((float(r["p"][c, l_]), L, float(_ratio(cnt[c, l_], r["e_bind"][c, l_])),
                                   scan.cells[c].rank, c, l_))
             # ties broken by statistics only (name invariance): then the larger label count
-            best = min(views, key=lambda v: (v[0], v[2], -int(scan.label_counts[v[5]]), v[3], v[1]))
+            # (i, L) and (j, 1 - L) are one test: their p-values agree up to rounding (compared to 10 digits)
+            best = min(views, key=lambda v: (float(f"{v[0]:.10g}"), v[2], -int(scan.label_counts[v[5]]), v[3], v[1]))
             keep["less"][best[4], best[5]] = True
     else:  # (C, L) lower tail is (not-C, L) upper tail: keep the rule when not-C is pure for L
         for i, j in scan.complement.items():

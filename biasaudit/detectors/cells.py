@@ -23,8 +23,9 @@ Pruning, so that every hypothesis the scan tests is a different one:
 
 * pairs with a functional dependency are never crossed: a derived column and its parent, two
   columns derived from the same parent, a pair where one attribute is a function of the other in
-  the data, and (when the dependency is well supported) two attributes that are both functions
-  of a third;
+  the data, a derived column and an attribute that is a function of its parent in the data
+  (``color_has_black`` and a ``multicolor`` column), and (when the dependency is well supported)
+  two attributes that are both functions of a third;
 * the level ``(missing)`` is never an item;
 * k_max = 3 by default only from ``AUTO_K3_MIN_N`` rows on, for attributes with at most
   ``FEW_LEVELS`` levels, and only when the 3-way cells fit in a quarter of ``settings.max_cells``
@@ -202,6 +203,8 @@ def _blocked_pairs(ctx: AuditContext, attributes, fd: dict, min_support: dict) -
             why = "derived from the same column"
         elif (a, b) in fd or (b, a) in fd:
             why = "functional dependency in the data"
+        elif (roles.parent(a) != a and (b, roles.parent(a)) in fd) or (roles.parent(b) != b and (a, roles.parent(b)) in fd):
+            why = "both functions of one column, one derived from it"
         else:
             for c in attributes:
                 if c in (a, b) or (a, c) not in fd or (b, c) not in fd:
