@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_overgeneralization.py scale:100000x12            # bench_scale.make() table
+    python benchmarks/bench_overgeneralization.py scale:100000x12 --wide 500 # c0 with 500 levels
     python benchmarks/bench_overgeneralization.py /work/shared/data/law_school/law_school_clean.csv pass_bar
     python benchmarks/bench_overgeneralization.py PATH LABEL --profile 25     # top cProfile entries
     python benchmarks/bench_overgeneralization.py PATH LABEL --show 5         # first findings (graded)
@@ -20,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def context(source: str, label: str | None, **settings):
+def context(source: str, label: str | None, wide: int = 0, **settings):
     import pandas as pd
     from biasaudit.engine.context import AuditContext
     from biasaudit.engine.counts import encode
@@ -30,14 +31,17 @@ def context(source: str, label: str | None, **settings):
     if source.startswith("scale:"):
         from bench_scale import make
         rows, cols = (int(x) for x in source[6:].split("x"))
-        path = HERE / "data" / f"og_{rows}x{cols}.csv"
+        path = HERE / "data" / f"og_{rows}x{cols}{f'_w{wide}' if wide else ''}.csv"
         path.parent.mkdir(exist_ok=True)
         if not path.exists():
-            make(path, rows, cols)
+            levels = [2 + i % 6 for i in range(cols - 1)]
+            if wide:
+                levels[0] = wide
+            make(path, rows, cols, levels=levels)
         raw, label = pd.read_csv(path), label or "label"
     else:
         raw = load(source)
-    frame, roles = resolve(raw, label=label)
+    frame, roles = resolve(raw, label=label, max_levels=settings.get("max_levels", 50))
     table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
     return AuditContext(table=table, roles=roles, settings=Settings(**settings), frame=frame, raw=raw,
                         options={})
@@ -51,9 +55,11 @@ def main(argv=None) -> None:
     ap.add_argument("--show", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--k-max", type=int, default=None)
+    ap.add_argument("--wide", type=int, default=0, help="levels of c0 in a scale: table")
+    ap.add_argument("--max-levels", type=int, default=50)
     a = ap.parse_args(argv)
     from biasaudit.detectors.overgeneralization import overgeneralization
-    ctx = context(a.source, a.label, k_max=a.k_max)
+    ctx = context(a.source, a.label, a.wide, k_max=a.k_max, max_levels=a.max_levels)
     print(f"{a.source}: {ctx.table.n:,.0f} rows, {len(ctx.roles.attributes)} attributes, label {ctx.roles.label}")
     if a.profile:
         import cProfile
