@@ -93,7 +93,29 @@ class CellTest:
 
 
 def _cdf(x, m, k, nn, upper: bool):
-    """Lower tail P(X <= x) or, for ``upper``, P(X >= x), vectorised."""
+    r"""Lower tail P(X <= x) or, for ``upper``, P(X >= x), vectorised.
+
+    For two labels (arrays of shape (C, 2), label 1 = the rest) the lower tail of label 1 is the
+    upper tail of label 0, :math:`P(X_1 \le s - x_0) = P(X_0 \ge x_0) = P(X_0 > x_0) + P(X_0 = x_0)`:
+    both come from one summation.
+    """
+    if not upper and np.ndim(x) == 2 and np.shape(x)[1] == 2:
+        x, m, k, nn = np.broadcast_arrays(*(np.asarray(a) for a in (x, m, k, nn)))
+        if not (np.array_equal(x[:, 1], nn[:, 1] - x[:, 0]) and np.array_equal(k[:, 1], m[:, 1] - k[:, 0])
+                and np.array_equal(nn[:, 0], nn[:, 1]) and np.array_equal(m[:, 0], m[:, 1])):
+            return stats.hypergeom_cdf(x, m, k, nn)
+        # sum for the label with the smaller (K, x): the same label whatever the names (invariance)
+        b = ((k[:, 1] < k[:, 0]) | ((k[:, 1] == k[:, 0]) & (x[:, 1] < x[:, 0]))).astype(np.int64)
+        rows = np.arange(x.shape[0])
+        xb, kb, mb, nb = x[rows, b], k[rows, b], m[rows, b], nn[rows, b]
+        lc, ls = stats.hypergeom_logtails(xb, mb, kb, nb)
+        direct = np.exp(lc)
+        other = np.minimum(np.exp(ls) + stats.hypergeom_pmf(xb, mb, kb, nb), 1.0)
+        tie = (k[:, 0] == k[:, 1]) & (x[:, 0] == x[:, 1])     # the same distribution and value
+        other = np.where(tie, direct, other)
+        out = np.empty(x.shape)
+        out[rows, b], out[rows, 1 - b] = direct, other
+        return out
     return stats.hypergeom_sf(np.asarray(x) - 1, m, k, nn) if upper else stats.hypergeom_cdf(x, m, k, nn)
 
 
@@ -216,7 +238,7 @@ def _tail_tests(up: bool, cnt, S, n, nl, sP, cP, has) -> dict:
     for j in range(pmax):
         hj = has[:, j][:, None]
         spj = np.where(hj, sP[:, j][:, None], 1)
-        cpj = np.where(hj, cP[:, j, :], 0)
+        cpj = np.where(hj, cP[:, j, :], np.arange(K)[None, :] == 1)   # no parent: a trivial table
         sj = np.where(hj, S, 0)
         parent_args.append((hj, spj, cpj, sj))
         comp_p.append(np.where(hj, _cdf(np.where(hj, cnt, 0), spj, cpj, sj, up), 0.0))

@@ -99,7 +99,10 @@ def test_all(raw: list, n: int, alpha: float) -> list:
         obs = np.concatenate([r["obs"] for r in part])
         items = np.concatenate([r["items"] for r in part])
         rest = np.concatenate([r["rest"] for r in part])
-        p_parts = stats.hypergeom_cdf(obs[:, None], n, items, rest)            # (cells, k)
+        if k == 2:   # a versus b and b versus a: one test
+            p_parts = np.repeat(stats.hypergeom_cdf(obs, n, items[:, 0], rest[:, 0])[:, None], 2, axis=1)
+        else:
+            p_parts = stats.hypergeom_cdf(obs[:, None], n, items, rest)            # (cells, k)
         e_parts = items * rest / n
         low = np.maximum(0, items + rest - n).max(axis=1)
         pmin = stats.hypergeom_cdf(low[:, None], n, items, rest).max(axis=1)

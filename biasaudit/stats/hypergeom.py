@@ -49,7 +49,7 @@ import math
 
 import numpy as np
 
-__all__ = ["hypergeom_logpmf", "hypergeom_pmf", "hypergeom_logcdf", "hypergeom_cdf", "hypergeom_logsf",
+__all__ = ["hypergeom_logpmf", "hypergeom_pmf", "hypergeom_logcdf", "hypergeom_cdf", "hypergeom_logsf", "hypergeom_logtails",
            "hypergeom_sf", "hypergeom_two_sided", "hypergeom_two_sided_pmin", "stratified_lower_tail",
            "depletion_min_support", "STRATIFIED_MAX_TERMS"]
 
@@ -211,6 +211,11 @@ def _log_tails(x, M, K, N) -> tuple[np.ndarray, np.ndarray]:
             ls[up], lc[up] = v, _log1mexp(v)
         logcdf[mid], logsf[mid] = lc, ls
     return logcdf, logsf
+
+
+def hypergeom_logtails(x, M, K, N) -> tuple[np.ndarray, np.ndarray]:
+    """(ln P(X <= x), ln P(X > x)) from one summation (the shorter tail; the other by complement)."""
+    return _log_tails(x, M, K, N)
 
 
 def hypergeom_logcdf(x, M, K, N) -> np.ndarray:
