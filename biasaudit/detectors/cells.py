@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
@@ -92,11 +93,11 @@ class Cell:
     def k(self) -> int:
         return len(self.items)
 
-    @property
+    @cached_property
     def key(self) -> str:
         return ",".join(f"{a}={v}" for a, v in self.items)
 
-    @property
+    @cached_property
     def text(self) -> str:
         return " and ".join(f"{a}={v}" for a, v in self.items)
 
