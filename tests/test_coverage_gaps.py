@@ -144,6 +144,13 @@ def test_mutually_exclusive_indicators_cannot_co_occur():
     rule = [g for g in raw.values() if g.kind in ("rule", "gap") and g.attributes == {"Black_Hair": "1"}]
     assert len(rule) == 1 and "cannot co-occur?" in rule[0].message
     assert not re.search(r"\bcollect", rule[0].suggestion.lower())
+    # one noisy co-occurrence among hundreds expected (CelebA has 1 of 4,853): still "almost never"
+    noisy = df.copy()
+    noisy.loc[noisy.index[noisy["Black_Hair"] == "1"][0], "Blond_Hair"] = "1"
+    raw, _, _, _ = scan(noisy, "Blond_Hair")
+    rule = [g for g in raw.values() if g.kind in ("rule", "gap") and g.attributes == {"Black_Hair": "1"}]
+    assert len(rule) == 1 and rule[0].observed == 1 and "almost never occur together" in rule[0].message
+    assert rule[0].effect_size <= 0.01 and not re.search(r"\bcollect", rule[0].suggestion.lower())
 
 
 def test_exclusion_wording_needs_common_indicator_values():

@@ -15,7 +15,7 @@ import numpy as np
 from .. import stats
 from ..findings import BiasType, Finding
 from ._cellstats import CellTest, iut_rows_needed, upper_bound
-from ._coverage import _g, exclusive_pair, leak_note
+from ._coverage import EXCLUSIVE_RATIO, _g, exclusive_pair, leak_note
 
 __all__ = ["visible_finding", "hidden_finding", "two_sided_finding", "visible_extras", "s_min"]
 
@@ -57,8 +57,8 @@ def _models_text(t: CellTest) -> str:
 
 
 def _exclusive_label(scan, t: CellTest, label: str) -> bool:
-    """A one-item cell that never has a binary label's 'present' value: "cannot co-occur?"."""
-    if t.obs != 0 or t.cell.k != 1 or len(scan.label_levels) != 2 or t.tail != "less":
+    """A one-item cell that (almost) never has a binary label's 'present' value: "cannot co-occur?"."""
+    if t.ratio > EXCLUSIVE_RATIO or t.cell.k != 1 or len(scan.label_levels) != 2 or t.tail != "less":
         return False
     item = (label, scan.label_levels[t.label])
     levels = {**scan.levels, label: 2}
@@ -77,8 +77,9 @@ def _message(scan, t: CellTest, label: str, exclusive: bool) -> str:
     if t.obs == 0:
         bound += f"; on the share of {name} examples with {cell.text}: {_g(t.upper_label)}"
     if exclusive:
-        return (f"{cell.text} and {name} never occur together (0 of {cell.support} examples with {cell.text}; "
-                f"{_models_text(t)}): cannot co-occur?")
+        never = "never" if t.obs == 0 else "almost never"
+        return (f"{cell.text} and {name} {never} occur together ({t.obs} of {cell.support} examples with "
+                f"{cell.text}; {_models_text(t)}): cannot co-occur?")
     if t.kind == "rule":
         other = _lab(scan, 1 - t.label, label)
         n_o = int(scan.label_counts[1 - t.label])

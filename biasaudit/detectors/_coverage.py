@@ -21,7 +21,8 @@ of the exploratory family, keyed ``hypothesis_key("coverage", attributes, cell, 
 complete 2 x 2 table of two binary attributes the two cells of a diagonal are the same test and
 are kept once (the one with the smaller obs/E).
 
-Wording: a combination of two *common* values that never occur together, where both are the
+Wording: a combination of two *common* values that (almost: at most 1 % of the expected count)
+never occur together, where both are the
 'present' value of a two-level indicator (``Black_Hair=1`` and ``Blond_Hair=1``; ``pregnant=yes``
 and ``male=1``), is worded "cannot co-occur?" (one-hot families and definitional exclusions are
 structural zeros, not missing data) and gets no advice to collect rows. Values of other
@@ -42,10 +43,13 @@ from ._combos import Combination
 from .cells import CellScan, containing, generalizes
 
 __all__ = ["CoverageTest", "coverage_tests", "is_presence", "exclusive_pair", "fold_combinations", "coverage_finding",
-           "coverage_hidden", "leak_note", "COMMON_SHARE"]
+           "coverage_hidden", "leak_note", "COMMON_SHARE", "EXCLUSIVE_RATIO"]
 
 #: Both values must have at least this share of the rows for "cannot co-occur?" wording.
 COMMON_SHARE = 0.01
+#: "Almost never" for the "cannot co-occur?" wording: at most this share of the expected count
+#: (a handful of co-occurrences among hundreds expected is label noise in a one-hot family).
+EXCLUSIVE_RATIO = 0.01
 _DET = "overgeneralization"
 _PRESENCE = frozenset({"1", "1.0", "yes", "y", "true", "t", "present"})
 PATTERN_RATIO = 0.5
@@ -117,7 +121,7 @@ def coverage_tests(scan: CellScan, alpha: float) -> list[CoverageTest]:
     candidate = ~uninformative & (ratio <= PATTERN_RATIO) & (pattern | (testable & (p <= alpha)))
     out = []
     for i, c in enumerate(combos):
-        exclusive = bool(c.observed == 0 and exclusive_pair(c.items, scan.levels, scan.item_counts, scan.n))
+        exclusive = bool(c.ratio <= EXCLUSIVE_RATIO and exclusive_pair(c.items, scan.levels, scan.item_counts, scan.n))
         out.append(CoverageTest(
             combo=c, testable=bool(testable[i]), pattern=bool(pattern[i]), uninformative=bool(uninformative[i]),
             candidate=bool(candidate[i]), exclusive=exclusive,
@@ -229,7 +233,8 @@ def _coverage_models(c) -> str:
 def coverage_finding(scan, c: CoverageTest, leaks: dict) -> Finding:
     u = c.combo
     if c.exclusive:
-        msg = (f"{u.text} never occur together (0 of {scan.n}; {_coverage_models(c)}): cannot co-occur?")
+        never = "never" if u.observed == 0 else "almost never"
+        msg = (f"{u.text} {never} occur together ({u.observed} of {scan.n}; {_coverage_models(c)}): cannot co-occur?")
         advice = (f"Check whether {u.text} exclude each other by definition (for example one-hot categories or "
                   f"a definitional exclusion); if so this is a structural zero and no data are missing.")
     elif u.observed == 0:
