@@ -6,34 +6,49 @@ Depletion (lower tail), for a cell of support s with obs rows of label L:
     p_{overall} = F_H(obs;\ n, n_L, s), \qquad p_P = F_H(obs;\ s_P, n_{L,P}, s), \qquad
     p = \max(p_{overall}, \max_P p_P)
 
-with :math:`F_H(x; M, K, N)` = ``scipy.stats.hypergeom.cdf(x, M, K, N)``. The smallest attainable
-decision value is the same maximum at the smallest count every margin allows,
+with :math:`F_H(x; M, K, N)` the hypergeometric cdf (:func:`biasaudit.stats.hypergeom_cdf`, equal
+to ``scipy.stats.hypergeom.cdf(x, M, K, N)``), evaluated for all cells at once. The smallest
+attainable decision value is the same maximum at the smallest count every margin allows,
 :math:`obs_{lo} = \max(0, s - (n - n_L), \max_P (s - (s_P - n_{L,P})))` (Tarone 1990).
 
 Purity (upper tail, only for more than two labels): :math:`P(X \ge obs)` with the same
-hypergeometric laws (``hypergeom.sf(obs - 1, ...)``), IUT over parents; for a pure cell
-:math:`P(X = s) = \binom{n_L}{s}/\binom{n}{s}` (§3.3).
+hypergeometric laws, IUT over parents; for a pure cell :math:`P(X = s) = \binom{n_L}{s}/\binom{n}{s}`.
+
+One hypothesis, one test (STATISTICS.md §1.3 v0.2): for a binary label a one-item cell's
+depletion of L, its depletion of the other label, and the same for its complement are views of
+one 2 x 2 table. One view is kept (the tail with the smaller p, then the member with the smaller
+obs/E, whose wording matches a zero), keyed ``hypothesis_key("2x2", [attribute, label],
+{attribute: value})`` (a two-level attribute by its first level in sorted order, as the group
+attribution detector keys the same table), and carries Fisher's two-sided p of the table
+(:func:`biasaudit.stats.hypergeom_two_sided`) for the family: choosing the depleted tail after
+seeing the data costs what a two-sided test costs. Multi-item cells (intersection-union tests)
+are one-sided hypotheses of their own, one per label.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 from .. import stats
 from ..engine.context import AuditContext
+from ..findings import hypothesis_key
 from .cells import CellScan
 
-__all__ = ["CellTest", "cell_tests", "iut_p", "iut_rows_needed", "SHOW_RATIO", "PATTERN_RATIO"]
+__all__ = ["CellTest", "cell_tests", "iut_p", "iut_rows_needed", "upper_bound", "key_2x2",
+           "SHOW_RATIO", "PATTERN_RATIO"]
 
 SHOW_RATIO = 0.8
 PATTERN_RATIO = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass
 class CellTest:
-    """One one-sided test of a (cell, label); see the module docstring."""
+    """One one-sided test of a (cell, label); see the module docstring.
+
+    ``candidate`` marks a test that is shown when it is significant within the scan (its local
+    BH q, set later in ``q_local``) or shows the descriptive pattern.
+    """
 
     cell: object
     label: int
@@ -50,30 +65,65 @@ class CellTest:
     s_parents: tuple
     l_parents: tuple
     e_binding: float
-    binding: str
+    binding_index: int
     ratio: float
     lift: float
     pattern: bool
     uninformative: bool
-    visible: bool
+    candidate: bool
     kind: str
-    upper_cell: float
-    upper_label: float
-    e_nb: float | None
-    p_nb: float | None
-    q_local: float | None
+    hypothesis: str
+    p_two_sided: float | None = None
+    pmin_two_sided: float | None = None
+    q_local: float | None = None
+    visible: bool = False
+    upper_cell: float = float("nan")
+    upper_label: float = float("nan")
+
+    @property
+    def binding(self) -> str:
+        """The binding model of the IUT: "overall" or "given <parent>"."""
+        b = self.binding_index
+        return "overall" if b == 0 else f"given {self.cell.parent_text(b - 1)}"
+
+    @property
+    def family_p(self) -> float:
+        """The p-value this hypothesis enters its family with (two-sided for a binary 2 x 2 view)."""
+        return self.p_value if self.p_two_sided is None else max(self.p_value, self.p_two_sided)
 
 
 def _cdf(x, m, k, nn, upper: bool):
-    x, m, k, nn = np.broadcast_arrays(x, m, k, nn)
-    return sps.hypergeom.sf(x - 1, m, k, nn) if upper else sps.hypergeom.cdf(x, m, k, nn)
+    r"""Lower tail P(X <= x) or, for ``upper``, P(X >= x), vectorised.
+
+    For two labels (arrays of shape (C, 2), label 1 = the rest) the lower tail of label 1 is the
+    upper tail of label 0, :math:`P(X_1 \le s - x_0) = P(X_0 \ge x_0) = P(X_0 > x_0) + P(X_0 = x_0)`:
+    both come from one summation.
+    """
+    if not upper and np.ndim(x) == 2 and np.shape(x)[1] == 2:
+        x, m, k, nn = np.broadcast_arrays(*(np.asarray(a) for a in (x, m, k, nn)))
+        if not (np.array_equal(x[:, 1], nn[:, 1] - x[:, 0]) and np.array_equal(k[:, 1], m[:, 1] - k[:, 0])
+                and np.array_equal(nn[:, 0], nn[:, 1]) and np.array_equal(m[:, 0], m[:, 1])):
+            return stats.hypergeom_cdf(x, m, k, nn)
+        # sum for the label with the smaller (K, x): the same label whatever the names (invariance)
+        b = ((k[:, 1] < k[:, 0]) | ((k[:, 1] == k[:, 0]) & (x[:, 1] < x[:, 0]))).astype(np.int64)
+        rows = np.arange(x.shape[0])
+        xb, kb, mb, nb = x[rows, b], k[rows, b], m[rows, b], nn[rows, b]
+        lc, ls = stats.hypergeom_logtails(xb, mb, kb, nb)
+        direct = np.exp(lc)
+        other = np.minimum(np.exp(ls) + stats.hypergeom_pmf(xb, mb, kb, nb), 1.0)
+        tie = (k[:, 0] == k[:, 1]) & (x[:, 0] == x[:, 1])     # the same distribution and value
+        other = np.where(tie, direct, other)
+        out = np.empty(x.shape)
+        out[rows, b], out[rows, 1 - b] = direct, other
+        return out
+    return stats.hypergeom_sf(np.asarray(x) - 1, m, k, nn) if upper else stats.hypergeom_cdf(x, m, k, nn)
 
 
 def iut_p(obs, s, n_l, n, parents=(), upper: bool = False) -> float:
     """Intersection-union p of one cell: max of the overall and every parent test."""
-    ps = [_cdf(obs, n, n_l, s, upper)]
-    ps += [_cdf(obs, sp, lp, s, upper) for sp, lp in parents]
-    return float(np.max(ps))
+    m = np.array([n] + [sp for sp, _ in parents])
+    k = np.array([n_l] + [lp for _, lp in parents])
+    return float(np.max(_cdf(obs, m, k, s, upper)))
 
 
 def iut_rows_needed(t: CellTest, n: int, n_l: int, alpha: float) -> int | None:
@@ -82,24 +132,42 @@ def iut_rows_needed(t: CellTest, n: int, n_l: int, alpha: float) -> int | None:
 
     def p_of(v):
         v = [int(x) for x in v]
-        parents = list(zip(v[4::2], v[5::2]))
-        return iut_p(v[0], v[1], v[2], v[3], parents)
+        return iut_p(v[0], v[1], v[2], v[3], list(zip(v[4::2], v[5::2])))
 
     return stats.rows_needed(np.array(vec), p_of, alpha=alpha, n0=n)
 
 
-def _upper_bound(obs: np.ndarray, s: np.ndarray, alpha: float) -> np.ndarray:
+def upper_bound(obs, s, alpha: float) -> np.ndarray:
     """One-sided exact (Clopper-Pearson) upper bound of obs/s; 1 - alpha^(1/s) when obs = 0."""
+    from scipy.special import betaincinv
+    obs, s = np.atleast_1d(np.asarray(obs, dtype=float)), np.atleast_1d(np.asarray(s, dtype=float))
     out = np.ones(obs.shape, dtype=float)
     zero = obs == 0
     out[zero] = 1.0 - np.power(alpha, 1.0 / np.maximum(s[zero], 1))
     mid = (obs > 0) & (obs < s)
-    out[mid] = sps.beta.ppf(1 - alpha, obs[mid] + 1, s[mid] - obs[mid])
+    out[mid] = betaincinv(obs[mid] + 1, s[mid] - obs[mid], 1 - alpha)
     return out
 
 
+def key_2x2(scan: CellScan, attribute: str, value: str, label: str) -> str:
+    """``hypothesis_key("2x2", ...)`` of a one-item cell against the rest; a two-level attribute
+    (two levels with rows, ``(missing)`` counting as a level) by its first level in sorted order."""
+    present = sorted(str(lv) for (a, lv), c in scan.item_counts.items() if a == attribute and c > 0)
+    if len(present) == 2:
+        value = present[0]
+    return hypothesis_key("2x2", [attribute, label], {attribute: value})
+
+
+def _key(scan: CellScan, cell, L: int, tail: str, label: str) -> str:
+    name = scan.label_levels[L]
+    if cell.k == 1 and len(scan.label_levels) == 2:
+        return key_2x2(scan, cell.items[0][0], cell.items[0][1], label)
+    kind = ("2x2" if cell.k == 1 else "iut") + (":purity" if tail == "greater" else ":depletion")
+    return hypothesis_key(kind, [a for a, _ in cell.items] + [label], {**dict(cell.items), label: name}, tail)
+
+
 def cell_tests(ctx: AuditContext, scan: CellScan, alpha: float) -> list[CellTest]:
-    """Every distinct (cell, label) test of ``scan``, with its reporting class."""
+    """Every distinct (cell, label) test of ``scan``, with its reporting class (``q_local`` unset)."""
     cells = scan.cells
     if not cells:
         return []
@@ -107,54 +175,122 @@ def cell_tests(ctx: AuditContext, scan: CellScan, alpha: float) -> list[CellTest
     K, C = len(nl), len(cells)
     s = np.array([c.support for c in cells], dtype=np.int64)
     cnt = np.stack([c.counts for c in cells]).astype(np.int64)
-    pmax = max(c.k for c in cells) if any(c.k > 1 for c in cells) else 0
-    sP = np.ones((C, max(pmax, 1)), dtype=np.int64)
-    cP = np.zeros((C, max(pmax, 1), K), dtype=np.int64)
-    has = np.zeros((C, max(pmax, 1)), dtype=bool)
+    pmax = max(1, max(c.k for c in cells) if any(c.k > 1 for c in cells) else 1)
+    sP = np.ones((C, pmax), dtype=np.int64)
+    cP = np.zeros((C, pmax, K), dtype=np.int64)
+    has = np.zeros((C, pmax), dtype=bool)
     for i, c in enumerate(cells):
         for j, (sp, cp) in enumerate(c.parents):
             sP[i, j], cP[i, j], has[i, j] = sp, cp, True
-    S = s[:, None] + np.zeros((1, K), dtype=np.int64)
+    S = np.broadcast_to(s[:, None], (C, K))
     tails = ["less"] + (["greater"] if K > 2 else [])
-    results = {}
+    results = {tail: _tail_tests(tail == "greater", cnt, S, n, nl, sP, cP, has) for tail in tails}
+    keep = _keep(scan, results, cnt, s, K)
+    label = ctx.roles.label
+    rows = []
     for tail in tails:
-        up = tail == "greater"
-        p_over = _cdf(cnt, n, nl[None, :], S, up)
-        e_over = S * nl[None, :] / n
-        if up:
-            bound = np.minimum(S, nl[None, :])
-        else:
-            bound = np.maximum(0, S - (n - nl[None, :]))
-        comp_p, comp_e, comp_bound = [p_over], [e_over], [bound]
-        for j in range(pmax):
-            hj = has[:, j][:, None]
-            spj = np.where(hj, sP[:, j][:, None], 1)
-            cpj = np.where(hj, cP[:, j, :], 0)
-            sj = np.where(hj, S, 0)
-            pj = np.where(hj, _cdf(np.where(hj, cnt, 0), spj, cpj, sj, up), 0.0)
-            comp_p.append(pj)
+        r = results[tail]
+        ii, LL = np.nonzero(keep[tail])
+        if not ii.size:
+            continue
+        cls = _classify(tail == "greater", ii, LL, r, cnt, s, nl, n, sP, cP, has, alpha)
+        two = None
+        if K == 2 and tail == "less":
+            one = np.array([cells[i].k == 1 for i in ii])
+            if one.any():
+                two = {}
+                sel = np.flatnonzero(one)
+                x, ss_, kk = cnt[ii[sel], LL[sel]], s[ii[sel]], nl[LL[sel]]
+                p2 = stats.hypergeom_two_sided(x, n, kk, ss_)
+                pm2 = stats.hypergeom_two_sided_pmin(n, kk, ss_)
+                two = {int(r_): (float(a), float(b)) for r_, a, b in zip(sel, p2, pm2)}
+        for r_, (i, L) in enumerate(zip(ii, LL)):
+            cell = cells[i]
+            k = cell.k
+            d = {name: v[r_] for name, v in cls.items()}
+            b = int(d["binding"])
+            p2 = two.get(r_) if two else None
+            rows.append(CellTest(
+                cell=cell, label=int(L), tail=tail, obs=int(cnt[i, L]), p_value=float(d["p"]), p_min=float(d["pmin"]),
+                testable=bool(d["testable"]), p_overall=float(d["p_over"]), pmin_overall=float(d["pmin_over"]),
+                e_overall=float(d["e_over"]),
+                e_parents=tuple(float(r["comp_e"][1 + j][i, L]) for j in range(k)) if k > 1 else (),
+                p_parents=tuple(float(r["comp_p"][1 + j][i, L]) for j in range(k)) if k > 1 else (),
+                s_parents=tuple(int(sP[i, j]) for j in range(k)) if k > 1 else (),
+                l_parents=tuple(int(cP[i, j, L]) for j in range(k)) if k > 1 else (),
+                e_binding=float(d["e_bind"]), binding_index=b,
+                ratio=float(d["ratio"]), lift=float(d["lift"]), pattern=bool(d["pattern"]),
+                uninformative=bool(d["uninformative"]), candidate=bool(d["candidate"]), kind=str(d["kind"]),
+                hypothesis=_key(scan, cell, int(L), tail, label),
+                p_two_sided=None if p2 is None else p2[0], pmin_two_sided=None if p2 is None else p2[1]))
+    return rows
+
+
+def _tail_tests(up: bool, cnt, S, n, nl, sP, cP, has) -> dict:
+    """Overall and parent tests of one tail for every (cell, label), and their IUT maximum."""
+    C, K = cnt.shape
+    pmax = sP.shape[1]
+    p_over = _cdf(cnt, n, nl[None, :], S, up)
+    e_over = S * nl[None, :] / n
+    bound = np.minimum(S, nl[None, :]) if up else np.maximum(0, S - (n - nl[None, :]))
+    comp_p, comp_e, comp_bound = [p_over], [e_over], [bound]
+    parent_args = []
+    for j in range(pmax):
+        hj = has[:, j][:, None]
+        spj = np.where(hj, sP[:, j][:, None], 1)
+        cpj = np.where(hj, cP[:, j, :], np.arange(K)[None, :] == 1)   # no parent: a trivial table
+        sj = np.where(hj, S, 0)
+        parent_args.append((hj, spj, cpj, sj))
+        comp_p.append(np.where(hj, _cdf(np.where(hj, cnt, 0), spj, cpj, sj, up), 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
             comp_e.append(np.where(hj, S * cpj / spj, np.inf))
-            bj = np.minimum(S, cpj) if up else np.maximum(0, S - (spj - cpj))
-            comp_bound.append(np.where(hj, bj, bound))
-        stack_p = np.stack(comp_p)
-        p = stack_p.max(axis=0)
-        b = np.stack(comp_bound)
-        extreme = b.min(axis=0) if up else b.max(axis=0)
-        pmins = [_cdf(extreme, n, nl[None, :], S, up)]
-        for j in range(pmax):
-            hj = has[:, j][:, None]
-            spj = np.where(hj, sP[:, j][:, None], 1)
-            cpj = np.where(hj, cP[:, j, :], 0)
-            pmins.append(np.where(hj, _cdf(np.where(hj, extreme, 0), spj, cpj, np.where(hj, S, 0), up), 0.0))
-        pmin = np.stack(pmins).max(axis=0)
-        binding = stack_p.argmax(axis=0)
-        e_bind = np.take_along_axis(np.stack(comp_e), binding[None], axis=0)[0]
-        results[tail] = dict(p=np.minimum(p, 1.0), pmin=np.minimum(pmin, 1.0), p_over=p_over,
-                             pmin_over=_cdf(bound, n, nl[None, :], S, up), e_over=e_over,
-                             comp_p=stack_p, comp_e=np.stack(comp_e), binding=binding, e_bind=e_bind)
+        bj = np.minimum(S, cpj) if up else np.maximum(0, S - (spj - cpj))
+        comp_bound.append(np.where(hj, bj, bound))
+    stack_p = np.stack(comp_p)
+    b = np.stack(comp_bound)
+    extreme = b.min(axis=0) if up else b.max(axis=0)
+    pmins = [_cdf(extreme, n, nl[None, :], S, up)]
+    for hj, spj, cpj, sj in parent_args:
+        pmins.append(np.where(hj, _cdf(np.where(hj, extreme, 0), spj, cpj, sj, up), 0.0))
+    binding = stack_p.argmax(axis=0)
+    stack_e = np.stack(comp_e)
+    return dict(p=np.minimum(stack_p.max(axis=0), 1.0), pmin=np.minimum(np.stack(pmins).max(axis=0), 1.0),
+                p_over=p_over, pmin_over=_cdf(bound, n, nl[None, :], S, up), e_over=e_over, comp_p=stack_p,
+                comp_e=stack_e, binding=binding, e_bind=np.take_along_axis(stack_e, binding[None], axis=0)[0])
+
+
+def _ratio(obs, e):
+    obs, e = np.asarray(obs, dtype=float), np.asarray(e, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(e > 0, obs / np.where(e > 0, e, 1.0), 1.0)
+
+
+def _keep(scan: CellScan, results: dict, cnt: np.ndarray, s: np.ndarray, K: int) -> dict:
+    """Which (cell, label) tests are distinct hypotheses (module docstring)."""
+    C = cnt.shape[0]
     keep = {"less": np.ones((C, K), dtype=bool), "greater": np.ones((C, K), dtype=bool)}
     if K == 2:
-        keep["less"] = _dedupe_binary(scan, results["less"], cnt)
+        r = results["less"]
+        ones = [i for i, c in enumerate(scan.cells) if c.k == 1]
+        keep["less"][ones, :] = False
+        done = set()
+        for i in ones:
+            if i in done:
+                continue
+            j = scan.complement.get(i)
+            group = [i] + ([j] if j is not None else [])
+            done.update(group)
+            # views: (i, L) == (j, 1 - L); the tail with the smaller p, then the smaller obs/E
+            views = []
+            for L in (0, 1):
+                members = [(i, L)] + ([(j, 1 - L)] if j is not None else [])
+                for (c, l_) in members:
+                    views.append((float(r["p"][c, l_]), L, float(_ratio(cnt[c, l_], r["e_bind"][c, l_])),
+                                  scan.cells[c].rank, c, l_))
+            # ties broken by statistics only (name invariance): then the larger label count
+            # (i, L) and (j, 1 - L) are one test: their p-values agree up to rounding (compared to 10 digits)
+            best = min(views, key=lambda v: (float(f"{v[0]:.10g}"), v[2], -int(scan.label_counts[v[5]]), v[3], v[1]))
+            keep["less"][best[4], best[5]] = True
     else:  # (C, L) lower tail is (not-C, L) upper tail: keep the rule when not-C is pure for L
         for i, j in scan.complement.items():
             for L in range(K):
@@ -162,96 +298,34 @@ def cell_tests(ctx: AuditContext, scan: CellScan, alpha: float) -> list[CellTest
                     keep["less"][i, L] = False
                 else:
                     keep["greater"][j, L] = False
-    one_way = _one_way(ctx, cells)
-    rows = []
-    for tail in tails:
-        r = results[tail]
-        for i in range(C):
-            for L in range(K):
-                if not keep[tail][i, L]:
-                    continue
-                rows.append(_classify(cells[i], i, L, tail, r, cnt, s, nl, n, sP, cP, has, alpha, one_way, K))
-    ps = np.array([t["p_value"] if t["testable"] else np.nan for t in rows])
-    q = stats.adjust_pvalues(ps, "bh") if len(ps) else ps
-    out = []
-    for t, qi in zip(rows, q):
-        qi = None if np.isnan(qi) else float(qi)
-        if t["visible"] and not t["pattern"] and not (qi is not None and qi <= alpha):
-            t = {**t, "visible": False, "kind": "cell_test"}  # small effect, not even locally significant
-        out.append(CellTest(**t, q_local=qi))
-    return out
-
-
-def _ratio(obs, e):
-    return float(obs / e) if e > 0 else 1.0
-
-
-def _dedupe_binary(scan: CellScan, r: dict, cnt: np.ndarray) -> np.ndarray:
-    """(C, L) and (not-C, L') are one test for binary labels: keep the smaller obs/E."""
-    C = cnt.shape[0]
-    keep = np.ones((C, 2), dtype=bool)
-    for i, j in scan.complement.items():
-        if j < i:
-            continue
-        for L in (0, 1):
-            a = _ratio(cnt[i, L], r["e_bind"][i, L])
-            b = _ratio(cnt[j, 1 - L], r["e_bind"][j, 1 - L])
-            if b < a:
-                keep[i, L] = False
-            else:
-                keep[j, 1 - L] = False
     return keep
 
 
-def _one_way(ctx: AuditContext, cells) -> dict:
-    label = ctx.roles.label
-    out = {}
-    for a in {a for c in cells for a, _ in c.items}:
-        t = ctx.table.count(a, label)
-        for i, lv in enumerate(t.levels[0]):
-            out[(a, lv)] = np.rint(t.counts[i]).astype(np.int64)
-    return out
-
-
-def _classify(cell, i, L, tail, r, cnt, s, nl, n, sP, cP, has, alpha, one_way, K) -> dict:
-    up = tail == "greater"
-    obs, si = int(cnt[i, L]), int(s[i])
-    k = cell.k
-    e_over = float(r["e_over"][i, L])
-    e_parents = tuple(float(r["comp_e"][1 + j][i, L]) for j in range(k) if k > 1)
-    p_parents = tuple(float(r["comp_p"][1 + j][i, L]) for j in range(k) if k > 1)
-    s_parents = tuple(int(sP[i, j]) for j in range(k) if k > 1)
-    l_parents = tuple(int(cP[i, j, L]) for j in range(k) if k > 1)
-    b = int(r["binding"][i, L])
-    binding = "overall" if b == 0 else f"given {cell.parent_text(b - 1)}"
-    e_bind = float(r["e_bind"][i, L])
-    p, pmin = float(r["p"][i, L]), float(r["pmin"][i, L])
+def _classify(up: bool, ii, LL, r, cnt, s, nl, n, sP, cP, has, alpha) -> dict:
+    """Vectorised reporting class of the kept tests (rows ``ii``, labels ``LL``)."""
+    obs = cnt[ii, LL].astype(float)
+    si = s[ii].astype(float)
+    e_over = r["e_over"][ii, LL]
+    b = r["binding"][ii, LL]
+    e_bind = r["e_bind"][ii, LL]
+    p, pmin = r["p"][ii, LL], r["pmin"][ii, LL]
     testable = pmin <= alpha
     ratio = _ratio(obs, e_bind)
-    base = nl[L] / n if b == 0 else (l_parents[b - 1] / s_parents[b - 1] if s_parents[b - 1] else 1.0)
-    lift = (obs / si) / base if base > 0 and si else 1.0
+    pj = np.clip(b - 1, 0, sP.shape[1] - 1)
+    s_par, l_par = sP[ii, pj].astype(float), cP[ii, pj, LL].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        base = np.where(b == 0, nl[LL] / n, np.where(s_par > 0, l_par / np.maximum(s_par, 1), 1.0))
+        lift = np.where((base > 0) & (si > 0), (obs / np.maximum(si, 1)) / np.where(base > 0, base, 1), 1.0)
     if up:
-        uninformative = False
-        pattern = obs == si and si >= 2 and si * (1 - nl[L] / n) >= 0.5 and base < 1
-        visible = pattern
+        uninformative = np.zeros(obs.shape, dtype=bool)
+        pattern = (obs == si) & (si >= 2) & (si * (1 - nl[LL] / n) >= 0.5) & (base < 1)
+        candidate = pattern.copy()
     else:
-        uninformative = obs == 0 and (si <= 1 or e_over < 0.5)
-        pattern = ratio <= PATTERN_RATIO and si >= 2 and e_over >= 0.5
-        visible = (not uninformative) and ratio <= SHOW_RATIO and (pattern or (testable and p <= alpha))
-    kind = "cell_test"
-    if visible:
-        kind = "rule" if (up or (K == 2 and obs == 0)) else "gap"
-    e_nb = p_nb = None
-    if k > 1 and not up and visible:
-        counts = [one_way[it][L] for it in cell.items]
-        e_nb = float(np.prod(counts, dtype=float) / float(nl[L]) ** (k - 1))
-        if k == 2:
-            p_nb = float(sps.hypergeom.cdf(obs, int(nl[L]), int(counts[0]), int(counts[1])))
-    ub = _upper_bound(np.array([obs]), np.array([si]), alpha)[0] if visible else float("nan")
-    ub_label = 1.0 - alpha ** (1.0 / nl[L]) if obs == 0 else float("nan")
-    return dict(cell=cell, label=L, tail=tail, obs=obs, p_value=p, p_min=pmin, testable=bool(testable),
-                p_overall=float(r["p_over"][i, L]), pmin_overall=float(r["pmin_over"][i, L]),
-                e_overall=e_over, e_parents=e_parents, p_parents=p_parents, s_parents=s_parents,
-                l_parents=l_parents, e_binding=e_bind, binding=binding, ratio=ratio, lift=float(lift),
-                pattern=bool(pattern), uninformative=bool(uninformative), visible=bool(visible), kind=kind,
-                upper_cell=float(ub), upper_label=float(ub_label), e_nb=e_nb, p_nb=p_nb)
+        uninformative = (obs == 0) & ((si <= 1) | (e_over < 0.5))
+        pattern = (ratio <= PATTERN_RATIO) & (si >= 2) & (e_over >= 0.5)
+        candidate = ~uninformative & (ratio <= SHOW_RATIO) & (pattern | (testable & (p <= alpha)))
+    K = len(nl)
+    kind = np.where(candidate, np.where(up | ((K == 2) & (obs == 0)), "rule", "gap"), "cell_test")
+    return dict(p=p, pmin=pmin, testable=testable, p_over=r["p_over"][ii, LL], pmin_over=r["pmin_over"][ii, LL],
+                e_over=e_over, e_bind=e_bind, binding=b, ratio=ratio, lift=lift, pattern=pattern,
+                uninformative=uninformative, candidate=candidate, kind=kind)

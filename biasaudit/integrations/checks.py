@@ -181,13 +181,20 @@ def check(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
 def assert_no_coverage_gaps(data, *, label: str | None = None, attributes: Iterable[str] | None = None,
                             fail_on: str = "low", on_fail: str = "raise", inconclusive: str = "warn",
                             accept: Iterable = (), **settings):
-    """Assert that no attribute combination is (statistically) missing a label.
+    """Assert that no attribute combination is (statistically) missing or missing a label.
 
-    Runs the overgeneralization detector alone (its depletion tests, STATISTICS.md §3.2, form the
-    family) and fails on every coverage gap at or above ``fail_on``: a cell whose count of a label is
-    significantly below what the label's overall rate (and, for combinations, each parent cell)
-    predicts (one-sided hypergeometric test, intersection-union over the parents).  For a binary
-    label a cell with no row of L is worded as the rule "every example is L'"; it is the same gap.
+    Runs the overgeneralization detector alone (its tests form the family) and fails on every
+    coverage gap at or above ``fail_on``, folded or not, of two kinds (STATISTICS.md §3.1-3.2):
+
+    * a cell whose count of a label is significantly below what the label's overall rate (and, for
+      combinations, each parent cell) predicts (one-sided hypergeometric test, intersection-union
+      over the parents). For a binary label a cell with no row of L is worded as the rule "every
+      example is L'"; it is the same gap;
+    * an attribute combination that is empty or far rarer than its margins imply (exact
+      hypergeometric lower tail given the margins; ``kind == "coverage_gap"``), whether empty
+      ("no example has size=small and color=white at all") or depleted (15 rows where 120 were
+      expected).
+
     Gaps the data show but cannot establish (too few rows) are reported as ``inconclusive`` says.
 
     Parameters
@@ -209,15 +216,19 @@ def assert_no_coverage_gaps(data, *, label: str | None = None, attributes: Itera
     AuditResult
     """
     __tracebackhide__ = True
+    from ..settings import severity_rank
     _choice(on_fail, ON_FAIL, "on_fail", "assert_no_coverage_gaps")
     _choice(inconclusive, INCONCLUSIVE, "inconclusive", "assert_no_coverage_gaps")
     stacklevel = settings.pop("_stacklevel", 2)
     _choice(fail_on, FAIL_ON_LEVELS, "fail_on", "assert_no_coverage_gaps")
     settings.setdefault("probe", False)
     result = _audit(data, label=label, attributes=attributes, detectors=["overgeneralization"], **settings)
-    gaps = [f for f in result.findings if is_coverage_gap(f) and f.explained_by is None]
-    failures = [f for f in failing_findings(result, fail_on, accept) if f in gaps]
-    weak = [f for f in gaps if f.severity in NOT_ESTABLISHED and f.pattern and is_accepted(f.id, accept) is None]
+    gaps = [f for f in result.findings if is_coverage_gap(f)]
+    threshold = None if fail_on == "never" else severity_rank(fail_on)
+    failures = [f for f in gaps if threshold is not None and severity_rank(f.severity) <= threshold
+                and is_accepted(f.id, accept) is None]
+    weak = [f for f in gaps if f.severity in NOT_ESTABLISHED and f.pattern and f.explained_by is None
+            and is_accepted(f.id, accept) is None]
     if failures:
         _act(result, failures, f"{len(failures)} coverage gap(s) at or above {fail_on!r} in {_describe(result)}:",
              on_fail, stacklevel, notes=_also_unclear(weak, "gap(s)"))
@@ -226,12 +237,13 @@ def assert_no_coverage_gaps(data, *, label: str | None = None, attributes: Itera
 
 
 def is_coverage_gap(f) -> bool:
-    """A depletion finding: a cell with (significantly) fewer rows of a label than expected.
+    """A depletion finding: a combination with (significantly) fewer rows, or rows of a label, than expected.
 
     For a binary label a cell without any row of L is worded as the rule "every example is L'"
-    (``kind == "rule"``, one hypothesis with the gap); both are gaps of L.
+    (``kind == "rule"``, one hypothesis with the gap); both are gaps of L. ``kind ==
+    "coverage_gap"``: an attribute combination empty or depleted without regard to the label.
     """
-    return (f.detector == "overgeneralization" and f.kind in ("gap", "rule")
+    return (f.detector == "overgeneralization" and f.kind in ("gap", "rule", "coverage_gap")
             and (f.details or {}).get("tail", "less") == "less")
 
 

@@ -9,6 +9,7 @@ results      TestResult, CMHResult (frozen records with ``to_dict()``)
 tests        choosing and running the test of a table (independence, goodness of fit)
 exact        own exact enumerations (Freeman-Halton 2 x K, multinomial) and p_min
 depletion    cell depletion / rule purity tests of the coverage scan
+hypergeom    exact hypergeometric tails vectorised over many tables; sums over strata
 effects      effect sizes and confidence intervals
 multitest    Benjamini-Hochberg / Holm / Benjamini-Yekutieli
 grading      effect levels and severity
@@ -21,7 +22,7 @@ predictive   leave-one-out balanced accuracy and corrected Theil's U from a coun
 threeway     sample x A x B: conditional independence, no three-way interaction
 rates        two groups' rates: SPD, DI and ln OR intervals, the symmetric effect level
 """
-from .depletion import depletion_test, min_support_for_purity, purity_p, zero_upper_bound
+from .depletion import depletion_test, gap_addition_fragility, min_support_for_purity, purity_p, zero_upper_bound
 from .effects import (
     clopper_pearson_ci,
     newcombe_diff_ci,
@@ -48,6 +49,19 @@ from .exact import (
     multinomial_pmin,
 )
 from .fragility import addition_fragility_gap, fragility_delete, fragility_flip, reverse_fragility
+from .hypergeom import (
+    depletion_min_support,
+    hypergeom_cdf,
+    hypergeom_logcdf,
+    hypergeom_logpmf,
+    hypergeom_logsf,
+    hypergeom_logtails,
+    hypergeom_pmf,
+    hypergeom_sf,
+    hypergeom_two_sided,
+    hypergeom_two_sided_pmin,
+    stratified_lower_tail,
+)
 from .grading import (
     EFFECT_THRESHOLDS,
     SEVERITY_RULES,
@@ -89,6 +103,19 @@ __all__ = [
     "purity_p",
     "min_support_for_purity",
     "zero_upper_bound",
+    "gap_addition_fragility",
+    # vectorised hypergeometric tails
+    "hypergeom_pmf",
+    "hypergeom_logpmf",
+    "hypergeom_cdf",
+    "hypergeom_logcdf",
+    "hypergeom_sf",
+    "hypergeom_logsf",
+    "hypergeom_logtails",
+    "hypergeom_two_sided",
+    "hypergeom_two_sided_pmin",
+    "stratified_lower_tail",
+    "depletion_min_support",
     # effects
     "wilson_ci",
     "clopper_pearson_ci",

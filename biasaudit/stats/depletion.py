@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
+import numpy as np
+
+from .hypergeom import hypergeom_cdf, hypergeom_logpmf, hypergeom_pmf
 
 __all__ = [
     "depletion_test",
     "purity_p",
     "min_support_for_purity",
     "zero_upper_bound",
+    "gap_addition_fragility",
 ]
 
 
@@ -38,7 +41,8 @@ def depletion_test(obs: int, s: int, n_label: int, n: int) -> tuple[float, float
         X \sim \mathrm{Hypergeom}(M=n, K=n_L, N=s), \qquad E = s\,n_L/n, \qquad
         p = P(X \le obs), \qquad p_{min} = P\bigl(X \le \max(0,\ s - (n - n_L))\bigr).
 
-    This equals ``fisher_exact([[obs, s-obs], [n_L-obs, n-s-n_L+obs]], alternative="less")``.
+    This equals ``fisher_exact([[obs, s-obs], [n_L-obs, n-s-n_L+obs]], alternative="less")``
+    (computed by :func:`biasaudit.stats.hypergeom_cdf`).
 
     Parameters
     ----------
@@ -63,8 +67,8 @@ def depletion_test(obs: int, s: int, n_label: int, n: int) -> tuple[float, float
     _check_cell(obs, s, n_label, n, "depletion_test")
     if n == 0:
         return 1.0, 1.0, 0.0
-    p = float(stats.hypergeom.cdf(obs, n, n_label, s))
-    p_min = float(stats.hypergeom.cdf(max(0, s - (n - n_label)), n, n_label, s))
+    p = float(hypergeom_cdf(obs, n, n_label, s))
+    p_min = float(hypergeom_cdf(max(0, s - (n - n_label)), n, n_label, s))
     return min(p, 1.0), min(p_min, 1.0), s * n_label / n
 
 
@@ -82,7 +86,7 @@ def purity_p(s: int, n: int, n_label: int) -> float:
         return 1.0
     if s > n_label:
         return 0.0
-    return float(stats.hypergeom.pmf(s, n, n_label, s))
+    return float(hypergeom_pmf(s, n, n_label, s))
 
 
 def min_support_for_purity(n: int, n_label: int, alpha: float = 0.05) -> int | None:
@@ -108,9 +112,17 @@ def min_support_for_purity(n: int, n_label: int, alpha: float = 0.05) -> int | N
         raise ValueError(
             f"The 'n_label' parameter of min_support_for_purity must be in [0, n={n}]. Got {n_label} instead."
         )
-    for s in range(1, n_label + 1):
-        if purity_p(s, n, n_label) <= alpha:
-            return s
+    if n_label == 0:
+        return None
+    target = math.log(alpha)
+    start, width = 1, 64   # the purity p decreases with s: search growing blocks of supports
+    while start <= n_label:
+        sizes = np.arange(start, min(n_label, start + width - 1) + 1)
+        ok = np.flatnonzero(hypergeom_logpmf(sizes, n, n_label, sizes) <= target)
+        if ok.size:
+            return int(sizes[ok[0]])
+        start += width
+        width *= 4
     return None
 
 
@@ -129,3 +141,58 @@ def zero_upper_bound(s: int, alpha: float = 0.05) -> float:
     if s == 0:
         return 1.0
     return 1.0 - math.pow(alpha, 1.0 / s)
+
+
+def gap_addition_fragility(obs, s, n_label, n, alpha: float = 0.05, parents=None) -> np.ndarray:
+    r"""Counter-examples to add before each depletion gap stops being significant, vectorised.
+
+    The same number as :func:`biasaudit.stats.addition_fragility_gap` for many gaps at once: k rows
+    with label L are added to the cell, and
+
+    .. math:: p(k) = \max\bigl(F_{H}(obs+k;\ n+k,\ n_L+k,\ s+k),\ \max_P F_{H}(obs+k;\ s_P+k,\ n_{L,P}+k,\ s+k)\bigr)
+
+    is recomputed; the answer is the smallest k with :math:`p(k) > \alpha` (0 when p(0) > alpha),
+    found by doubling and bisection on all gaps together.
+
+    Parameters
+    ----------
+    obs, s, n_label, n : array-like of int, shape (G,)
+    alpha : float
+    parents : array-like of shape (G, P, 2), optional
+        ``(s_P, n_label_P)`` of each parent (pad a missing parent with ``(n, n_label)``, which
+        repeats the overall test).
+    """
+    obs, s, nl, nn = (np.atleast_1d(np.asarray(v, dtype=np.int64)) for v in (obs, s, n_label, n))
+    comps_m = [nn[:, None]]
+    comps_k = [nl[:, None]]
+    if parents is not None and np.size(parents):
+        par = np.asarray(parents, dtype=np.int64).reshape(obs.size, -1, 2)
+        comps_m.append(par[:, :, 0])
+        comps_k.append(par[:, :, 1])
+    M0, K0 = np.concatenate(comps_m, axis=1), np.concatenate(comps_k, axis=1)
+
+    def p_at(k, idx):
+        kk = k[:, None]
+        return hypergeom_cdf((obs[idx] + k)[:, None], M0[idx] + kk, K0[idx] + kk, (s[idx] + k)[:, None]).max(axis=1)
+
+    every = np.arange(obs.size)
+    out = np.zeros(obs.size, dtype=np.int64)
+    sig = p_at(np.zeros(obs.size, dtype=np.int64), every) <= alpha
+    idx = every[sig]
+    hi = np.ones(idx.size, dtype=np.int64)
+    grow = idx.copy()
+    pos = np.arange(idx.size)
+    while grow.size:
+        still = p_at(hi[pos], grow) <= alpha
+        hi[pos[still]] *= 2
+        grow, pos = grow[still], pos[still]
+    lo = hi // 2
+    active = np.flatnonzero(hi - lo > 1)
+    while active.size:
+        mid = (lo[active] + hi[active]) // 2
+        above = p_at(mid, idx[active]) > alpha
+        hi[active[above]] = mid[above]
+        lo[active[~above]] = mid[~above]
+        active = active[hi[active] - lo[active] > 1]
+    out[idx] = hi
+    return out

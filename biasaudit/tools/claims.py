@@ -35,7 +35,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 import numpy as np
-from scipy import stats as sps
 
 from .. import stats
 from ..engine.counts import encode
@@ -286,7 +285,7 @@ def _evaluate(c: Claim, raw, frame, roles, table, *, alpha: float, model: str) -
                 + [_cdf_at(extreme, s, int(pc[L]), sp, upper) for _, sp, pc in parents])
     p = max(ps)
     ub = 1.0 - alpha ** (1.0 / s) if s and n_bad == 0 else (
-        float(sps.beta.ppf(1 - alpha, n_bad + 1, s - n_bad)) if 0 < n_bad < s else 1.0)
+        float(_beta_upper(n_bad, s, alpha)) if 0 < n_bad < s else 1.0)
     out.update(p_value=float(p), p_overall=float(p_over), p_min=float(p_min), testable=p_min <= alpha,
                in_family=bool(p_min <= alpha and s > 0), ci_low=0.0, ci_high=ub,
                n_counter_examples=n_bad, counter_examples=_ids(raw, frame, roles, bad_mask),
@@ -297,18 +296,25 @@ def _evaluate(c: Claim, raw, frame, roles, table, *, alpha: float, model: str) -
 
 
 def _tail(obs, s, n_l, n, upper):
+    """(p, p_min) of the one-sided test: lower tail P(X <= obs), or for ``upper`` P(X >= obs)."""
     if n == 0 or s == 0:
         return 1.0, 1.0
     if upper:
-        p = float(sps.hypergeom.sf(obs - 1, n, n_l, s))
-        return min(p, 1.0), float(sps.hypergeom.sf(min(s, n_l) - 1, n, n_l, s))
+        p = float(stats.hypergeom_sf(obs - 1, n, n_l, s))
+        return min(p, 1.0), float(stats.hypergeom_sf(min(s, n_l) - 1, n, n_l, s))
     return stats.depletion_test(obs, s, n_l, n)[:2]
 
 
 def _cdf_at(x, s, n_l, n, upper):
     if n == 0 or s == 0:
         return 1.0
-    return float(sps.hypergeom.sf(x - 1, n, n_l, s) if upper else sps.hypergeom.cdf(x, n, n_l, s))
+    return float(stats.hypergeom_sf(x - 1, n, n_l, s) if upper else stats.hypergeom_cdf(x, n, n_l, s))
+
+
+def _beta_upper(k: int, s: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson upper bound of k/s: the 1 - alpha quantile of Beta(k + 1, s - k)."""
+    from scipy.special import betaincinv
+    return float(betaincinv(k + 1, s - k, 1 - alpha))
 
 
 def _ids(raw, frame, roles, mask) -> tuple:
