@@ -5,6 +5,7 @@ Exit codes: 0 the scan ran and nothing reached ``--fail-on``; 1 a finding reache
 """
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import traceback
@@ -13,8 +14,12 @@ from pathlib import Path
 import click
 
 from .. import __version__
+from .._safe import escape_text
 from ..errors import BiasAuditError
+from ..limits import LIMIT_HELP, LimitError, parse_limit, use_limits
 from ..settings import FAIL_ON_LEVELS
+from ..validation import SettingError, validate
+from .inputs import RunInputs
 
 __all__ = ["main", "cli"]
 
@@ -29,7 +34,56 @@ class _Fail(click.ClickException):
     exit_code = EXIT_BAD
 
     def show(self, file=None) -> None:
-        click.echo(f"biasaudit: error: {self.format_message()}", err=True)
+        _echo_err(f"biasaudit: error: {self.format_message()}")
+
+
+#: stderr lines of the running command, held until it succeeds (on failure only the error is shown).
+_HELD: contextvars.ContextVar[list | None] = contextvars.ContextVar("biasaudit_cli_held", default=None)
+
+
+def _echo_err(text: str) -> None:
+    """One line on stderr, with control characters and bidi overrides from the data shown escaped."""
+    click.echo(escape_text(text, keep_newlines=False), err=True)
+
+
+def _say(text: str) -> None:
+    """A note for stderr: held while the command runs, shown when it succeeds."""
+    held = _HELD.get()
+    if held is None:
+        _echo_err(text)
+    else:
+        held.append(text)
+
+
+def _checked(name: str):
+    """A click callback running the shared validator of setting ``name`` (see biasaudit.validation)."""
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return validate(name, value)
+        except SettingError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return callback
+
+
+def _parse_limits(values) -> dict:
+    out = {}
+    for v in values:
+        if "=" not in v:
+            raise _Fail(f"--limit expects NAME=VALUE (e.g. --limit line_bytes=64MB). Got {v!r} instead.")
+        name, value = (x.strip() for x in v.split("=", 1))
+        try:
+            out[name] = parse_limit(name, value)
+        except LimitError as exc:
+            raise _Fail(str(exc)) from None
+    return out
+
+
+_LIMIT_OPTION = click.option(
+    "--limit", "limits", multiple=True, metavar="NAME=VALUE",
+    help="Raise a bound on what an input may make biasaudit allocate (repeatable): "
+         + "; ".join(f"{k} ({v})" for k, v in LIMIT_HELP.items()) + ".")
 
 
 def _parse_multi(values) -> dict:
@@ -54,20 +108,54 @@ def _parse_pairs(values, option: str) -> dict:
     return out
 
 
+def _os_message(exc) -> str:
+    """An OS error as a sentence: what could not be done to which file, and what to check."""
+    if isinstance(exc, BiasAuditError):
+        return str(exc).strip().splitlines()[0]
+    if getattr(exc, "filename", None) is not None and getattr(exc, "strerror", None):
+        return (f"Cannot use {exc.filename}: {exc.strerror}. Check that the path exists and that you may "
+                f"read (or write) it.")
+    if isinstance(exc, MemoryError):
+        return "Out of memory. Try --engine stream, or a machine with more memory."
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else "An operating-system error occurred."
+
+
+def _limits(cfg, limits):
+    """The limits of the configuration file, overridden by ``--limit`` (a context manager)."""
+    return use_limits(**{**dict(getattr(cfg, "limits", None) or {}), **_parse_limits(limits)})
+
+
 def _run(debug: bool, fn):
+    """Run ``fn``; hold its notes until it succeeds; turn every error a user can cause into one line."""
+    held: list = []
+    token = _HELD.set(held)
     try:
-        return fn()
+        out = fn()
     except click.exceptions.Exit:
         raise
     except click.ClickException:
         raise
-    except (BiasAuditError, ValueError, KeyError, OSError, MemoryError, RuntimeError, TypeError) as exc:
+    except (OSError, MemoryError) as exc:
+        if debug:
+            traceback.print_exc()
+        raise _Fail(_os_message(exc)) from None
+    except RecursionError:
+        if debug:
+            traceback.print_exc()
+        raise _Fail("An input is nested too deeply to read (a JSON document of thousands of levels?). Check "
+                    "the file.") from None
+    except (BiasAuditError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         if debug:
             traceback.print_exc()
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if not isinstance(exc, BiasAuditError):
             msg = f"{type(exc).__name__}: {msg} (run with --debug for details)"
         raise _Fail(msg) from None
+    finally:
+        _HELD.reset(token)
+    for line in held:
+        _echo_err(line)
+    return out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,7 +193,7 @@ def _progress(enabled: bool):
               help="Prediction value meaning positive (repeatable; default: the label's positive value).")
 @click.option("--score", metavar="COL", help="Column of a model's scores: positive when score >= --threshold; "
                                               "also audits calibration by group.")
-@click.option("--threshold", type=float, help="Cut-off of --score (default 0.5 for scores within [0, 1]).")
+@click.option("--threshold", type=float, callback=_checked("threshold"), help="Cut-off of --score (default 0.5 for scores within [0, 1]).")
 @click.option("--weight-file", type=click.Path(dir_okay=False),
               help="Per-row weights from 'biasaudit reweigh' (a CSV with a weight column, and the id column "
                    "when the data have one): re-audit the data as weighted.")
@@ -129,13 +217,13 @@ def _progress(enabled: bool):
 @click.option("--accept", multiple=True, metavar="ID", help="Finding id accepted on purpose (repeatable; * wildcard).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a finding reaches this severity.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
+@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
 @click.option("--correction", type=click.Choice(["bh", "holm", "by"]), default="bh", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random procedure.")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+@click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
 @click.option("--images-root", type=click.Path(file_okay=False),
               help="Folder the manifest's image paths are relative to (default: the manifest's folder); "
                    "paths that leave it are refused.")
@@ -148,17 +236,18 @@ def _progress(enabled: bool):
               help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
                    "partition by partition on a dask cluster. auto streams files larger than 256 MB or than a "
                    "quarter of the available memory.")
-@click.option("--chunk-size", type=click.IntRange(1), metavar="ROWS", help="Rows per chunk of the streaming engine.")
-@click.option("--sample-rows", type=click.IntRange(0), metavar="ROWS",
+@click.option("--chunk-size", type=int, callback=_checked("chunk_size"), metavar="ROWS", help="Rows per chunk of the streaming engine.")
+@click.option("--sample-rows", type=int, callback=_checked("sample_rows"), metavar="ROWS",
               help="Rows of the seeded sample that row-level detectors use under stream/dask (default 200000).")
 @click.option("--scheduler", metavar="ADDRESS", help="Address of a dask.distributed scheduler (with --engine dask).")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(data, label, sensitive, weight, ids, multi, positive, reference, compare, reference_group, non_causal,
          no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug,
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
-         engine="auto", chunk_size=None, sample_rows=None, scheduler=None):
+         engine="auto", chunk_size=None, sample_rows=None, scheduler=None, limits=()):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -172,12 +261,26 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
     def work():
         ctx = click.get_current_context()
         cfg = _load_config(config_path, no_config)
+        with _limits(cfg, limits):
+            return scan_work(ctx, cfg)
+
+    def scan_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(
             label=label, sensitive=sensitive, weight=weight, ids=ids, positive=positive, reference=reference,
             compare=compare, reference_group=_parse_pairs(reference_group, "--reference-group"),
             non_causal=non_causal, no_probe=no_probe, fail_on=fail_on, alpha=alpha, correction=correction,
             seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
         plan = _output_plan(fmt, output, output_dir, data)
+        inputs = RunInputs()
+        for role, path in (("data", data), ("configuration", cfg.path), ("compare", o["compare"]),
+                           ("baseline", o["baseline"]), ("weight", weight_file),
+                           ("reference", o["reference"] if isinstance(o["reference"], str) else None)):
+            inputs.add(role, path)
+        outputs = [("--output-dir" if output_dir else "-o", p) for _, p in plan if p]
+        outputs += [("--write-baseline", write_baseline)] if write_baseline else []
+        inputs.check_output("--cache", image_cache)
+        inputs.add("image cache", image_cache)
+        inputs.check_outputs(outputs)
         from ..loaders.images import tty_progress
         from ..engine.scan import choose_engine
         chosen = "memory" if engine == "auto" and (prediction or score or weight_file) else choose_engine(data, engine)
@@ -185,6 +288,8 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
         if chosen == "memory":
             df = load(data, encoding=encoding, label=o["label"], images_root=images_root,
                       image_features=image_features, cache=image_cache, progress=tty_progress(not quiet))
+            inputs.add_images(df)  # a manifest's images are known now
+            inputs.check_outputs(outputs)
         elif chosen == "dask":  # partitions read by the workers; --scheduler connects to a cluster
             from ..engine.dask import connect, read_dask
             client = connect(scheduler)
@@ -211,7 +316,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                 client.close()
         if not quiet:
             for note in result.dataset.get("notes", []):
-                click.echo(f"biasaudit: {note}", err=True)
+                _say(f"biasaudit: {note}")
         return _finish_scan(result, o, cfg, plan, accept, write_baseline, timestamp, quiet)
 
     failing = _run(debug, work)
@@ -231,16 +336,17 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
 @click.option("--weight", help="Column of frequency weights; the written weights multiply it.")
 @click.option("--id", "ids", multiple=True, help="Identifier column, written beside the weights.")
 @click.option("--positive", help="Label value whose rate is shown (default: the minority).")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--tol", type=click.FloatRange(0, min_open=True), default=1e-10, show_default=True,
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--tol", type=float, default=1e-10, show_default=True, callback=_checked("tol"),
               help="Raking: largest absolute margin error accepted.")
-@click.option("--max-iter", type=click.IntRange(1), default=1000, show_default=True, help="Raking: most sweeps.")
+@click.option("--max-iter", type=int, default=1000, show_default=True, callback=_checked("max_iter"), help="Raking: most sweeps.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Weights CSV to write.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bins, tol, max_iter, output, encoding,
-                    quiet, debug):
+                    quiet, debug, limits=()):
     """Write per-row weights for DATA that remove a disparity or a selection bias.
 
     Without --reference: Kamiran & Calders reweighing, w(g, y) = P(g)P(y)/P(g, y) over the joint
@@ -252,9 +358,17 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
     from ..tools.reweigh import rake, reweigh, write_weights
 
     def work():
-        if Path(data).exists() and Path(output).resolve() == Path(data).resolve():
-            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
+        with _limits(None, limits):
+            return reweigh_work()
+
+    def reweigh_work():
+        inputs = RunInputs()
+        inputs.add("data", data)
+        inputs.add("reference", reference)
+        inputs.check_output("-o", output)
         df = load(data, encoding=encoding, label=label)
+        inputs.add_images(df)
+        inputs.check_output("-o", output)
         if reference:
             res = rake(df, load(reference, encoding=encoding), label=label, sensitive=sensitive or None,
                        weight=weight, ids=ids or None, n_bins=bins, tol=tol, max_iter=max_iter)
@@ -266,9 +380,9 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
         write_weights(res, output)
         if not quiet:
             for line in res.lines():
-                click.echo(f"biasaudit: {line}", err=True)
-            click.echo(f"biasaudit: wrote weights to {output}; re-audit with: biasaudit scan {data}"
-                       + (f" -l {label}" if label else "") + f" --weight-file {output}", err=True)
+                _say(f"biasaudit: {line}")
+            _say(f"biasaudit: wrote weights to {output}; re-audit with: biasaudit scan {data}"
+                 + (f" -l {label}" if label else "") + f" --weight-file {output}")
         return res.converged
 
     if not _run(debug, work):
@@ -287,18 +401,19 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the diff here (atomically).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a new, worsened or shifted finding reaches this severity.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random procedure.")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
+@click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the inputs.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the inputs.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
 @click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt, output, fail_on, alpha, seed, bins,
-                 max_levels, encoding, config_path, no_config, quiet, debug):
+                 max_levels, encoding, config_path, no_config, quiet, debug, limits=()):
     """What changed between two versions OLD and NEW of a dataset: new gaps, worsened or improved
     disparities, shifted group shares, newly learned rules."""
     from ..tools.diff import diff
@@ -307,11 +422,18 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
     def work():
         ctx = click.get_current_context()
         cfg = _load_config(config_path, no_config)
+        with _limits(cfg, limits):
+            return diff_work(ctx, cfg)
+
+    def diff_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(label=label, sensitive=sensitive, positive=positive, non_causal=non_causal,
                                         no_probe=no_probe, fail_on=fail_on, alpha=alpha, seed=seed, bins=bins,
                                         max_levels=max_levels, reference=None, reference_group={}))
-        if output and any(Path(p).exists() and Path(output).resolve() == Path(p).resolve() for p in (old, new)):
-            raise _Fail("The output path is an input file; choose another -o so the data is not overwritten.")
+        inputs = RunInputs()
+        for role, path in (("old data", old), ("new data", new), ("configuration", cfg.path), ("compare", o["compare"]),
+                           ("reference", o["reference"] if isinstance(o["reference"], str) else None)):
+            inputs.add(role, path)
+        inputs.check_output("-o", output)
         extra = {k: v for k, v in (("weight", o.get("weight")), ("ids", list(o.get("ids") or ()) or None),
                                    ("correction", o.get("correction")), ("reference_group", o["reference_group"]),
                                    ("reference", load(o["reference"], encoding=encoding)
@@ -320,12 +442,12 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
                  sensitive=o["sensitive"] or None, positive=o["positive"], non_causal=o["non_causal"],
                  alpha=o["alpha"], random_state=o["seed"], n_bins=o["bins"], max_levels=o["max_levels"],
                  probe=not o["no_probe"], old_source=old, new_source=new, **extra, **o["extra"])
-        text = d.render_text() if fmt == "text" else d.to_json() + "\n"
+        text = escape_text(d.render_text()) if fmt == "text" else d.to_json() + "\n"
         if output:
             from ..report._atomic import atomic_write_text
             atomic_write_text(output, text)
             if not quiet:
-                click.echo(f"biasaudit: wrote {fmt} diff to {output}", err=True)
+                _say(f"biasaudit: wrote {fmt} diff to {output}")
         else:
             click.echo(text, nl=False)
         return d.at_or_above(o["fail_on"])
@@ -339,7 +461,7 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
 @click.argument("claims", nargs=-1, required=True)
 @click.option("-l", "--label", help="Label column for claims that name only a value (\"never DOG where ...\").")
 @click.option("--id", "ids", multiple=True, help="Identifier column naming counter-examples (repeatable).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"),
               help="Family-wise error rate of the claims (Holm).")
 @click.option("--model", type=click.Choice(["iut", "overall"]), default="iut", show_default=True,
               help="iut: a claim must also beat every parent cell; overall: the label's overall rate only.")
@@ -347,16 +469,17 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
               show_default=True, help="Exit with code 1 when a claim is contradicted (or not supported).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the answer here (atomically).")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
 @click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, bins, max_levels, encoding,
-                  config_path, no_config, quiet, debug):
+                  config_path, no_config, quiet, debug, limits=()):
     """Check CLAIMS about DATA stated before looking: never, always or can.
 
     A claim reads "never species=DOG where size=small, color=white" (or "always ...", "can ...").
@@ -367,10 +490,16 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
     def work():
         ctx = click.get_current_context()
         cfg = _load_config(config_path, no_config)
+        with _limits(cfg, limits):
+            return claim_work(ctx, cfg)
+
+    def claim_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(label=label, ids=ids, alpha=alpha, bins=bins, max_levels=max_levels,
                                         reference=None, reference_group={}, fail_on="never", no_probe=True))
-        if output and Path(data).exists() and Path(output).resolve() == Path(data).resolve():
-            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
+        inputs = RunInputs()
+        inputs.add("data", data)
+        inputs.add("configuration", cfg.path)
+        inputs.check_output("-o", output)
         results = check_claims(load(data, encoding=encoding), list(claims), label=o["label"], alpha=o["alpha"],
                                ids=list(o["ids"]) or None, n_bins=o["bins"], max_levels=o["max_levels"], model=model)
         if fmt == "json":
@@ -384,12 +513,12 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
                      f"Holm-corrected at alpha {o['alpha']:g}"]
             for r in results:
                 lines += [f"[{r.verdict}] {r.claim}", f"    {r.message}."]
-            text = "\n".join(lines) + "\n"
+            text = escape_text("\n".join(lines) + "\n")
         if output:
             from ..report._atomic import atomic_write_text
             atomic_write_text(output, text)
             if not quiet:
-                click.echo(f"biasaudit: wrote {fmt} answer to {output}", err=True)
+                _say(f"biasaudit: wrote {fmt} answer to {output}")
         else:
             click.echo(text, nl=False)
         bad = {"never": (), "contradicted": ("contradicted",),
@@ -454,9 +583,6 @@ def _output_plan(fmts, outputs, output_dir, data) -> list:
     paths = [p for _, p in plan if p]
     if len(set(map(os.path.abspath, paths))) < len(paths):
         raise _Fail("Two reports would be written to the same file; give each --format its own -o.")
-    for _, p in plan:
-        if p and Path(data).exists() and Path(p).resolve() == Path(data).resolve():
-            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
     return plan
 
 
@@ -471,7 +597,7 @@ def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: 
 
     def note(text: str) -> None:
         if not quiet:
-            click.echo(f"biasaudit: {text}", err=True)
+            _say(f"biasaudit: {text}")
 
     accepted = tuple(Accepted(a) for a in accept) + tuple(cfg.accept)
     fail_on = o["fail_on"]
@@ -512,28 +638,28 @@ def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: 
     return failing
 
 
-def main() -> None:
-    """Entry point of the ``biasaudit`` command."""
+def main(args=None) -> None:
+    """Entry point of the ``biasaudit`` command (``args``: the arguments, default ``sys.argv[1:]``)."""
+    argv = list(sys.argv[1:] if args is None else args)
     try:
-        cli.main(prog_name="biasaudit", standalone_mode=False)
+        cli.main(args=argv, prog_name="biasaudit", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("biasaudit: aborted", err=True)
+        _echo_err("biasaudit: aborted")
         sys.exit(EXIT_BAD)
     except click.ClickException as exc:
         if isinstance(exc, _Fail):
             exc.show()
         else:
-            click.echo(f"biasaudit: error: {exc.format_message()}", err=True)
+            _echo_err(f"biasaudit: error: {exc.format_message()}")
         sys.exit(EXIT_BAD)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
     except Exception as exc:  # a bug: still one line unless --debug
-        if "--debug" in sys.argv:
+        if "--debug" in argv:
             raise
-        click.echo(f"biasaudit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                   err=True)
+        _echo_err(f"biasaudit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(EXIT_BAD)
 
 
