@@ -40,8 +40,8 @@ class Limits:
     line_bytes : int
         Longest line of a text table (default 16 MiB): a longer line is refused, not parsed.
     image_pixels : int
-        Largest image decoded (width x height; default 100 million, Pillow's own guard is 89 million
-        and is raised with it).
+        Largest image decoded (width x height; default 89,478,485, Pillow's own guard, which is
+        raised with it).
     json_bytes : int
         Largest JSON document (COCO annotations) parsed as a whole (default 2 GiB).
     column_sets : int
@@ -53,7 +53,7 @@ class Limits:
     decompression_ratio: float = 100.0
     ratio_floor_bytes: int = 64 * MiB
     line_bytes: int = 16 * MiB
-    image_pixels: int = 100_000_000
+    image_pixels: int = 89_478_485
     json_bytes: int = 2 * GiB
     column_sets: int = 20_000
 

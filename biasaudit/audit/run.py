@@ -123,8 +123,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
                                attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
                                max_levels=max_levels, exclude=[c for c in (prediction, score) if c is not None])
         table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
-        if weight_file is not None or (table.weights is not None
-                                       and not np.allclose(table.weights, np.round(table.weights))):
+        from ..engine.weights import needs_design_weights
+        if weight_file is not None or needs_design_weights(table.weights):
             from ..tools.reweigh import weighted_table  # fractional weights: tests see Kish-scaled counts
             table = weighted_table(table)
         ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)

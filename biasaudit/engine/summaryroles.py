@@ -17,7 +17,7 @@ import pandas as pd
 from .summaries import NULL16
 from .coltypes import TypedColumn, quantiles_from_counts
 from ..errors import DataError
-from .roles import (LABEL_NAMES, MISSING, _ID_NAME, _SMALL_INT_LEVELS, Roles, _as_text, _from_codes,
+from .roles import (LABEL_NAMES, MISSING, _ID_NAME, _SMALL_INT_LEVELS, Roles, _as_text, _from_codes, infinite_ends,
                     _missing_column, _split_parts, detect_multi_separator, roles_bin_labels)
 
 __all__ = ["ColumnPrep", "resolve_summary", "infer_label", "missing_indicator", "MISSING_PREFIX"]
@@ -357,7 +357,9 @@ def _numeric_prep(col: str, t: TypedColumn, n_bins: int, sample_values, approxim
     probs = np.linspace(0, 1, n_bins + 1)
     if t.exact:
         vals, counts = _numeric_values(t)
-        qs = np.unique(quantiles_from_counts(vals, counts, probs))
+        fin = np.isfinite(vals)  # infinite values go to the outer bins (roles.infinite_ends)
+        qs = np.unique(quantiles_from_counts(vals[fin], counts[fin], probs)) if fin.any() else np.empty(0)
+        qs = infinite_ends(qs, bool(np.isneginf(vals).any()), bool(np.isposinf(vals).any()))
         open_edges = False
     else:
         x = np.asarray(sample_values(col), dtype=float) if sample_values is not None else np.empty(0)

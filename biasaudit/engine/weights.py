@@ -31,19 +31,39 @@ from .counts import CodedTable, CountTable
 from ..errors import DataError
 
 __all__ = ["WEIGHT_COLUMN", "WEIGHT_FILE_COLUMN", "kish_n_eff", "write_weights", "read_weight_file",
-           "attach_weight_file", "weighted_table"]
+           "attach_weight_file", "weighted_table", "needs_design_weights", "MAX_COUNT"]
 
 #: Name of the weight column in a weights file.
 WEIGHT_COLUMN = "weight"
 #: Column the weights of ``--weight-file`` are put in (a suffix is added if the data have it).
 WEIGHT_FILE_COLUMN = "weight_file"
+#: Largest total of frequency weights read as counts (2**53: every whole number up to it is exact in float).
+MAX_COUNT = float(2 ** 53)
 
 
 def kish_n_eff(weights) -> float:
-    r"""Kish's effective sample size :math:`(\sum w)^2 / \sum w^2` (Kish 1965, eq. 11.7.6)."""
+    r"""Kish's effective sample size :math:`(\sum w)^2 / \sum w^2` (Kish 1965, eq. 11.7.6).
+
+    Computed on :math:`w / \max w` (the ratio does not change under scaling), so weights near the
+    float limits (1e308, 1e-300) neither overflow nor underflow.
+    """
     w = np.asarray(weights, dtype=float)
-    s2 = float(np.sum(w * w))
-    return float(w.sum() ** 2 / s2) if s2 > 0 else 0.0
+    top = float(np.max(w)) if w.size else 0.0
+    if not (top > 0 and np.isfinite(top)):
+        return 0.0
+    u = w / top
+    s2 = float(np.sum(u * u))
+    return float(u.sum() ** 2 / s2) if s2 > 0 else 0.0
+
+
+def needs_design_weights(weights) -> bool:
+    """True when per-row weights are not frequency counts: not whole numbers, or summing past :data:`MAX_COUNT`."""
+    if weights is None:
+        return False
+    w = np.asarray(weights, dtype=float)
+    with np.errstate(over="ignore"):
+        total = float(w.sum())
+    return not (np.isfinite(total) and total <= MAX_COUNT) or not np.allclose(w, np.round(w), rtol=1e-9, atol=0)
 
 
 def write_weights(result, path) -> None:
@@ -148,6 +168,9 @@ def weighted_table(table: CodedTable) -> CodedTable:
     w = table.weights
     if w is None:
         return table
-    total = float(w.sum())
-    scaled = w * (kish_n_eff(w) / total) if total > 0 else w
+    top = float(np.max(w)) if len(w) else 0.0
+    if not (top > 0 and np.isfinite(top)):
+        return table
+    u = w / top  # scale-free first: weights near the float limits stay finite
+    scaled = u * (kish_n_eff(u) / float(u.sum()))
     return _DesignWeighted(table.codes, table.levels, scaled)
