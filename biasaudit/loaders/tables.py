@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, InputFileError
+from ._checks import check_flat_records
 from ._guard import open_bounded
 
 __all__ = ["load", "SUPPORTED_SUFFIXES", "normalise_types"]
@@ -57,6 +58,8 @@ def load(source, *, format: str | None = None, encoding: str = "utf-8", delimite
     """
     if isinstance(source, pd.DataFrame):
         return _check_not_empty(normalise_types(source.copy()), "the DataFrame")
+    from ..validation import check_encoding
+    encoding = check_encoding(encoding)
     path = Path(os.fspath(source))
     if not path.exists():
         raise InputFileError(f"File not found: {path}. Check the path and try again.")
@@ -72,6 +75,7 @@ def load(source, *, format: str | None = None, encoding: str = "utf-8", delimite
         elif fmt == "jsonl":
             with open_bounded(path, compression) as fh:
                 df = pd.read_json(io.TextIOWrapper(fh, encoding=_codec(encoding)), lines=True, **read_options)
+            check_flat_records(df, path)
         else:
             df = _read_delimited(path, compression, encoding, delimiter, **read_options)
     except UnicodeDecodeError as exc:
@@ -114,11 +118,11 @@ def _guess_format(path: Path, fmt: str | None) -> tuple[str, str | None]:
         return "csv", compression
     raise InputFileError(
         f"Unknown file format for {path} (suffix {path.suffix or 'none'!r}). "
-        f"Use .csv, .tsv, .parquet or .jsonl, optionally .gz/.zip compressed, or pass --format.")
+        f"Use .csv, .tsv, .parquet or .jsonl (optionally .gz, .bz2, .xz or .zip compressed): rename the file if it "
+        f"holds one of these.")
 
 
 def _head_text(path: Path, compression: str | None, encoding: str, size: int = 65536) -> str:
-    from ._guard import open_bounded
     with open_bounded(path, compression) as fh:
         raw = fh.read(size)
     return _decode_prefix(raw, _codec(encoding), truncated=len(raw) == size)
