@@ -67,9 +67,26 @@ def needs_design_weights(weights) -> bool:
 
 
 def write_weights(result, path) -> None:
-    """Write the weights file (identifier column when there is one, then ``weight``) atomically."""
+    """Write the weights file (identifier column when there is one, then ``weight``) atomically.
+
+    Identifier values that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``,
+    ``@``, tab or CR) are written with a leading ``'`` (OWASP); :func:`read_weight_file` removes it.
+    """
+    from .._safe import csv_column
     from ..report._atomic import atomic_write_text
-    atomic_write_text(path, result.to_frame().to_csv(index=False, float_format="%.17g"))
+    frame = result.to_frame()
+    for c in frame.columns:
+        if c != WEIGHT_COLUMN:
+            frame[c] = csv_column(frame[c])
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.17g"))
+
+
+def _unneutralise(keys: np.ndarray, data_keys: np.ndarray) -> np.ndarray:
+    """Identifier texts with the ``'`` that :func:`write_weights` put before a formula character removed."""
+    from .._safe import FORMULA_PREFIXES
+    s = pd.Series(keys, dtype=object)
+    marked = s.str.startswith("'", na=False) & s.str[1:2].isin(FORMULA_PREFIXES) & ~s.isin(set(data_keys))
+    return s.where(~marked, s.str[1:]).to_numpy()
 
 
 def read_weight_file(source, data: pd.DataFrame) -> np.ndarray:
@@ -114,8 +131,8 @@ def read_weight_file(source, data: pd.DataFrame) -> np.ndarray:
         if idc not in data.columns:
             raise DataError(f"The weight file's column {idc!r} is not a column of the data; name it as the data's "
                             f"identifier column, or keep only {WEIGHT_COLUMN!r} (weights in row order).")
-        key_f = wf[idc].astype(str).to_numpy()
         key_d = data[idc].astype(str).to_numpy()
+        key_f = _unneutralise(wf[idc].astype(str).to_numpy(), key_d)
         if len(set(key_f)) != len(key_f) or len(set(key_d)) != len(key_d):
             raise DataError(f"Identifier {idc!r} repeats a value in the data or the weight file; rows cannot be "
                             f"matched.")
