@@ -31,9 +31,10 @@ MAX_SHOWN_CHARS = 120
 #: First characters a spreadsheet reads as a formula (OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-# C0 controls except \t and \n, DEL, C1 controls, and the bidi controls (LRE, RLE, PDF, LRO, RLO,
-# LRI, RLI, FSI, PDI, LRM, RLM, ALM), plus the line/paragraph separators a terminal may honour.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
+# C0 controls except \t and \n, DEL, C1 controls, the bidi embeddings, overrides and isolates (LRE,
+# RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI; the plain marks LRM/RLM stay: right-to-left text needs
+# them), plus the line/paragraph separators a terminal may honour.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
 
 
 def _escape_char(m: re.Match) -> str:
@@ -42,16 +43,22 @@ def _escape_char(m: re.Match) -> str:
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
-def escape_text(text, *, keep_newlines: bool = True) -> str:
+def _escape_char_u(m: re.Match) -> str:
+    return f"\\u{ord(m.group(0)):04x}"
+
+
+def escape_text(text, *, keep_newlines: bool = True, json_safe: bool = False) -> str:
     """``text`` with every unsafe character shown as a visible escape (``\\x1b``, ``\\u202e``).
 
     Newlines (and tabs) are kept when ``keep_newlines`` is true, otherwise escaped too (one-line
-    messages).  Safe text is returned unchanged.
+    messages).  ``json_safe`` writes every escape as ``\\uXXXX``, which inside a JSON string
+    decodes back to the same character (for an HTML page that embeds its data as JSON).  Safe
+    text is returned unchanged.
     """
     s = str(text)
     if not keep_newlines:
         s = s.replace("\n", "\\n").replace("\t", "\\t")
-    return _UNSAFE.sub(_escape_char, s)
+    return _UNSAFE.sub(_escape_char_u if json_safe else _escape_char, s)
 
 
 def shorten(value, max_chars: int = MAX_SHOWN_CHARS) -> str:

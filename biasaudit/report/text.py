@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import textwrap
 
+from .._safe import escape_text
 from ..settings import SEVERITY_ORDER
 
 __all__ = ["render_text", "render_html_summary", "BIAS_TITLES"]
@@ -100,7 +101,7 @@ def render_text(result, *, width: int = 100, show_info: bool = True, max_per_sec
         if text:
             lines.append("")
             lines.extend(text if isinstance(text, list) else [text])
-    return "\n".join(lines) + "\n"
+    return escape_text("\n".join(lines) + "\n")  # terminal escapes and bidi controls from the data, made visible
 
 
 def _short(f, limit: int = 150) -> str:
