@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, InputFileError
-from ._checks import check_flat_records
+from ._checks import check_flat_records, shorten_long_text
 from ._guard import open_bounded
 
 __all__ = ["load", "SUPPORTED_SUFFIXES", "normalise_types"]
@@ -57,7 +57,7 @@ def load(source, *, format: str | None = None, encoding: str = "utf-8", delimite
         A table with no rows or no columns.
     """
     if isinstance(source, pd.DataFrame):
-        return _check_not_empty(normalise_types(source.copy()), "the DataFrame")
+        return _check_not_empty(shorten_long_text(normalise_types(source.copy())), "the DataFrame")
     from ..validation import check_encoding
     encoding = check_encoding(encoding)
     path = Path(os.fspath(source))
@@ -93,7 +93,7 @@ def load(source, *, format: str | None = None, encoding: str = "utf-8", delimite
         if type(exc).__module__.startswith("pyarrow"):
             raise InputFileError(f"Cannot read {path} as {fmt}: {str(exc).splitlines()[0]}.") from exc
         raise
-    return _check_not_empty(normalise_types(df), str(path))
+    return _check_not_empty(shorten_long_text(normalise_types(df)), str(path))
 
 
 def _guess_format(path: Path, fmt: str | None) -> tuple[str, str | None]:
