@@ -272,7 +272,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
         plan = _output_plan(fmt, output, output_dir, data)
         inputs = RunInputs()
-        for role, path in (("data", data), ("configuration", cfg.path), ("compare", o["compare"]),
+        for role, path in (("data", data), ("configuration", cfg.path), ("compare", o.get("compare")),
                            ("baseline", o["baseline"]), ("weight", weight_file),
                            ("reference", o["reference"] if isinstance(o["reference"], str) else None)):
             inputs.add(role, path)
@@ -430,7 +430,7 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
                                         no_probe=no_probe, fail_on=fail_on, alpha=alpha, seed=seed, bins=bins,
                                         max_levels=max_levels, reference=None, reference_group={}))
         inputs = RunInputs()
-        for role, path in (("old data", old), ("new data", new), ("configuration", cfg.path), ("compare", o["compare"]),
+        for role, path in (("old data", old), ("new data", new), ("configuration", cfg.path), ("compare", o.get("compare")),
                            ("reference", o["reference"] if isinstance(o["reference"], str) else None)):
             inputs.add(role, path)
         inputs.check_output("-o", output)

@@ -46,7 +46,7 @@ def is_coco(path) -> bool:
     try:
         obj = json.loads(first)
         return isinstance(obj, dict) and all(k in obj for k in _KEYS)
-    except ValueError:  # pretty-printed, or one line longer than the head
+    except (ValueError, RecursionError):  # pretty-printed, one line longer than the head, or deeply nested
         return '"images"' in text
 
 
