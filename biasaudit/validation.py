@@ -72,10 +72,15 @@ def _number(value):
     return None
 
 
+#: Smallest level accepted: below it exact intervals and tails lose all precision (and no data set has
+#: the rows to reach such a level).
+MIN_ALPHA = 1e-10
+
+
 def _alpha(value) -> float:
     x = _number(value)
-    if x is None or not (math.isfinite(x) and 0 < x < 1):
-        raise _fail("alpha", "a number in (0, 1)", value)
+    if x is None or not (math.isfinite(x) and MIN_ALPHA <= x < 1):
+        raise _fail("alpha", f"a number in [{MIN_ALPHA:g}, 1)", value)
     return x
 
 

@@ -32,11 +32,14 @@ def run_cli(*args, cwd=None) -> Run:
         if cwd is not None:
             os.chdir(cwd)
         with runner.isolation() as (out, err, _):
+            argv, sys.argv = sys.argv, ["biasaudit", *map(str, args)]
             try:
-                main([str(a) for a in args])
+                main()
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            finally:
+                sys.argv = argv
             stdout, stderr = out.getvalue().decode("utf-8", "replace"), err.getvalue().decode("utf-8", "replace")
     finally:
         os.chdir(old)

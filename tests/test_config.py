@@ -111,7 +111,7 @@ def test_wildcard_does_not_treat_brackets_as_a_character_class():
 BAD = [
     ('sensitve = ["size"]\n', "Did you mean 'sensitive'"),
     ('alpha = "0.05"\n', "alpha must be a number"),
-    ("alpha = 5\n", "The 'alpha' setting must be a number in (0, 1). Got 5 instead."),
+    ("alpha = 5\n", "The 'alpha' setting must be a number in [1e-10, 1). Got 5 instead."),
     ("bins = 0\n", "The 'bins' setting must be an integer from 2 to 20. Got 0 instead."),
     ("bins = 1000\n", "The 'bins' setting must be an integer from 2 to 20. Got 1000 instead."),
     ("bins = -3\n", "The 'bins' setting must be an integer from 2 to 20. Got -3 instead."),

@@ -248,7 +248,7 @@ BAD_SETTINGS = [
     (["--encoding", "bogus"], "The 'encoding' setting must be a text encoding"),
     (["--encoding", "rot13"], "The 'encoding' setting must be a text encoding"),
     (["--seed", "-1"], "The 'seed' setting must be an integer from 0 to 4294967295"),
-    (["--alpha", "nan"], "The 'alpha' setting must be a number in (0, 1)"),
+    (["--alpha", "nan"], "The 'alpha' setting must be a number in [1e-10, 1)"),
     (["--limit", "line_bytes=0"], "The limit 'line_bytes' must be positive"),
     (["--limit", "bogus=1"], "Unknown limit 'bogus'"),
 ]

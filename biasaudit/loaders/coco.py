@@ -194,8 +194,8 @@ def load_coco(path, *, label: str | None = None, images_root=None, image_feature
     if images["license"].notna().any():
         out["license"] = images["license"]
     out["n_objects"] = out["image_id"].map(by.size()).fillna(0).astype(int)
-    out["categories"] = out["image_id"].map(by["name"].agg(_join)).fillna(NONE)
-    out["supercategories"] = out["image_id"].map(by["supercategory"].agg(_join)).fillna(NONE)
+    out["categories"] = out["image_id"].map(by["name"].agg(_join)).astype(object).fillna(NONE)
+    out["supercategories"] = out["image_id"].map(by["supercategory"].agg(_join)).astype(object).fillna(NONE)
     out["box_area_mean"] = out["image_id"].map(by["share"].mean()).round(4)
     out["box_area_max"] = out["image_id"].map(by["share"].max()).round(4)
     notes = [f"COCO annotations: {len(out)} images, {len(doc['annotations'])} annotations, {len(cats)} categories; "
