@@ -106,7 +106,7 @@ OUTPUT_CLASHES = [
 def test_output_that_is_an_input_is_refused(files, name, args, role):
     before = digest(*files.values())
     r = run_cli("scan", files["data"], "--no-probe", *[a.format(**files) for a in args])
-    assert_refused(r, f"is the {role} file", "writing there would destroy it")
+    assert_refused(r, f"(the {role}); writing there would destroy it")
     assert digest(*files.values()) == before
 
 
@@ -116,14 +116,14 @@ def test_output_through_a_link_to_an_input_is_refused(files, link):
     (os.symlink if link == "symlink" else os.link)(files["data"], alias)
     before = digest(files["data"])
     r = run_cli("scan", files["data"], "--no-probe", "-o", alias)
-    assert_refused(r, "is the data file")
+    assert_refused(r, "(the data);")
     assert digest(files["data"]) == before
 
 
 def test_config_found_by_search_is_an_input(files):
     before = digest(files["config"])
     r = run_cli("scan", "data.csv", "--no-probe", "-o", "biasaudit.toml", cwd=files["data"].parent)
-    assert_refused(r, "is the configuration file")
+    assert_refused(r, "(the configuration);")
     assert digest(files["config"]) == before
 
 
@@ -142,19 +142,19 @@ def test_output_naming_a_listed_manifest_image_is_refused(images, option):
     root, manifest = images
     before = digest(root, manifest)
     r = run_cli("scan", manifest, "--no-probe", "-l", "y", option, root / "a" / "3.png")
-    assert_refused(r, "is the audited image")
+    assert_refused(r, "the audited image")
     assert digest(root, manifest) == before
 
 
 def test_reweigh_diff_and_claim_outputs_are_checked(files):
     before = digest(*files.values())
-    assert_refused(run_cli("reweigh", files["data"], "-s", "size", "-o", files["data"]), "is the data file")
+    assert_refused(run_cli("reweigh", files["data"], "-s", "size", "-o", files["data"]), "(the data);")
     assert_refused(run_cli("reweigh", files["data"], "--reference", files["reference"], "-o", files["reference"]),
-                   "is the reference file")
+                   "(the reference);")
     assert_refused(run_cli("diff", files["data"], files["compare"], "--no-probe", "-o", files["compare"]),
-                   "is the new data file")
+                   "(the new data);")
     assert_refused(run_cli("claim", files["data"], "never DOG where size=small", "-o", files["data"]),
-                   "is the data file")
+                   "(the data);")
     assert digest(*files.values()) == before
 
 

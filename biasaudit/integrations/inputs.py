@@ -24,7 +24,7 @@ from ..errors import InputFileError
 __all__ = ["OutputClashError", "RunInputs", "OUTPUT_IS_INPUT", "OUTPUT_IN_IMAGE_FOLDER"]
 
 #: Message when an output path is an input file ({option}, {path}, {role}, {input}).
-OUTPUT_IS_INPUT = ("{option} {path} is the {role} file {input}; writing there would destroy it. "
+OUTPUT_IS_INPUT = ("{option} {path} is the input file {input} (the {role}); writing there would destroy it. "
                    "Choose another path.")
 #: Message when an output path lies inside an audited image folder.
 OUTPUT_IN_IMAGE_FOLDER = ("{option} {path} lies inside the audited image folder {input}; the report would "
