@@ -543,3 +543,45 @@ def test_large_16_bit_image_is_shrunk_before_any_float_copy(tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["dataset"]["n_rows_audited"] == 7
+
+
+def test_image_pixel_limit_refuses_large_images_and_keeps_the_rest(tmp_path):
+    root = tmp_path / "imgs"
+    for i in range(3):
+        _png(root / "a" / f"{i}.png", (200, 0, 0))
+        _png(root / "b" / f"{i}.png", (0, 0, 200))
+    from PIL import Image
+    Image.new("RGB", (40, 40), (0, 200, 0)).save(root / "b" / "big.png")  # 1,600 pixels
+    r = run_cli("scan", root, "--no-probe", "-q", "--format", "json", "--limit", "image_pixels=1000")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    skipped = {s["path"]: s["reason"] for s in doc["dataset"].get("skipped", [])}
+    assert skipped["b/big.png"].startswith("decompression bomb refused")
+    assert [p for p in skipped if p != "b/big.png"] == []
+    from PIL import Image as _I
+    assert _I.MAX_IMAGE_PIXELS == 89_478_485 or _I.MAX_IMAGE_PIXELS is None  # Pillow's guard restored
+
+
+def test_json_size_limit(tmp_path):
+    doc = {"images": [{"id": i, "file_name": f"{i}.jpg"} for i in range(50)], "annotations": [],
+           "categories": [{"id": 1, "name": "dog"}]}
+    path = tmp_path / "instances_x.json"
+    path.write_text(json.dumps(doc))
+    assert_refused(run_cli("scan", path, "--no-probe", "--limit", "json_bytes=1KB"),
+                   "larger than the json_bytes limit", "--limit json_bytes=")
+
+
+def test_engine_is_chosen_from_the_decompressed_size(tmp_path, monkeypatch):
+    from biasaudit.engine import scan
+    from biasaudit.loaders._guard import decompressed_size
+    payload = _csv_lines(20_000)
+    gz = _compress(tmp_path / "d.csv.gz", "gz", [payload])
+    bz = _compress(tmp_path / "d.csv.bz2", "bz2", [payload])
+    assert decompressed_size(gz, "gzip") == len(payload)  # the gzip trailer, exact below 4 GiB / 1032
+    assert decompressed_size(bz, "bz2") is None  # bz2 does not record it
+    assert scan.choose_engine(str(gz)) == "memory" and scan.choose_engine(str(bz)) == "stream"
+    # the same gzip file once the data it holds exceed the memory threshold: streamed
+    monkeypatch.setattr(scan, "STREAM_MIN_BYTES", len(payload) - 1)
+    assert scan.choose_engine(str(gz)) == "stream"
+    monkeypatch.setattr(scan, "STREAM_MIN_BYTES", len(payload) + 1)
+    assert scan.choose_engine(str(gz)) == "memory"

@@ -96,7 +96,10 @@ def choose_engine(data, engine: str = "auto") -> str:
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data))
         if path.is_file() and stream_format(path) is not None:
-            size = path.stat().st_size
+            from ..loaders._guard import decompressed_size  # compressed files: their decompressed size
+            size = decompressed_size(path, stream_format(path)[1])
+            if size is None:  # not recorded (bz2, large gzip): stream, never hold an unknown amount
+                return "stream"
             big = size > STREAM_MEMORY_SHARE * available_memory() or size > STREAM_MIN_BYTES
             return "stream" if big else "memory"
     return "memory"

@@ -44,12 +44,13 @@ def _fmt_bytes(n: float) -> str:
 class _Bounded(io.RawIOBase):
     """Raw stream over ``inner`` counting bytes and line lengths (see the module docstring)."""
 
-    def __init__(self, inner, path: Path, compressed_size: int | None):
+    def __init__(self, inner, path: Path, compressed_size: int | None, limits=None, compression=None):
         super().__init__()
         self._inner = inner
         self._path = path
         self._compressed = compressed_size
-        self._limits = current()
+        self._compression = compression
+        self._limits = limits if limits is not None else current()
         self._total = 0
         self._line = 0  # bytes since the last newline
 
@@ -57,7 +58,10 @@ class _Bounded(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        n = self._inner.readinto(buffer)
+        try:
+            n = self._inner.readinto(buffer)
+        except _DAMAGED as exc:
+            raise _damaged(self._path, self._compression, exc) from exc
         if not n:
             return 0
         self._count(bytes(memoryview(buffer)[:n]))
@@ -95,6 +99,22 @@ class _Bounded(io.RawIOBase):
             self._inner.close()
         finally:
             super().close()
+
+
+def _damaged_types() -> tuple:
+    import lzma
+    import zipfile
+    import zlib
+    return (EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error, OSError)
+
+
+_DAMAGED = _damaged_types()
+
+
+def _damaged(path: Path, compression: str | None, exc: BaseException) -> InputFileError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    what = f"{compression} data" if compression else "file"
+    return InputFileError(f"Cannot read {path}: {first} (damaged or not {what}). Check the file.")
 
 
 def _open_inner(path: Path, compression: str | None):
@@ -143,13 +163,16 @@ class _ZipMember(io.RawIOBase):
             super().close()
 
 
-def open_bounded(path, compression: str | None = None, *, buffer_size: int = BUFFER_BYTES):
+def open_bounded(path, compression: str | None = None, *, limits=None, buffer_size: int = BUFFER_BYTES):
     """A buffered binary stream of ``path`` (decompressed) that enforces the limits in force.
 
     Parameters
     ----------
     path : path-like
     compression : {None, "gzip", "bz2", "xz", "zip"}
+    limits : Limits, optional
+        Default: the limits in force where the stream is opened (pass them explicitly when the
+        stream is read or opened in another thread: context variables do not cross threads).
 
     Raises
     ------
@@ -157,9 +180,16 @@ def open_bounded(path, compression: str | None = None, *, buffer_size: int = BUF
         While reading, when a limit is exceeded (one line naming the file, the limit and the fix).
     """
     path = Path(os.fspath(path))
-    inner = _open_inner(path, compression)
+    try:
+        inner = _open_inner(path, compression)
+    except InputFileError:
+        raise
+    except _DAMAGED as exc:
+        if isinstance(exc, OSError) and getattr(exc, "filename", None):  # not found, no permission: as it is
+            raise
+        raise _damaged(path, compression, exc) from exc
     size = path.stat().st_size if compression is not None else None
-    return io.BufferedReader(_Bounded(inner, path, size), buffer_size=buffer_size)
+    return io.BufferedReader(_Bounded(inner, path, size, limits, compression), buffer_size=buffer_size)
 
 
 def decompressed_size(path, compression: str | None) -> int | None:
