@@ -210,7 +210,8 @@ def test_one_line_of_megabytes_is_refused(tmp_path):
     assert_refused(run_cli("scan", plain, "--no-probe", "--limit", "line_bytes=1MB"), "has a line longer than")
 
 
-def test_long_cell_is_shortened_in_every_report(tmp_path):
+@pytest.mark.parametrize("engine", ["memory", "stream"])
+def test_long_cell_is_shortened_in_every_report(tmp_path, engine):
     """A 200 kB value: the report names it by a short prefix and hash, never whole; counts unchanged."""
     rng = np.random.default_rng(0)
     big = "Z" * 200_000
@@ -218,7 +219,7 @@ def test_long_cell_is_shortened_in_every_report(tmp_path):
     data = tmp_path / "cell.csv"
     df.to_csv(data, index=False)
     out = tmp_path / "r.json"
-    r = run_cli("scan", data, "--no-probe", "--format", "json", "-o", out, "-l", "y")
+    r = run_cli("scan", data, "--format", "json", "-o", out, "-l", "y", "--engine", engine)
     assert r.returncode == 0, r.stderr
     text = out.read_text()
     assert big not in text and "Z" * 200 not in text

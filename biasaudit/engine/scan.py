@@ -396,7 +396,8 @@ class StreamScan:
             return self._sample_ctx
         from .context import AuditContext
         from .counts import CodedTable
-        raw = self.sample_raw()
+        from ..loaders._checks import shorten_long_text
+        raw = shorten_long_text(self.sample_raw())  # long values shortened as by the loader
         present = np.asarray(self.sample.cols["__present__"], dtype=bool)
         codes = {p: prep.encode(self.sample.cols[prep.source][present]) for p, prep in self.preps.items()}
         w = None

@@ -107,7 +107,8 @@ def _kept_distinct(t: TypedColumn) -> tuple[pd.Series, np.ndarray]:
 
 def _text_prep(name: str, source: str, t: TypedColumn, text: pd.Series, idx: np.ndarray) -> ColumnPrep:
     """Prep of a column shown as the categories of ``text`` (``_as_text`` of the kept distinct values)."""
-    levels = [str(c) for c in text.cat.categories]
+    from .._safe import shorten
+    levels = [shorten(str(c)) for c in text.cat.categories]  # long values shortened as by the loader
     missing = t.null_kept > 0
     miss_code = len(levels) if missing else -1
     if missing:
