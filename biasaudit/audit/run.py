@@ -91,10 +91,11 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     -------
     AuditResult
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"The 'alpha' parameter of audit must be in (0, 1). Got {alpha!r} instead.")
-    if correction not in ("bh", "holm", "by"):
-        raise ValueError(f"The 'correction' parameter of audit must be 'bh', 'holm' or 'by'. Got {correction!r} instead.")
+    from ..validation import validate_all  # the validators of the CLI and the config file
+    checked = validate_all(alpha=alpha, correction=correction, random_state=random_state, n_bins=n_bins,
+                           max_levels=max_levels, k_max=k_max, threshold=threshold, chunk_size=chunk_size,
+                           sample_rows=sample_rows)
+    alpha, random_state, n_bins, max_levels = (checked[k] for k in ("alpha", "random_state", "n_bins", "max_levels"))
     from ..engine.scan import choose_engine
     model_inputs = prediction is not None or score is not None or weight_file is not None
     if model_inputs and engine == "auto" and choose_engine(data, engine) == "stream":
@@ -123,8 +124,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
                                attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
                                max_levels=max_levels, exclude=[c for c in (prediction, score) if c is not None])
         table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
-        if weight_file is not None or (table.weights is not None
-                                       and not np.allclose(table.weights, np.round(table.weights))):
+        from ..engine.weights import needs_design_weights
+        if weight_file is not None or needs_design_weights(table.weights):
             from ..tools.reweigh import weighted_table  # fractional weights: tests see Kish-scaled counts
             table = weighted_table(table)
         ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)

@@ -199,6 +199,8 @@ def _existence(ctx: AuditContext, scan, alpha: float) -> list[Finding]:
                 rows.append({"attribute": a, "value": t.levels[0][i], "n": k, "of": n_l, "share": k / n_l,
                              "ci_low": lo, "ci_high": hi})
                 (seen if k else never).append(rows[-1])
+            if not seen:  # the label occurs only where this attribute is missing
+                continue
             listed = [f"{a}={r['value']} ({r['n']} of {n_l}; 95% CI {r['ci_low']:.3g}-{r['ci_high']:.3g})"
                       for r in seen]
             occurs = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]

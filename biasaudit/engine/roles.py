@@ -157,12 +157,35 @@ def detect_multi_separator(values: Iterable[str]) -> str | None:
 def _bin_numeric(s: pd.Series, n_bins: int) -> tuple[pd.Series, list]:
     """Quantile bins (right-closed, the lowest edge included) with readable labels; edges returned."""
     x = pd.to_numeric(s, errors="coerce").astype(float)
-    qs = np.unique(np.nanquantile(x.dropna(), np.linspace(0, 1, n_bins + 1)))
+    v = x.dropna().to_numpy()
+    fin = v[np.isfinite(v)]
+    qs = np.unique(np.quantile(fin, np.linspace(0, 1, n_bins + 1))) if fin.size else np.empty(0)
+    qs = infinite_ends(qs, bool(np.isneginf(v).any()), bool(np.isposinf(v).any()))
     if len(qs) < 2:
         return _as_text(s), []
     cut = pd.cut(x, bins=qs, include_lowest=True, duplicates="drop")
     cut = cut.cat.rename_categories(roles_bin_labels(list(qs)))
     return cut, [float(q) for q in qs]
+
+
+def infinite_ends(qs: np.ndarray, neg_inf: bool, pos_inf: bool) -> np.ndarray:
+    """Quantile edges of the finite values, the outer ones replaced by -inf / +inf when the data hold them.
+
+    Infinite values then fall in the lowest / highest bin instead of breaking the quantiles.
+    """
+    qs = np.asarray(qs, dtype=float)
+    if not (neg_inf or pos_inf):
+        return qs
+    if len(qs) == 0:
+        return np.array([-np.inf, np.inf]) if neg_inf and pos_inf else qs
+    if len(qs) == 1:
+        qs = np.array([qs[0], qs[0]])
+    qs = qs.copy()
+    if neg_inf:
+        qs[0] = -np.inf
+    if pos_inf:
+        qs[-1] = np.inf
+    return np.unique(qs)
 
 
 def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[str] | None = None,
@@ -232,6 +255,8 @@ def resolve(df: pd.DataFrame, *, label: str | None = None, sensitive: Iterable[s
         if (w < 0).any():
             raise DataError(f"Weight column {weight!r} has negative values (min {w.min():g}). Weights must be "
                             f"non-negative frequency counts.")
+        if not (w > 0).any():
+            raise DataError(f"Every weight in {weight!r} is 0: no row is left to audit. Check the weight column.")
         kinds[weight] = "weight"
         if not np.allclose(w, np.round(w)):
             notes.append(f"Weights in {weight!r} are not whole numbers (not frequency counts): tests use counts "

@@ -96,7 +96,10 @@ def choose_engine(data, engine: str = "auto") -> str:
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data))
         if path.is_file() and stream_format(path) is not None:
-            size = path.stat().st_size
+            from ..loaders._guard import decompressed_size  # compressed files: their decompressed size
+            size = decompressed_size(path, stream_format(path)[1])
+            if size is None:  # not recorded (bz2, large gzip): stream, never hold an unknown amount
+                return "stream"
             big = size > STREAM_MEMORY_SHARE * available_memory() or size > STREAM_MIN_BYTES
             return "stream" if big else "memory"
     return "memory"
@@ -393,7 +396,8 @@ class StreamScan:
             return self._sample_ctx
         from .context import AuditContext
         from .counts import CodedTable
-        raw = self.sample_raw()
+        from ..loaders._checks import shorten_long_text
+        raw = shorten_long_text(self.sample_raw())  # long values shortened as by the loader
         present = np.asarray(self.sample.cols["__present__"], dtype=bool)
         codes = {p: prep.encode(self.sample.cols[prep.source][present]) for p, prep in self.preps.items()}
         w = None

@@ -101,7 +101,10 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
     import csv
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    from ..limits import current
+    from ..loaders._guard import open_bounded
     from ..loaders.tables import _codec, _head_text, sniff_delimiter
+    limits = current()  # read here: the chunks may be read in another thread
     head = _head_text(path, compression, encoding)
     if not head.strip():
         raise InputFileError(f"{path} holds only whitespace. Give a table with a header and at least one row.")
@@ -130,7 +133,7 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
                                 strings_can_be_null=True, quoted_strings_can_be_null=True)
 
     def chunks():
-        src = pa.input_stream(str(path), compression=compression) if compression else str(path)
+        src = open_bounded(path, compression, limits=limits) if compression else str(path)  # bounded
         try:
             reader = pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=conv)
         except pa.ArrowInvalid as exc:

@@ -17,7 +17,7 @@ import pandas as pd
 from .summaries import NULL16
 from .coltypes import TypedColumn, quantiles_from_counts
 from ..errors import DataError
-from .roles import (LABEL_NAMES, MISSING, _ID_NAME, _SMALL_INT_LEVELS, Roles, _as_text, _from_codes,
+from .roles import (LABEL_NAMES, MISSING, _ID_NAME, _SMALL_INT_LEVELS, Roles, _as_text, _from_codes, infinite_ends,
                     _missing_column, _split_parts, detect_multi_separator, roles_bin_labels)
 
 __all__ = ["ColumnPrep", "resolve_summary", "infer_label", "missing_indicator", "MISSING_PREFIX"]
@@ -107,7 +107,8 @@ def _kept_distinct(t: TypedColumn) -> tuple[pd.Series, np.ndarray]:
 
 def _text_prep(name: str, source: str, t: TypedColumn, text: pd.Series, idx: np.ndarray) -> ColumnPrep:
     """Prep of a column shown as the categories of ``text`` (``_as_text`` of the kept distinct values)."""
-    levels = [str(c) for c in text.cat.categories]
+    from .._safe import shorten
+    levels = [shorten(str(c)) for c in text.cat.categories]  # long values shortened as by the loader
     missing = t.null_kept > 0
     miss_code = len(levels) if missing else -1
     if missing:
@@ -357,7 +358,9 @@ def _numeric_prep(col: str, t: TypedColumn, n_bins: int, sample_values, approxim
     probs = np.linspace(0, 1, n_bins + 1)
     if t.exact:
         vals, counts = _numeric_values(t)
-        qs = np.unique(quantiles_from_counts(vals, counts, probs))
+        fin = np.isfinite(vals)  # infinite values go to the outer bins (roles.infinite_ends)
+        qs = np.unique(quantiles_from_counts(vals[fin], counts[fin], probs)) if fin.any() else np.empty(0)
+        qs = infinite_ends(qs, bool(np.isneginf(vals).any()), bool(np.isposinf(vals).any()))
         open_edges = False
     else:
         x = np.asarray(sample_values(col), dtype=float) if sample_values is not None else np.empty(0)

@@ -31,25 +31,62 @@ from .counts import CodedTable, CountTable
 from ..errors import DataError
 
 __all__ = ["WEIGHT_COLUMN", "WEIGHT_FILE_COLUMN", "kish_n_eff", "write_weights", "read_weight_file",
-           "attach_weight_file", "weighted_table"]
+           "attach_weight_file", "weighted_table", "needs_design_weights", "MAX_COUNT"]
 
 #: Name of the weight column in a weights file.
 WEIGHT_COLUMN = "weight"
 #: Column the weights of ``--weight-file`` are put in (a suffix is added if the data have it).
 WEIGHT_FILE_COLUMN = "weight_file"
+#: Largest total of frequency weights read as counts (2**53: every whole number up to it is exact in float).
+MAX_COUNT = float(2 ** 53)
 
 
 def kish_n_eff(weights) -> float:
-    r"""Kish's effective sample size :math:`(\sum w)^2 / \sum w^2` (Kish 1965, eq. 11.7.6)."""
+    r"""Kish's effective sample size :math:`(\sum w)^2 / \sum w^2` (Kish 1965, eq. 11.7.6).
+
+    Computed on :math:`w / \max w` (the ratio does not change under scaling), so weights near the
+    float limits (1e308, 1e-300) neither overflow nor underflow.
+    """
     w = np.asarray(weights, dtype=float)
-    s2 = float(np.sum(w * w))
-    return float(w.sum() ** 2 / s2) if s2 > 0 else 0.0
+    top = float(np.max(w)) if w.size else 0.0
+    if not (top > 0 and np.isfinite(top)):
+        return 0.0
+    u = w / top
+    s2 = float(np.sum(u * u))
+    return float(u.sum() ** 2 / s2) if s2 > 0 else 0.0
+
+
+def needs_design_weights(weights) -> bool:
+    """True when per-row weights are not frequency counts: not whole numbers, or summing past :data:`MAX_COUNT`."""
+    if weights is None:
+        return False
+    w = np.asarray(weights, dtype=float)
+    with np.errstate(over="ignore"):
+        total = float(w.sum())
+    return not (np.isfinite(total) and total <= MAX_COUNT) or not np.allclose(w, np.round(w), rtol=1e-9, atol=0)
 
 
 def write_weights(result, path) -> None:
-    """Write the weights file (identifier column when there is one, then ``weight``) atomically."""
+    """Write the weights file (identifier column when there is one, then ``weight``) atomically.
+
+    Identifier values that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``,
+    ``@``, tab or CR) are written with a leading ``'`` (OWASP); :func:`read_weight_file` removes it.
+    """
+    from .._safe import csv_column
     from ..report._atomic import atomic_write_text
-    atomic_write_text(path, result.to_frame().to_csv(index=False, float_format="%.17g"))
+    frame = result.to_frame()
+    for c in frame.columns:
+        if c != WEIGHT_COLUMN:
+            frame[c] = csv_column(frame[c])
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.17g"))
+
+
+def _unneutralise(keys: np.ndarray, data_keys: np.ndarray) -> np.ndarray:
+    """Identifier texts with the ``'`` that :func:`write_weights` put before a formula character removed."""
+    from .._safe import FORMULA_PREFIXES
+    s = pd.Series(keys, dtype=object)
+    marked = s.str.startswith("'", na=False) & s.str[1:2].isin(FORMULA_PREFIXES) & ~s.isin(set(data_keys))
+    return s.where(~marked, s.str[1:]).to_numpy()
 
 
 def read_weight_file(source, data: pd.DataFrame) -> np.ndarray:
@@ -94,8 +131,8 @@ def read_weight_file(source, data: pd.DataFrame) -> np.ndarray:
         if idc not in data.columns:
             raise DataError(f"The weight file's column {idc!r} is not a column of the data; name it as the data's "
                             f"identifier column, or keep only {WEIGHT_COLUMN!r} (weights in row order).")
-        key_f = wf[idc].astype(str).to_numpy()
         key_d = data[idc].astype(str).to_numpy()
+        key_f = _unneutralise(wf[idc].astype(str).to_numpy(), key_d)
         if len(set(key_f)) != len(key_f) or len(set(key_d)) != len(key_d):
             raise DataError(f"Identifier {idc!r} repeats a value in the data or the weight file; rows cannot be "
                             f"matched.")
@@ -148,6 +185,9 @@ def weighted_table(table: CodedTable) -> CodedTable:
     w = table.weights
     if w is None:
         return table
-    total = float(w.sum())
-    scaled = w * (kish_n_eff(w) / total) if total > 0 else w
+    top = float(np.max(w)) if len(w) else 0.0
+    if not (top > 0 and np.isfinite(top)):
+        return table
+    u = w / top  # scale-free first: weights near the float limits stay finite
+    scaled = u * (kish_n_eff(u) / float(u.sum()))
     return _DesignWeighted(table.codes, table.levels, scaled)

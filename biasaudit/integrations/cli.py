@@ -5,69 +5,20 @@ Exit codes: 0 the scan ran and nothing reached ``--fail-on``; 1 a finding reache
 """
 from __future__ import annotations
 
-import os
 import sys
-import traceback
-from pathlib import Path
 
 import click
 
 from .. import __version__
-from ..errors import BiasAuditError
+from .._safe import escape_text
 from ..settings import FAIL_ON_LEVELS
+from ._cliutil import (_LIMIT_OPTION, EXIT_BAD, EXIT_FOUND, _checked, _echo_err, _Fail, _limits,
+                       _load_config, _output_plan, _parse_multi, _parse_pairs, _run, _say, _with_config)
+from .inputs import RunInputs
 
 __all__ = ["main", "cli"]
 
-EXIT_FOUND, EXIT_BAD = 1, 2
 REPORT_FORMATS = ("text", "json", "html", "junit", "sarif")
-#: File names used with --output-dir.
-OUTPUT_NAMES = {"text": "biasaudit.txt", "json": "biasaudit.json", "html": "biasaudit.html",
-                "junit": "biasaudit-junit.xml", "sarif": "biasaudit.sarif"}
-
-
-class _Fail(click.ClickException):
-    exit_code = EXIT_BAD
-
-    def show(self, file=None) -> None:
-        click.echo(f"biasaudit: error: {self.format_message()}", err=True)
-
-
-def _parse_multi(values) -> dict:
-    out = {}
-    for v in values:
-        col, sep = v, None
-        if ":" in v:
-            head, tail = v.rsplit(":", 1)
-            if 0 < len(tail) <= 3:
-                col, sep = head, tail
-        out[col] = sep
-    return out
-
-
-def _parse_pairs(values, option: str) -> dict:
-    out = {}
-    for v in values:
-        if "=" not in v:
-            raise _Fail(f"{option} expects ATTRIBUTE=VALUE, got {v!r}.")
-        k, val = v.split("=", 1)
-        out[k.strip()] = val.strip()
-    return out
-
-
-def _run(debug: bool, fn):
-    try:
-        return fn()
-    except click.exceptions.Exit:
-        raise
-    except click.ClickException:
-        raise
-    except (BiasAuditError, ValueError, KeyError, OSError, MemoryError, RuntimeError, TypeError) as exc:
-        if debug:
-            traceback.print_exc()
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if not isinstance(exc, BiasAuditError):
-            msg = f"{type(exc).__name__}: {msg} (run with --debug for details)"
-        raise _Fail(msg) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,7 +56,7 @@ def _progress(enabled: bool):
               help="Prediction value meaning positive (repeatable; default: the label's positive value).")
 @click.option("--score", metavar="COL", help="Column of a model's scores: positive when score >= --threshold; "
                                               "also audits calibration by group.")
-@click.option("--threshold", type=float, help="Cut-off of --score (default 0.5 for scores within [0, 1]).")
+@click.option("--threshold", type=float, callback=_checked("threshold"), help="Cut-off of --score (default 0.5 for scores within [0, 1]).")
 @click.option("--weight-file", type=click.Path(dir_okay=False),
               help="Per-row weights from 'biasaudit reweigh' (a CSV with a weight column, and the id column "
                    "when the data have one): re-audit the data as weighted.")
@@ -129,13 +80,13 @@ def _progress(enabled: bool):
 @click.option("--accept", multiple=True, metavar="ID", help="Finding id accepted on purpose (repeatable; * wildcard).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a finding reaches this severity.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
+@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
 @click.option("--correction", type=click.Choice(["bh", "holm", "by"]), default="bh", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random procedure.")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+@click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
 @click.option("--images-root", type=click.Path(file_okay=False),
               help="Folder the manifest's image paths are relative to (default: the manifest's folder); "
                    "paths that leave it are refused.")
@@ -150,17 +101,19 @@ def _progress(enabled: bool):
               help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
                    "partition by partition on a dask cluster. auto streams files larger than 256 MB or than a "
                    "quarter of the available memory.")
-@click.option("--chunk-size", type=click.IntRange(1), metavar="ROWS", help="Rows per chunk of the streaming engine.")
-@click.option("--sample-rows", type=click.IntRange(0), metavar="ROWS",
+@click.option("--chunk-size", type=int, callback=_checked("chunk_size"), metavar="ROWS", help="Rows per chunk of the streaming engine.")
+@click.option("--sample-rows", type=int, callback=_checked("sample_rows"), metavar="ROWS",
               help="Rows of the seeded sample that row-level detectors use under stream/dask (default 200000).")
 @click.option("--scheduler", metavar="ADDRESS", help="Address of a dask.distributed scheduler (with --engine dask).")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(data, label, sensitive, weight, ids, multi, positive, reference, compare, reference_group, non_causal,
          no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug,
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
-         engine="auto", chunk_size=None, sample_rows=None, scheduler=None, top=None, verbose=False):
+         engine="auto", chunk_size=None, sample_rows=None, scheduler=None, top=None, verbose=False,
+         limits=()):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -174,6 +127,10 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
     def work():
         ctx = click.get_current_context()
         cfg = _load_config(config_path, no_config)
+        with _limits(cfg, limits):
+            return scan_work(ctx, cfg)
+
+    def scan_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(
             label=label, sensitive=sensitive, weight=weight, ids=ids, positive=positive, reference=reference,
             compare=compare, reference_group=_parse_pairs(reference_group, "--reference-group"),
@@ -181,6 +138,16 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
         o["text_options"] = {"top": top, "verbose": verbose}
         plan = _output_plan(fmt, output, output_dir, data)
+        inputs = RunInputs()
+        for role, path in (("data", data), ("configuration", cfg.path), ("compare", o.get("compare")),
+                           ("baseline", o["baseline"]), ("weight", weight_file),
+                           ("reference", o["reference"] if isinstance(o["reference"], str) else None)):
+            inputs.add(role, path)
+        outputs = [("--output-dir" if output_dir else "-o", p) for _, p in plan if p]
+        outputs += [("--write-baseline", write_baseline)] if write_baseline else []
+        inputs.check_output("--cache", image_cache)
+        inputs.add("image cache", image_cache)
+        inputs.check_outputs(outputs)
         from ..loaders.images import tty_progress
         from ..engine.scan import choose_engine
         chosen = "memory" if engine == "auto" and (prediction or score or weight_file) else choose_engine(data, engine)
@@ -188,6 +155,8 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
         if chosen == "memory":
             df = load(data, encoding=encoding, label=o["label"], images_root=images_root,
                       image_features=image_features, cache=image_cache, progress=tty_progress(not quiet))
+            inputs.add_images(df)  # a manifest's images are known now
+            inputs.check_outputs(outputs)
         elif chosen == "dask":  # partitions read by the workers; --scheduler connects to a cluster
             from ..engine.dask import connect, read_dask
             client = connect(scheduler)
@@ -214,7 +183,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                 client.close()
         if not quiet:
             for note in result.dataset.get("notes", []):
-                click.echo(f"biasaudit: {note}", err=True)
+                _say(f"biasaudit: {note}")
         return _finish_scan(result, o, cfg, plan, accept, write_baseline, timestamp, quiet)
 
     failing = _run(debug, work)
@@ -234,16 +203,17 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
 @click.option("--weight", help="Column of frequency weights; the written weights multiply it.")
 @click.option("--id", "ids", multiple=True, help="Identifier column, written beside the weights.")
 @click.option("--positive", help="Label value whose rate is shown (default: the minority).")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--tol", type=click.FloatRange(0, min_open=True), default=1e-10, show_default=True,
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--tol", type=float, default=1e-10, show_default=True, callback=_checked("tol"),
               help="Raking: largest absolute margin error accepted.")
-@click.option("--max-iter", type=click.IntRange(1), default=1000, show_default=True, help="Raking: most sweeps.")
+@click.option("--max-iter", type=int, default=1000, show_default=True, callback=_checked("max_iter"), help="Raking: most sweeps.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Weights CSV to write.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bins, tol, max_iter, output, encoding,
-                    quiet, debug):
+                    quiet, debug, limits=()):
     """Write per-row weights for DATA that remove a disparity or a selection bias.
 
     Without --reference: Kamiran & Calders reweighing, w(g, y) = P(g)P(y)/P(g, y) over the joint
@@ -255,9 +225,17 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
     from ..tools.reweigh import rake, reweigh, write_weights
 
     def work():
-        if Path(data).exists() and Path(output).resolve() == Path(data).resolve():
-            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
+        with _limits(None, limits):
+            return reweigh_work()
+
+    def reweigh_work():
+        inputs = RunInputs()
+        inputs.add("data", data)
+        inputs.add("reference", reference)
+        inputs.check_output("-o", output)
         df = load(data, encoding=encoding, label=label)
+        inputs.add_images(df)
+        inputs.check_output("-o", output)
         if reference:
             res = rake(df, load(reference, encoding=encoding), label=label, sensitive=sensitive or None,
                        weight=weight, ids=ids or None, n_bins=bins, tol=tol, max_iter=max_iter)
@@ -269,9 +247,9 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
         write_weights(res, output)
         if not quiet:
             for line in res.lines():
-                click.echo(f"biasaudit: {line}", err=True)
-            click.echo(f"biasaudit: wrote weights to {output}; re-audit with: biasaudit scan {data}"
-                       + (f" -l {label}" if label else "") + f" --weight-file {output}", err=True)
+                _say(f"biasaudit: {line}")
+            _say(f"biasaudit: wrote weights to {output}; re-audit with: biasaudit scan {data}"
+                 + (f" -l {label}" if label else "") + f" --weight-file {output}")
         return res.converged
 
     if not _run(debug, work):
@@ -290,18 +268,19 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the diff here (atomically).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a new, worsened or shifted finding reaches this severity.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random procedure.")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
+@click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the inputs.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the inputs.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
 @click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt, output, fail_on, alpha, seed, bins,
-                 max_levels, encoding, config_path, no_config, quiet, debug):
+                 max_levels, encoding, config_path, no_config, quiet, debug, limits=()):
     """What changed between two versions OLD and NEW of a dataset: new gaps, worsened or improved
     disparities, shifted group shares, newly learned rules."""
     from ..tools.diff import diff
@@ -310,11 +289,18 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
     def work():
         ctx = click.get_current_context()
         cfg = _load_config(config_path, no_config)
+        with _limits(cfg, limits):
+            return diff_work(ctx, cfg)
+
+    def diff_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(label=label, sensitive=sensitive, positive=positive, non_causal=non_causal,
                                         no_probe=no_probe, fail_on=fail_on, alpha=alpha, seed=seed, bins=bins,
                                         max_levels=max_levels, reference=None, reference_group={}))
-        if output and any(Path(p).exists() and Path(output).resolve() == Path(p).resolve() for p in (old, new)):
-            raise _Fail("The output path is an input file; choose another -o so the data is not overwritten.")
+        inputs = RunInputs()
+        for role, path in (("old data", old), ("new data", new), ("configuration", cfg.path), ("compare", o.get("compare")),
+                           ("reference", o["reference"] if isinstance(o["reference"], str) else None)):
+            inputs.add(role, path)
+        inputs.check_output("-o", output)
         extra = {k: v for k, v in (("weight", o.get("weight")), ("ids", list(o.get("ids") or ()) or None),
                                    ("correction", o.get("correction")), ("reference_group", o["reference_group"]),
                                    ("reference", load(o["reference"], encoding=encoding)
@@ -323,12 +309,12 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
                  sensitive=o["sensitive"] or None, positive=o["positive"], non_causal=o["non_causal"],
                  alpha=o["alpha"], random_state=o["seed"], n_bins=o["bins"], max_levels=o["max_levels"],
                  probe=not o["no_probe"], old_source=old, new_source=new, **extra, **o["extra"])
-        text = d.render_text() if fmt == "text" else d.to_json() + "\n"
+        text = escape_text(d.render_text()) if fmt == "text" else d.to_json() + "\n"
         if output:
             from ..report._atomic import atomic_write_text
             atomic_write_text(output, text)
             if not quiet:
-                click.echo(f"biasaudit: wrote {fmt} diff to {output}", err=True)
+                _say(f"biasaudit: wrote {fmt} diff to {output}")
         else:
             click.echo(text, nl=False)
         return d.at_or_above(o["fail_on"])
@@ -342,7 +328,7 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
 @click.argument("claims", nargs=-1, required=True)
 @click.option("-l", "--label", help="Label column for claims that name only a value (\"never DOG where ...\").")
 @click.option("--id", "ids", multiple=True, help="Identifier column naming counter-examples (repeatable).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"),
               help="Family-wise error rate of the claims (Holm).")
 @click.option("--model", type=click.Choice(["iut", "overall"]), default="iut", show_default=True,
               help="iut: a claim must also beat every parent cell; overall: the label's overall rate only.")
@@ -350,16 +336,17 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
               show_default=True, help="Exit with code 1 when a claim is contradicted (or not supported).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the answer here (atomically).")
-@click.option("--bins", type=click.IntRange(2, 20), default=5, show_default=True, help="Quantile bins for numbers.")
-@click.option("--max-levels", type=click.IntRange(2), default=50, show_default=True,
+@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input.")
+@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
 @click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, bins, max_levels, encoding,
-                  config_path, no_config, quiet, debug):
+                  config_path, no_config, quiet, debug, limits=()):
     """Check CLAIMS about DATA stated before looking: never, always or can.
 
     A claim reads "never species=DOG where size=small, color=white" (or "always ...", "can ...").
@@ -370,10 +357,16 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
     def work():
         ctx = click.get_current_context()
         cfg = _load_config(config_path, no_config)
+        with _limits(cfg, limits):
+            return claim_work(ctx, cfg)
+
+    def claim_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(label=label, ids=ids, alpha=alpha, bins=bins, max_levels=max_levels,
                                         reference=None, reference_group={}, fail_on="never", no_probe=True))
-        if output and Path(data).exists() and Path(output).resolve() == Path(data).resolve():
-            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
+        inputs = RunInputs()
+        inputs.add("data", data)
+        inputs.add("configuration", cfg.path)
+        inputs.check_output("-o", output)
         results = check_claims(load(data, encoding=encoding), list(claims), label=o["label"], alpha=o["alpha"],
                                ids=list(o["ids"]) or None, n_bins=o["bins"], max_levels=o["max_levels"], model=model)
         if fmt == "json":
@@ -387,12 +380,12 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
                      f"Holm-corrected at alpha {o['alpha']:g}"]
             for r in results:
                 lines += [f"[{r.verdict}] {r.claim}", f"    {r.message}."]
-            text = "\n".join(lines) + "\n"
+            text = escape_text("\n".join(lines) + "\n")
         if output:
             from ..report._atomic import atomic_write_text
             atomic_write_text(output, text)
             if not quiet:
-                click.echo(f"biasaudit: wrote {fmt} answer to {output}", err=True)
+                _say(f"biasaudit: wrote {fmt} answer to {output}")
         else:
             click.echo(text, nl=False)
         bad = {"never": (), "contradicted": ("contradicted",),
@@ -401,66 +394,6 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
 
     if _run(debug, work):
         sys.exit(EXIT_FOUND)
-
-
-# ------------------------------------------------------------------ configuration, outputs, baselines
-def _load_config(config_path, no_config: bool):
-    from .config import Config, load_config
-    if config_path:
-        return load_config(config_path)
-    return Config() if no_config else load_config(None)
-
-
-def _given(ctx, name: str) -> bool:
-    """True when the user set option ``name`` on the command line (or through the environment)."""
-    from click.core import ParameterSource
-    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
-
-
-def _with_config(ctx, cfg, values: dict) -> dict:
-    """The option values, each left at its default replaced by the configuration's (flags win)."""
-    out = dict(values)
-    simple = ("label", "sensitive", "weight", "ids", "positive", "compare", "non_causal", "fail_on", "alpha",
-              "correction", "seed", "bins", "max_levels", "baseline")
-    for name in simple:
-        if not _given(ctx, name) and cfg.is_set(name):
-            value = getattr(cfg, name)
-            out[name] = tuple(value) if isinstance(value, tuple) else value
-    if not _given(ctx, "reference") and cfg.reference is not None:
-        out["reference"] = cfg.reference if isinstance(cfg.reference, str) else cfg.reference_frame()
-    if not _given(ctx, "reference_group") and cfg.reference_group:
-        out["reference_group"] = dict(cfg.reference_group)
-    if not _given(ctx, "no_probe") and cfg.probe is not None:
-        out["no_probe"] = not cfg.probe
-    out["extra"] = {k: v for k, v in (("attributes", list(cfg.attributes) or None), ("k_max", cfg.k_max))
-                    if v is not None}
-    out["fail_on_set"] = _given(ctx, "fail_on") or cfg.fail_on is not None
-    return out
-
-
-def _output_plan(fmts, outputs, output_dir, data) -> list:
-    """[(format, path or None)]: where each report goes (None: stdout)."""
-    fmts = list(fmts) or ["text"]
-    if output_dir:
-        if outputs:
-            raise _Fail("Give either -o (one per --format) or --output-dir, not both.")
-        plan = [(f, str(Path(output_dir) / OUTPUT_NAMES[f])) for f in fmts]
-    elif outputs:
-        if len(outputs) != len(fmts):
-            raise _Fail(f"{len(fmts)} --format but {len(outputs)} -o: give one -o per --format, in the same "
-                        f"order, or use --output-dir.")
-        plan = list(zip(fmts, outputs))
-    elif len(fmts) > 1:
-        raise _Fail("Several --format need one -o each (in the same order) or --output-dir.")
-    else:
-        plan = [(fmts[0], None)]
-    paths = [p for _, p in plan if p]
-    if len(set(map(os.path.abspath, paths))) < len(paths):
-        raise _Fail("Two reports would be written to the same file; give each --format its own -o.")
-    for _, p in plan:
-        if p and Path(data).exists() and Path(p).resolve() == Path(data).resolve():
-            raise _Fail("The output path is the input file; choose another -o so the data is not overwritten.")
-    return plan
 
 
 def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: bool, quiet: bool) -> list:
@@ -474,7 +407,7 @@ def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: 
 
     def note(text: str) -> None:
         if not quiet:
-            click.echo(f"biasaudit: {text}", err=True)
+            _say(f"biasaudit: {text}")
 
     accepted = tuple(Accepted(a) for a in accept) + tuple(cfg.accept)
     fail_on = o["fail_on"]
@@ -517,28 +450,28 @@ def _finish_scan(result, o: dict, cfg, plan, accept, write_baseline, timestamp: 
     return failing
 
 
-def main() -> None:
-    """Entry point of the ``biasaudit`` command."""
+def main(args=None) -> None:
+    """Entry point of the ``biasaudit`` command (``args``: the arguments, default ``sys.argv[1:]``)."""
+    argv = list(sys.argv[1:] if args is None else args)
     try:
-        cli.main(prog_name="biasaudit", standalone_mode=False)
+        cli.main(args=argv, prog_name="biasaudit", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("biasaudit: aborted", err=True)
+        _echo_err("biasaudit: aborted")
         sys.exit(EXIT_BAD)
     except click.ClickException as exc:
         if isinstance(exc, _Fail):
             exc.show()
         else:
-            click.echo(f"biasaudit: error: {exc.format_message()}", err=True)
+            _echo_err(f"biasaudit: error: {exc.format_message()}")
         sys.exit(EXIT_BAD)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
     except Exception as exc:  # a bug: still one line unless --debug
-        if "--debug" in sys.argv:
+        if "--debug" in argv:
             raise
-        click.echo(f"biasaudit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                   err=True)
+        _echo_err(f"biasaudit: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         sys.exit(EXIT_BAD)
 
 

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InputFileError
+from ..limits import LimitError, parse_limit
 from ..settings import FAIL_ON_LEVELS
+from ..validation import VALIDATORS, SettingError, validate
 
 __all__ = ["Accepted", "Config", "ConfigError", "CONFIG_FILES", "find_config", "load_config",
            "is_accepted"]
@@ -81,7 +83,7 @@ KEYS: dict[str, str] = {
     "ids": "strs", "attributes": "strs", "reference": "reference", "compare": "path",
     "reference_group": "pairs", "alpha": "float", "correction": "str", "seed": "int", "bins": "int",
     "max_levels": "int", "k_max": "int", "probe": "bool", "fail_on": "level", "baseline": "path",
-    "accept": "accept",
+    "accept": "accept", "limits": "limits",
 }
 ALIASES = {"non-causal": "non_causal", "max-levels": "max_levels", "k-max": "k_max", "fail-on": "fail_on",
            "reference-group": "reference_group", "id": "ids", "random_state": "seed", "n_bins": "bins"}
@@ -116,6 +118,7 @@ class Config:
     fail_on: str | None = None
     baseline: str | None = None
     accept: tuple = ()
+    limits: Mapping[str, Any] = field(default_factory=dict)
 
     def is_set(self, name: str) -> bool:
         value = getattr(self, name)
@@ -259,7 +262,7 @@ def _read_setup_cfg(path: Path) -> dict:
             out[key] = [p.strip() for ln in lines for p in ln.split(",") if p.strip()]
         elif kind == "accept":  # ids contain commas: one per line
             out[key] = lines
-        elif kind == "pairs":
+        elif kind in ("pairs", "limits"):
             out[key] = {}
             for ln in (p.strip() for ln in lines for p in ln.split(",") if p.strip()):
                 if "=" not in ln:
@@ -313,16 +316,19 @@ def _build(raw: Mapping, path: Path) -> Config:
         kind = KEYS[name]
         if kind == "str":
             _expect(isinstance(value, str), path, key, "a string", value)
-            if name == "correction":
-                _expect(value in ("bh", "holm", "by"), path, key, "'bh', 'holm' or 'by'", value)
+            if name in VALIDATORS:
+                value = _validated(name, value, path, key)
         elif kind == "strs":
             value = _strs(value, path, key)
         elif kind == "float":
             _expect(isinstance(value, (int, float)) and not isinstance(value, bool), path, key, "a number", value)
-            _expect(0 < value < 1, path, key, "in (0, 1)", value)
-            value = float(value)
+            value = _validated(name, value, path, key)
         elif kind == "int":
             _expect(isinstance(value, int) and not isinstance(value, bool), path, key, "an integer", value)
+            value = _validated(name, value, path, key)
+        elif kind == "limits":
+            _expect(isinstance(value, Mapping), path, key, "a table of NAME = VALUE", value)
+            value = _limits(value, path, key)
         elif kind == "bool":
             _expect(isinstance(value, bool), path, key, "true or false", value)
         elif kind == "level":
@@ -340,6 +346,24 @@ def _build(raw: Mapping, path: Path) -> Config:
             value = _accept(value, path, key)
         values[name] = value
     return Config(**values)
+
+
+def _validated(name: str, value, path: Path, key: str):
+    """The shared validator of setting ``name`` (biasaudit.validation), its message prefixed with the file."""
+    try:
+        return validate(name, value)
+    except SettingError as exc:
+        raise ConfigError(f"{path}: {key}: {exc}") from None
+
+
+def _limits(value: Mapping, path: Path, key: str) -> dict:
+    out = {}
+    for name, v in value.items():
+        try:
+            out[str(name)] = parse_limit(str(name), v)
+        except LimitError as exc:
+            raise ConfigError(f"{path}: {key}: {exc}") from None
+    return out
 
 
 def _reference(value, path: Path, base: Path, key: str):

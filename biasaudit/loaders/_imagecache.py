@@ -6,7 +6,6 @@ and rewritten; the file is replaced atomically.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +54,12 @@ def write_cache(cache, keys, frame, probe, problems) -> None:
     if probe is not None:
         flat = probe.reshape(len(keys), -1)
         out = pd.concat([out, pd.DataFrame(flat, columns=[f"__probe_{j}" for j in range(flat.shape[1])])], axis=1)
-    path = Path(cache)
-    tmp = path.with_name(f".{path.name}.tmp")
+    import io
+
+    from .._atomic import atomic_write_bytes
     for c in out.columns:
         if out[c].dtype == object:
             out[c] = out[c].astype("string")
-    out.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    out.to_parquet(buf, index=False)
+    atomic_write_bytes(Path(cache), buf.getvalue())  # temporary file removed on failure and on signals

@@ -50,8 +50,16 @@ def load_celeba_attributes(path, *, attributes: Iterable[str] | None = None, nro
         raise DataError(f"{path} does not look like a CelebA attribute list: line 1 should be the image count "
                         f"and line 2 the attribute names.")
     names = [id_column] + header
-    df = pd.read_csv(path, sep=r"\s+", skiprows=2, header=None, names=names, nrows=nrows, engine="c",
-                     dtype={id_column: str, **{h: np.int8 for h in header}})
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"{path}: line 2 names attribute {dup!r} twice. Give each attribute one name.")
+    try:
+        df = pd.read_csv(path, sep=r"\s+", skiprows=2, header=None, names=names, nrows=nrows, engine="c",
+                         dtype={id_column: str, **{h: np.int8 for h in header}})
+    except (ValueError, OverflowError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(_diagnose(path, names, nrows, exc)) from None
+    if df[header].isna().any().any():
+        raise DataError(_diagnose(path, names, nrows, None))
     bad = ~df[header].isin([-1, 1]).all(axis=0)
     if bad.any():
         raise DataError(f"{path}: attribute values must be 1 or -1; column(s) {', '.join(bad[bad].index)} hold others.")
@@ -65,3 +73,33 @@ def load_celeba_attributes(path, *, attributes: Iterable[str] | None = None, nro
         cols = [c for c in df.columns if c != id_column]
         df[cols] = ((df[cols] + 1) // 2).astype(np.int8)
     return df
+
+
+def _diagnose(path: Path, names: list, nrows: int | None, exc) -> str:
+    """One line naming the first malformed line of a CelebA file (read again as text to find it)."""
+    n_fields = len(names)
+    try:
+        raw = pd.read_csv(path, sep=r"\s+", skiprows=2, header=None, nrows=nrows, engine="python", dtype=str,
+                          names=range(n_fields + 1), encoding="utf-8", encoding_errors="strict")
+    except UnicodeDecodeError as err:
+        return f"{path} is not UTF-8 text (byte {err.start}). Re-save it as UTF-8."
+    except (ValueError, pd.errors.ParserError):
+        first = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else "unreadable"
+        return f"{path} is not a valid CelebA attribute list ({first}). Check the file."
+    counts = raw.notna().sum(axis=1).to_numpy()
+    wrong = np.flatnonzero(counts != n_fields)
+    values = raw.iloc[:, 1:n_fields]
+    bad_value = ~values.isin(["1", "-1"]).to_numpy()
+    bad_rows = np.flatnonzero(bad_value.any(axis=1))
+    first_wrong = int(wrong[0]) if len(wrong) else None
+    first_bad = int(bad_rows[0]) if len(bad_rows) else None
+    if first_wrong is not None and (first_bad is None or first_wrong <= first_bad):
+        return (f"{path}: line {first_wrong + 3} has {int(counts[first_wrong])} fields; every line needs a file "
+                f"name and {n_fields - 1} values of 1 or -1. Fix or drop that line.")
+    if first_bad is not None:
+        j = int(np.flatnonzero(bad_value[first_bad])[0])
+        shown = str(values.iat[first_bad, j])[:20]
+        return (f"{path}: line {first_bad + 3}, attribute {names[j + 1]!r} is {shown!r}; values must be 1 or -1. "
+                f"Fix that line.")
+    first = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else "unreadable"
+    return f"{path} is not a valid CelebA attribute list ({first}). Check the file."

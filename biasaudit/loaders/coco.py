@@ -46,14 +46,27 @@ def is_coco(path) -> bool:
     try:
         obj = json.loads(first)
         return isinstance(obj, dict) and all(k in obj for k in _KEYS)
-    except ValueError:  # pretty-printed, or one line longer than the head
+    except (ValueError, RecursionError):  # pretty-printed, one line longer than the head, or deeply nested
         return '"images"' in text
 
 
+#: Fields every entry needs, per list of a COCO file.
+REQUIRED = {"images": ("id",), "annotations": ("image_id", "category_id"), "categories": ("id",)}
+
+
 def _read(path: Path) -> dict:
+    from ..limits import current, limit_hint
+    from ._guard import BoundError
+    lim = current().json_bytes
+    if path.stat().st_size > lim:
+        raise BoundError(f"{path} is larger than the json_bytes limit ({lim:,} bytes) for a JSON document read "
+                         f"whole; {limit_hint('json_bytes', lim)}.")
     try:
         with open(path, "rb") as fh:
             doc = json.load(fh)
+    except RecursionError:
+        raise InputFileError(f"{path} nests JSON values too deeply to read (thousands of levels); a COCO file "
+                             f"nests four. Check the file.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputFileError(f"Cannot read {path} as COCO JSON: {exc}. Check the file.") from exc
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in _KEYS):
@@ -61,7 +74,47 @@ def _read(path: Path) -> dict:
                              f"and 'categories').")
     if not doc["images"]:
         raise DataError(f"{path} lists no images. An audit needs at least one image.")
+    for key, required in REQUIRED.items():
+        _check_entries(doc[key], key, required, path)
+    ids = pd.Series([im["id"] for im in doc["images"]], dtype=object)
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        raise InputFileError(f"{path}: image id {first!r} appears {int((ids == first).sum()):,} times in 'images' "
+                             f"({len(dup):,} entries share an id); COCO image ids must be unique. Fix the file.")
     return doc
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+
+def _check_entries(items: list, key: str, required: tuple, path: Path) -> None:
+    """Every entry of ``items`` an object holding ``required`` fields with number or text values."""
+    bad = next((i for i, x in enumerate(items) if not isinstance(x, dict)), None)
+    if bad is not None:
+        raise InputFileError(f"{path}: {key}[{bad}] is a {type(items[bad]).__name__}, not an object; every entry "
+                             f"of {key!r} is an object with {', '.join(map(repr, required))}. Fix the file.")
+    for name in required:
+        i = next((i for i, x in enumerate(items) if name not in x), None)
+        if i is not None:
+            raise InputFileError(f"{path}: {key}[{i}] has no {name!r}; every entry of {key!r} needs "
+                                 f"{', '.join(map(repr, required))}. Fix the file.")
+        i = next((i for i, x in enumerate(items) if not _scalar(x[name])), None)
+        if i is not None:
+            raise InputFileError(f"{path}: {key}[{i}].{name} is a {type(items[i][name]).__name__}; it must be a "
+                                 f"number or a string. Fix the file.")
+
+
+def _field(value):
+    """An optional field's value as a scalar (lists, objects, booleans become missing)."""
+    return value if _scalar(value) else None
+
+
+def _box_side(box, j: int):
+    if isinstance(box, (list, tuple)) and len(box) >= 4 and _scalar(box[j]) and not isinstance(box[j], str):
+        return float(box[j])
+    return np.nan
 
 
 def category_counts(path) -> pd.DataFrame:
@@ -98,7 +151,8 @@ def load_coco(path, *, label: str | None = None, images_root=None, image_feature
     """
     path = Path(os.fspath(path))
     doc = _read(path)
-    cats = {c["id"]: (str(c.get("name")), str(c.get("supercategory") or c.get("name"))) for c in doc["categories"]}
+    cats = {c["id"]: (str(_field(c.get("name"))), str(_field(c.get("supercategory")) or _field(c.get("name"))))
+            for c in doc["categories"]}
     names = {n for n, _ in cats.values()}
     sups = {s for _, s in cats.values()}
     target = None
@@ -108,10 +162,13 @@ def load_coco(path, *, label: str | None = None, images_root=None, image_feature
             target = ("name", label)
         elif label in sups:
             target = ("supercategory", label)
-    images = pd.DataFrame([{"image_id": im.get("id"), "file_name": im.get("file_name"), "width": im.get("width"),
-                            "height": im.get("height"), "date_captured": im.get("date_captured"),
-                            "license": im.get("license")} for im in doc["images"]])
-    ann = pd.DataFrame([(a.get("image_id"), a.get("category_id"), *(list(a.get("bbox") or [np.nan] * 4)[2:4]))
+    images = pd.DataFrame([{"image_id": im["id"], "file_name": _field(im.get("file_name")),
+                            "width": _field(im.get("width")), "height": _field(im.get("height")),
+                            "date_captured": _field(im.get("date_captured")), "license": _field(im.get("license"))}
+                           for im in doc["images"]])
+    images["width"] = pd.to_numeric(images["width"], errors="coerce")
+    images["height"] = pd.to_numeric(images["height"], errors="coerce")
+    ann = pd.DataFrame([(a["image_id"], a["category_id"], _box_side(a.get("bbox"), 2), _box_side(a.get("bbox"), 3))
                         for a in doc["annotations"]], columns=["image_id", "category_id", "bw", "bh"])
     ann["name"] = ann["category_id"].map(lambda c: cats.get(c, (str(c), str(c)))[0])
     ann["supercategory"] = ann["category_id"].map(lambda c: cats.get(c, (str(c), str(c)))[1])
@@ -137,8 +194,8 @@ def load_coco(path, *, label: str | None = None, images_root=None, image_feature
     if images["license"].notna().any():
         out["license"] = images["license"]
     out["n_objects"] = out["image_id"].map(by.size()).fillna(0).astype(int)
-    out["categories"] = out["image_id"].map(by["name"].agg(_join)).fillna(NONE)
-    out["supercategories"] = out["image_id"].map(by["supercategory"].agg(_join)).fillna(NONE)
+    out["categories"] = out["image_id"].map(by["name"].agg(_join)).astype(object).fillna(NONE)
+    out["supercategories"] = out["image_id"].map(by["supercategory"].agg(_join)).astype(object).fillna(NONE)
     out["box_area_mean"] = out["image_id"].map(by["share"].mean()).round(4)
     out["box_area_max"] = out["image_id"].map(by["share"].max()).round(4)
     notes = [f"COCO annotations: {len(out)} images, {len(doc['annotations'])} annotations, {len(cats)} categories; "

@@ -128,8 +128,11 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
     """
     from PIL import Image
     from ..detectors.image_probe import N_FEATURES
+    from ..limits import Limits, current
 
     n = len(files)
+    if cache:
+        _check_cache(cache, files)
     keys = [_key(f) for f in files]
     cached = read_cache(cache, features) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in cached]
@@ -141,7 +144,10 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
     if progress is not None:
         progress(done, n)
     workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
-    with warnings.catch_warnings():
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    if current().image_pixels != Limits().image_pixels:  # --limit image_pixels=N replaces Pillow's guard
+        Image.MAX_IMAGE_PIXELS = current().image_pixels
+    with _restored(Image, "MAX_IMAGE_PIXELS", pillow_limit), warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # keep Pillow's limit: refuse
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\..*")  # corrupt EXIF etc.
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -160,6 +166,47 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
     if cache and todo:
         write_cache(cache, keys, frame, probe, [r[2] for r in results])
     return frame, probe, [list(r[2]) for r in results]
+
+
+class _restored:
+    """Put ``obj.name`` back to ``value`` on leaving the block."""
+
+    def __init__(self, obj, name: str, value):
+        self.obj, self.name, self.value = obj, name, value
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        setattr(self.obj, self.name, self.value)
+        return False
+
+
+#: Message when the image cache would overwrite an audited image ({cache}, {image}).
+CACHE_IS_IMAGE = ("--cache {cache} is the audited image {image}; writing the cache there would destroy it. "
+                  "Choose another path for the cache.")
+
+
+def _check_cache(cache, files: list[str]) -> None:
+    """Refuse a cache path that is one of the images (by path, symbolic link or hard link)."""
+    real = os.path.realpath(os.fspath(cache))
+    try:
+        st = os.stat(real)
+        ident = (st.st_dev, st.st_ino) if st.st_nlink > 1 else None
+    except OSError:
+        ident = None
+    for f in files:
+        same = os.path.realpath(f) == real
+        if not same and ident is not None:
+            try:
+                fs = os.stat(f)
+                same = (fs.st_dev, fs.st_ino) == ident
+            except OSError:
+                pass
+        if same:
+            from .._safe import escape_text
+            raise InputFileError(CACHE_IS_IMAGE.format(cache=escape_text(os.fspath(cache), keep_newlines=False),
+                                                       image=escape_text(f, keep_newlines=False)))
 
 
 def attach(df: pd.DataFrame, *, notes=(), skipped=(), multi=None, info: ImageInfo | None = None) -> pd.DataFrame:

@@ -196,6 +196,8 @@ def read_image(path: str, features: bool = True) -> tuple[dict, np.ndarray | Non
                        megapixels=round(w * h / 1e6, 3), format=im.format, mode=im.mode)
             if im.format == "JPEG":
                 im.draft("RGB", (WORK_SIZE, WORK_SIZE))
+            elif im.mode.startswith("I;16") or im.mode in ("I", "F"):  # shrink at native depth first:
+                im = im.resize((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)  # never a full-size float copy
             small = _to_rgb(im)
             if small.size != (WORK_SIZE, WORK_SIZE):
                 small = small.resize((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX, reducing_gap=2.0)

@@ -6,7 +6,6 @@ The file is only ever opened for reading.  Every failure a user can cause become
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import os
 import zipfile
@@ -16,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, InputFileError
+from ._checks import check_flat_records, shorten_long_text
+from ._guard import open_bounded
 
 __all__ = ["load", "SUPPORTED_SUFFIXES", "normalise_types"]
 
@@ -56,7 +57,9 @@ def load(source, *, format: str | None = None, encoding: str = "utf-8", delimite
         A table with no rows or no columns.
     """
     if isinstance(source, pd.DataFrame):
-        return _check_not_empty(normalise_types(source.copy()), "the DataFrame")
+        return _check_not_empty(shorten_long_text(normalise_types(source.copy())), "the DataFrame")
+    from ..validation import check_encoding
+    encoding = check_encoding(encoding)
     path = Path(os.fspath(source))
     if not path.exists():
         raise InputFileError(f"File not found: {path}. Check the path and try again.")
@@ -70,7 +73,9 @@ def load(source, *, format: str | None = None, encoding: str = "utf-8", delimite
         if fmt == "parquet":
             df = pd.read_parquet(path, **read_options)
         elif fmt == "jsonl":
-            df = pd.read_json(path, lines=True, compression=compression, encoding=encoding, **read_options)
+            with open_bounded(path, compression) as fh:
+                df = pd.read_json(io.TextIOWrapper(fh, encoding=_codec(encoding)), lines=True, **read_options)
+            check_flat_records(df, path)
         else:
             df = _read_delimited(path, compression, encoding, delimiter, **read_options)
     except UnicodeDecodeError as exc:
@@ -88,7 +93,7 @@ def load(source, *, format: str | None = None, encoding: str = "utf-8", delimite
         if type(exc).__module__.startswith("pyarrow"):
             raise InputFileError(f"Cannot read {path} as {fmt}: {str(exc).splitlines()[0]}.") from exc
         raise
-    return _check_not_empty(normalise_types(df), str(path))
+    return _check_not_empty(shorten_long_text(normalise_types(df)), str(path))
 
 
 def _guess_format(path: Path, fmt: str | None) -> tuple[str, str | None]:
@@ -113,29 +118,13 @@ def _guess_format(path: Path, fmt: str | None) -> tuple[str, str | None]:
         return "csv", compression
     raise InputFileError(
         f"Unknown file format for {path} (suffix {path.suffix or 'none'!r}). "
-        f"Use .csv, .tsv, .parquet or .jsonl, optionally .gz/.zip compressed, or pass --format.")
+        f"Use .csv, .tsv, .parquet or .jsonl (optionally .gz, .bz2, .xz or .zip compressed): rename the file if it "
+        f"holds one of these.")
 
 
 def _head_text(path: Path, compression: str | None, encoding: str, size: int = 65536) -> str:
-    if compression == "gzip":
-        with gzip.open(path, "rb") as fh:
-            raw = fh.read(size)
-    elif compression == "zip":
-        with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if not n.endswith("/")]
-            if len(names) != 1:
-                raise InputFileError(f"{path} holds {len(names)} files; a zipped table must hold exactly one.")
-            with zf.open(names[0]) as fh:
-                raw = fh.read(size)
-    elif compression in ("bz2", "xz"):
-        import bz2
-        import lzma
-        opener = bz2.open if compression == "bz2" else lzma.open
-        with opener(path, "rb") as fh:
-            raw = fh.read(size)
-    else:
-        with open(path, "rb") as fh:
-            raw = fh.read(size)
+    with open_bounded(path, compression) as fh:
+        raw = fh.read(size)
     return _decode_prefix(raw, _codec(encoding), truncated=len(raw) == size)
 
 
@@ -160,8 +149,9 @@ def _read_delimited(path, compression, encoding, delimiter, **read_options) -> p
         raise InputFileError(f"{path} holds only whitespace. Give a table with a header and at least one row.")
     if delimiter is None:
         delimiter = sniff_delimiter(head, tab_default=path.suffix.lower() in (".tsv", ".tab"))
-    return pd.read_csv(path, sep=delimiter, compression=compression, encoding=_codec(encoding),
-                       skipinitialspace=True, low_memory=False, **read_options)
+    with open_bounded(path, compression) as fh:
+        return pd.read_csv(fh, sep=delimiter, encoding=_codec(encoding), skipinitialspace=True, low_memory=False,
+                           **read_options)
 
 
 def sniff_delimiter(text: str, tab_default: bool = False) -> str:

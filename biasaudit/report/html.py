@@ -24,6 +24,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from .._safe import escape_text
 from ..settings import SEVERITY_ORDER, severity_rank
 from . import _cards, _views
 from ._atomic import atomic_write_text
@@ -146,7 +147,8 @@ def render_html(result, *, timestamp: bool = False) -> str:
     ctx = build_context(result)
     ctx["generated_at"] = (_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                            if timestamp else None)
-    return _environment().get_template("report.html").render(**ctx)
+    # control and bidi characters from the data shown as \uXXXX (valid inside the JSON island too)
+    return escape_text(_environment().get_template("report.html").render(**ctx), json_safe=True)
 
 
 def render_summary_html(result, *, max_rows: int = 200) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
+from .._safe import escape_text
 from ..settings import SEVERITY_ORDER, severity_rank
 from . import words
 from .summary import ESTABLISHED, difference_ci, parents, prediction_rows, summarize, visible, short_sentence
@@ -224,7 +225,7 @@ def render_text(result, *, width: int = 100, top: int | None = None, verbose: bo
                 lines.append("")
                 for ln in (text if isinstance(text, list) else [text]):
                     lines += _wrap(_v(ln), "", width)
-    return "\n".join(lines) + "\n"
+    return escape_text("\n".join(lines) + "\n")  # terminal escapes and bidi controls from the data, made visible
 
 
 _SHOWN = ("probe", "method", "coverage_tables")
