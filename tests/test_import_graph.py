@@ -15,7 +15,7 @@ PKG = Path(__file__).resolve().parents[1] / "biasaudit"
 
 #: layer of each top-level module or sub-package (the package itself is the top)
 LAYERS = {
-    "_version": 0, "errors": 0, "settings": 0, "stats": 0,
+    "_version": 0, "errors": 0, "settings": 0, "stats": 0, "limits": 0, "_safe": 0, "_atomic": 0,
     "findings": 1, "validation": 1,
     "loaders": 2,
     "engine": 3,
