@@ -48,8 +48,8 @@ from .grading import (
     effect_level,
     grade_severity,
 )
-from .multitest import ADJUST_METHODS, adjust_pvalues
-from .planning import rows_needed
+from .multitest import ADJUST_METHODS, added_threshold, adjust_pvalues, rejection_thresholds
+from .planning import iut_depletion_p, rows_needed
 from .results import CMHResult, TestResult
 from .shift import numeric_shift, psi, quantile_bins
 from .stratified import cmh_test, exact_stratified_test, informative_strata, mantel_fleiss
@@ -91,6 +91,8 @@ __all__ = [
     "entropy_nats",
     # multiple testing
     "adjust_pvalues",
+    "rejection_thresholds",
+    "added_threshold",
     "ADJUST_METHODS",
     # grading
     "effect_level",
@@ -113,4 +115,5 @@ __all__ = [
     "quantile_bins",
     # planning
     "rows_needed",
+    "iut_depletion_p",
 ]
