@@ -263,7 +263,16 @@ def test_fragility_uses_the_own_test_and_the_family_threshold():
 def test_p_values_never_print_as_zero():
     assert format_p(0.0) == "< 1e-300" and format_p(5e-324) == "< 1e-300"
     assert format_p(1.5e-300) == "1.5e-300" and format_p(0.0456) == "0.0456" and format_p(None) == "n/a"
-    out, _, _ = grade([_f(0, 0.0, level=3), _f(1, 0.3)], Settings())
+    zero = _f(0, 0.0, level=3).evolve(message="Pearson chi-square p=0, exact p=0.0123, q=0)")
+    out, _, _ = grade([zero, _f(1, 0.3)], Settings())
     f = next(g for g in out if g.id == "f0")
+    assert f.message.startswith("Pearson chi-square p < 1e-300, exact p=0.0123, q < 1e-300)")
     assert f.p_adjusted == 0.0 and f.severity == "critical"  # the float is kept
     assert "< 1e-300" in f.message and "=0)" not in f.message and "=0," not in f.message
+
+
+@given(st.lists(st.integers(0, 60), min_size=4, max_size=4))
+def test_fast_2x2_p_is_the_scan_test(cells):
+    from biasaudit.stats import independence_p_2x2, independence_test
+    t = np.array(cells).reshape(2, 2)
+    assert independence_p_2x2(t) == pytest.approx(independence_test(t).p_value, rel=1e-9, abs=1e-300)

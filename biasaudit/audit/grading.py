@@ -11,7 +11,7 @@ finding's own test.
 """
 from __future__ import annotations
 
-import math
+import re
 from functools import partial
 
 import numpy as np
@@ -101,6 +101,8 @@ def sort_key(f: Finding):
 
 # ------------------------------------------------------------------ the finding's own test
 def _independence_p(t: np.ndarray, settings: Settings) -> float:
+    if t.shape == (2, 2) and settings.exact_2x2 == "fisher":
+        return stats.independence_p_2x2(t)  # the same test choice, without the bookkeeping
     return stats.independence_test(t, alpha=settings.alpha, rng=settings.random_state,
                                    exact_2x2=settings.exact_2x2).p_value
 
@@ -182,8 +184,16 @@ def _adjusted_name(f: Finding, settings: Settings) -> str:
     return "Holm-adjusted p" if method == "holm" else "q"
 
 
+_ZERO_P = re.compile(r"\b(p|q|p_value|p_min)=0(?![.\deE])")
+
+
+def _no_zero_p(text: str) -> str:
+    """A detector's sentence with an underflowed "p=0" printed as "p < 1e-300" (see ``format_p``)."""
+    return _ZERO_P.sub(r"\1 < 1e-300", text)
+
+
 def _verdict(f: Finding, alpha: float, settings: Settings, n_views: int = 1) -> str:
-    base = f.message.rstrip(". ")
+    base = _no_zero_p(f.message.rstrip(". "))
     adj = (f" ({_adjusted_name(f, settings)}={format_p(f.p_adjusted)}"
            + (", primary family" if f.family == PRIMARY else "") + ")") if f.p_adjusted is not None else ""
     if f.severity in ("critical", "high", "medium", "low"):

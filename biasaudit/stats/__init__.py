@@ -41,7 +41,13 @@ from .exact import (
     monte_carlo_multinomial,
     multinomial_pmin,
 )
-from .fragility import addition_fragility_gap, fragility_delete, fragility_flip, reverse_fragility
+from .fragility import (
+    addition_fragility_gap,
+    fragility_delete,
+    fragility_flip,
+    independence_p_2x2,
+    reverse_fragility,
+)
 from .grading import (
     EFFECT_THRESHOLDS,
     SEVERITY_RULES,
@@ -109,6 +115,7 @@ __all__ = [
     "fragility_delete",
     "reverse_fragility",
     "addition_fragility_gap",
+    "independence_p_2x2",
     # shift
     "numeric_shift",
     "psi",
