@@ -54,8 +54,10 @@ def test_two_families_null_and_power_on_a_named_attribute():
     10-point gap in a 25 % group (base rate 0.40, n = 2,000) on a named attribute is found (primary
     finding at medium or above) in at least 90 % of scans (it was 52 % with one pooled family).
 
-    40 null and 20 planted datasets (seeds 0-39 and 1000-1019).  A larger run (benchmarks, 400 null
-    seeds) is reported in the closing note; the Clopper-Pearson bounds here are wide by design.
+    40 null and 20 planted datasets (seeds 0-39 and 1000-1019), detectors of ``FAMILY_DETECTORS``
+    (no probe).  Measured: 0 of 40 null scans [Clopper-Pearson 95 %: 0, 0.088] and 20 of 20 gaps
+    found [0.83, 1].  The bounds are wide at this size; a run over 400 null seeds (10000-10399) gave
+    10 of 400 scans = 0.025 [0.012, 0.045] (primary family 9, exploratory 1).
     """
     from biasaudit.tools.calibration import family_null_rate, named_gap_recall
     null, by_family = family_null_rate(2000, range(N_NULL))
@@ -65,6 +67,6 @@ def test_two_families_null_and_power_on_a_named_attribute():
             "cp_null_exploratory": _cp(by_family["exploratory"], N_NULL)}
     for fam, k in by_family.items():
         assert k / N_NULL <= 0.05 and _not_above_alpha(k, N_NULL), info
-    # the scan as a whole: two families each at alpha; not significantly above 2 alpha
-    assert stats.binomtest(null.k, N_NULL, 0.10, alternative="greater").pvalue > 0.01, info
+    # the scan as a whole (either family)
+    assert null.rate <= 0.05 and _not_above_alpha(null.k, N_NULL), info
     assert power.rate >= 0.9, info
