@@ -276,3 +276,28 @@ def test_fast_2x2_p_is_the_scan_test(cells):
     from biasaudit.stats import independence_p_2x2, independence_test
     t = np.array(cells).reshape(2, 2)
     assert independence_p_2x2(t) == pytest.approx(independence_test(t).p_value, rel=1e-9, abs=1e-300)
+
+
+def test_method_section_counts_families_and_merged_views():
+    from biasaudit.audit.families import families_section
+    from biasaudit.audit.method import method_section
+    key = "2x2:g,y:g=b:two-sided"
+    fs = [_f(0, 1e-4, key=key, attrs={"g": "b"}, bias_type="group_attribution"),
+          _f(1, 2e-4, key=key, attrs={"g": "b"}, bias_type="overgeneralization"),
+          _f(2, 0.3, attrs={"g": None}, bias_type="group_attribution"),
+          _f(3, 0.01), _f(4, 0.5), _f(5, 0.04, key="k2"), _f(6, 0.04, key="k2")]
+    s = Settings()
+    out, m, n_testable = grade(assign_families(fs, ["g"]), s)
+    fam = families_section(out, s, ["g"])
+    assert (m, n_testable) == (5, 5)
+    assert fam["primary"]["size"] == 2 and fam["primary"]["n_views"] == 3 and fam["primary"]["correction"] == "holm"
+    assert fam["exploratory"]["size"] == 3 and fam["exploratory"]["n_views"] == 4
+    assert (fam["n_shared"], fam["n_views_merged"]) == (2, 2)
+    # Holm over the primary hypotheses' p-values (the largest view's p for the shared one)
+    q = multipletests([2e-4, 0.3], method="holm")[1]
+    assert {f.id: f.p_adjusted for f in out if f.family == "primary"} == pytest.approx(
+        {"f0": q[0], "f1": q[0], "f2": q[1]})
+    text = method_section(s, m, n_testable, fam)["families_text"]
+    assert text[0].startswith("Primary family: 2 hypotheses about the named sensitive attribute(s) g (2 testable)")
+    assert text[1].startswith("Exploratory family: 3 hypotheses (3 testable)")
+    assert text[2].startswith("2 hypotheses were each shown by several findings") and "2 findings added no test" in text[2]

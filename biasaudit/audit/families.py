@@ -232,8 +232,9 @@ def families_section(findings: list[Finding], settings, named: Iterable[str] | N
     out["n_shared"] = sum(1 for h in hyps if len(h.members) > 1)
     out["n_views_merged"] = sum(len(h.members) - 1 for h in hyps if len(h.members) > 1)
     if named:
-        out["note"] = (f"Primary family: {out[PRIMARY]['size']} "
-                       f"hypothesis(es) about {', '.join(named)}, named before the scan and corrected on their own "
+        size = out[PRIMARY]["size"]
+        out["note"] = (f"Primary family: {size} {'hypothesis' if size == 1 else 'hypotheses'} about "
+                       f"{', '.join(named)}, named before the scan and corrected on their own "
                        f"({CORRECTIONS[settings.primary_correction]}); everything else is exploratory "
                        f"({CORRECTIONS[settings.correction]}).")
         out["candidates"] = []

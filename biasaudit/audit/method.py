@@ -12,23 +12,30 @@ CORRECTIONS = {"bh": "Benjamini-Hochberg (false discovery rate)", "holm": "Holm 
                "by": "Benjamini-Yekutieli (false discovery rate under any dependence)"}
 
 
+def _n(k: int, one: str, many: str) -> str:
+    return f"{k:,} {one if k == 1 else many}"
+
+
 def _families_text(settings, families: dict) -> list[str]:
     """Sentences on the two families, their sizes, corrections and merged views."""
     out = []
     prim, expl = families.get("primary"), families.get("exploratory") or {}
     if prim is not None:
-        out.append(f"Primary family: {prim['size']} hypotheses about the named sensitive attribute(s) "
+        out.append(f"Primary family: {_n(prim['size'], 'hypothesis', 'hypotheses')} about the named sensitive "
+                   f"attribute(s) "
                    f"{', '.join(families.get('named', []))} ({prim['n_testable']} testable), pre-declared and "
                    f"corrected on their own with {CORRECTIONS[prim['correction']]} at {settings.alpha:g}.")
     else:
         out.append("No sensitive attribute was named, so there is no primary family.")
-    out.append(f"Exploratory family: {expl.get('size', 0)} hypotheses ({expl.get('n_testable', 0)} testable), "
+    out.append(f"Exploratory family: {_n(expl.get('size', 0), 'hypothesis', 'hypotheses')} "
+               f"({expl.get('n_testable', 0):,} testable), "
                f"corrected with {CORRECTIONS[settings.correction]} at {settings.alpha:g}.")
-    merged = families.get("n_views_merged", 0)
+    merged, shared = families.get("n_views_merged", 0), families.get("n_shared", 0)
     if merged:
-        out.append(f"{families.get('n_shared', 0)} hypotheses were each shown by several findings (views of one "
-                   f"table: the association, a group rate, a cell, a rule); each was tested once, with the largest "
-                   f"of its views' p-values, so {merged} findings did not add tests to a family.")
+        out.append(f"{_n(shared, 'hypothesis', 'hypotheses')} {'was' if shared == 1 else 'were each'} shown by "
+                   f"several findings (views of one table: the association, a group rate, a cell, a rule); "
+                   f"{'it was' if shared == 1 else 'each was'} tested once, with the largest of its views' p-values, "
+                   f"so {_n(merged, 'finding', 'findings')} added no test to a family.")
     return out
 
 
