@@ -122,6 +122,10 @@ def test_same_table_is_one_hypothesis_without_keys():
     assert table_signature(assoc) == table_signature(rate) != table_signature(tail)
     assert table_signature(tail) == table_signature(mirror)  # swapping the rows flips the tail
     assert table_signature(other) != table_signature(rate)   # same counts, another attribute
+    # missingness of two columns missing on the same rows: equal tables, distinct hypotheses
+    miss = [_f(5 + j, 1e-9, attrs={"by": None}, bias_type="reporting", details={"table": [[5, 9], [40, 3]]})
+            for j in range(2)]
+    assert table_signature(miss[0]) is None
     hs = hypotheses([assoc, rate, tail, mirror, other])
     assert sorted(h.members for h in hs) == [(0, 1), (2, 3), (4,)]
 

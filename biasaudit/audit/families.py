@@ -121,6 +121,8 @@ def _key(f: Finding) -> str:
 
 
 _FLIP = {"less": "greater", "greater": "less", "two-sided": "two-sided"}
+#: Bias types whose findings test a table of (their attributes) x label.
+_TABLE_BIAS_TYPES = ("group_attribution", "overgeneralization")
 
 
 def table_signature(f: Finding):
@@ -130,8 +132,13 @@ def table_signature(f: Finding):
     count table (a 2 x 2 up to swapping its rows or columns, a one-sided alternative flipping with
     each swap) with the same alternative: the association of a two-level attribute, its group-rate
     test, and its one-way cell in the coverage scan are then one hypothesis whatever keys the
-    detectors gave them.
+    detectors gave them.  Only group attribution and coverage findings are compared this way: their
+    table is always (their attributes) x label; other detectors' tables involve columns outside
+    ``attributes`` (a missingness indicator, a proxy's target), so equal counts there do not make
+    one hypothesis.
     """
+    if f.bias_type not in _TABLE_BIAS_TYPES:
+        return None
     d = f.details or {}
     raw = d.get("table2x2") if d.get("table2x2") is not None else d.get("table")
     if raw is None or not f.attributes:
