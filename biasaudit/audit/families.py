@@ -22,8 +22,8 @@ import numpy as np
 
 from ..findings import Finding
 
-__all__ = ["PRIMARY", "EXPLORATORY", "PRIMARY_BIAS_TYPES", "PROTECTED_TERMS", "Hypothesis",
-           "assign_families", "hypotheses", "table_signature", "candidate_attributes", "families_section", "NO_NAMED_NOTE"]
+__all__ = ["PRIMARY", "EXPLORATORY", "PRIMARY_BIAS_TYPES", "PROTECTED_TERMS", "Hypothesis", "assign_families",
+           "hypotheses", "table_signature", "candidate_attributes", "families_section", "NO_NAMED_NOTE"]
 
 PRIMARY = "primary"
 EXPLORATORY = "exploratory"
