@@ -17,7 +17,8 @@ import pandas as pd
 from .errors import BiasCheckError
 from .settings import FAIL_ON_LEVELS, SEVERITY_ORDER, severity_rank
 
-__all__ = ["BiasType", "Severity", "Finding", "AuditResult", "SCHEMA_VERSION", "jsonable", "hypothesis_key"]
+__all__ = ["BiasType", "Severity", "Finding", "AuditResult", "SCHEMA_VERSION", "jsonable", "hypothesis_key",
+           "format_p", "P_FLOOR"]
 
 SCHEMA_VERSION = "1.0"
 
@@ -77,6 +78,29 @@ def jsonable(value: Any) -> Any:
     if value is pd.NA or value is pd.NaT:
         return None
     return str(value)
+
+
+#: Smallest p-value printed as a number; below it (and at an underflowed 0) readers print "< 1e-300".
+P_FLOOR = 1e-300
+
+
+def format_p(p, digits: int = 3) -> str:
+    """A p-value (or adjusted p) as text, never "0": ``"< 1e-300"`` below :data:`P_FLOOR`.
+
+    The float is kept as computed (a p of exactly 0 is an underflow of the tail probability, not a
+    certainty); only its printed form changes.  ``None`` and NaN print as ``"n/a"``.
+
+    >>> format_p(0.0), format_p(3.2e-301), format_p(0.01234), format_p(None)
+    ('< 1e-300', '< 1e-300', '0.0123', 'n/a')
+    """
+    if p is None:
+        return "n/a"
+    v = float(p)
+    if math.isnan(v):
+        return "n/a"
+    if v < P_FLOOR:
+        return "< 1e-300"
+    return f"{v:.{digits}g}"
 
 
 def hypothesis_key(kind: str, columns, cell: Mapping[str, Any] | None = None, tail: str = "two-sided") -> str:
@@ -165,7 +189,7 @@ class Finding:
 FRAME_COLUMNS = [
     "id", "bias_type", "detector", "kind", "attributes", "label_value", "severity", "message",
     "test", "statistic", "p_value", "p_adjusted", "p_min", "effect_size", "effect_size_name",
-    "n", "observed", "expected", "explained_by", "suggestion",
+    "n", "observed", "expected", "explained_by", "family", "hypothesis", "suggestion",
 ]
 
 
@@ -182,9 +206,10 @@ class AuditResult:
     groups : pandas.DataFrame
         One row per (attribute, group): n, share and the rate of every label value.
     findings : tuple of Finding
-        Sorted by severity, then strength.
+        The primary family first, then by severity and strength.
     family_size, n_testable : int
-        Hypotheses in the multiple-testing family, and how many of them were testable.
+        Distinct hypotheses in the two multiple-testing families (each counted once, however many
+        findings show it), and how many of them were testable.
     sections : dict
         Further tables keyed by name (``coverage``, ``probe``, ``method`` ...).
     """
@@ -214,15 +239,34 @@ class AuditResult:
             out[f.severity] += 1
         return out
 
+    @property
+    def primary(self) -> tuple:
+        """Findings of the primary family (about the named sensitive attributes), in result order.
+
+        Readers show all of them first: they are never folded under another finding and never cut
+        by a cap.  Empty when no sensitive attribute was named (see :attr:`families`).
+        """
+        return tuple(f for f in self.findings if f.family == "primary")
+
+    @property
+    def families(self) -> dict:
+        """The two families: named attributes, sizes, corrections, merged views, and a ``note`` the
+        report's first lines print (with ``candidates``, the attributes whose names suggest a
+        protected characteristic, when none was named)."""
+        return dict(self.sections.get("families") or {})
+
     def at_or_above(self, level: str) -> list:
-        """Findings whose severity reaches ``level`` (one of ``FAIL_ON_LEVELS``)."""
+        """Findings whose severity reaches ``level`` (one of ``FAIL_ON_LEVELS``), folded or not.
+
+        A finding folded under another (``explained_by``) is still a finding: a critical child under
+        a medium parent must fail a check at ``high``.
+        """
         if level not in FAIL_ON_LEVELS:
             raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON_LEVELS)}. Got {level!r} instead.")
         if level == "never":
             return []
         limit = severity_rank(level)
-        return [f for f in self.findings if severity_rank(f.severity) <= limit
-                and f.explained_by is None]
+        return [f for f in self.findings if severity_rank(f.severity) <= limit]
 
     def to_dict(self) -> dict:
         return jsonable({

@@ -25,9 +25,13 @@ class Settings:
     Attributes
     ----------
     alpha : float
-        Level of every test and of the false discovery rate (Benjamini-Hochberg q).
+        Level of every test, of the false discovery rate and of the family-wise error rate.
     correction : {"bh", "holm", "by"}
-        Multiple-testing correction applied once over every p-value of the scan.
+        Multiple-testing correction of the exploratory family (every hypothesis not about the named
+        sensitive attributes; Benjamini-Hochberg by default).
+    primary_correction : {"holm", "bh", "by"}
+        Correction of the primary family (the hypotheses about the sensitive attributes named before
+        the scan; Holm by default: few hypotheses the user will cite, so family-wise error control).
     random_state : int
         Seed of every Monte Carlo or permutation routine.
     n_bins : int
@@ -40,6 +44,7 @@ class Settings:
 
     alpha: float = 0.05
     correction: str = "bh"
+    primary_correction: str = "holm"
     random_state: int = 0
     n_bins: int = 5
     max_levels: int = 50

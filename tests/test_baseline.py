@@ -38,7 +38,9 @@ def test_baseline_accepts_todays_findings_and_catches_a_new_gap(versions, tmp_pa
     base = json.loads((tmp_path / "base.json").read_text())
     report = json.loads((tmp_path / "r.json").read_text())
     assert base["format"] == BASELINE_FORMAT
-    assert set(base["findings"]) == {f["id"] for f in report["findings"] if f["explained_by"] is None}
+    # every finding is recorded, folded or not: a folded finding fails like any other
+    assert set(base["findings"]) == {f["id"] for f in report["findings"]}
+    assert any(f["explained_by"] for f in report["findings"])
     assert base["findings"][GAP_BIG_CAT]["severity"] == "critical"
 
     # the same data against the baseline: nothing new, so exit 0 although critical findings exist
@@ -138,3 +140,41 @@ def test_missing_baseline_exits_2(versions):
     r = scan("v1.csv", "--baseline", "missing.json")
     assert r.exit_code == 2
     assert "Baseline file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_resampled_file_keeps_its_binned_findings(tmp_path, monkeypatch):
+    """A 97 % subsample of the same file: the quantile edges of weight_kg move, so binned finding ids
+    change, yet the baseline sees nothing new and nothing resolved (matched by bin rank)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "biasaudit.toml").write_text("")
+    v1 = generate_dogs_cats(2000, seed=5, planted=True)
+    v1.to_csv("v1.csv", index=False)
+    v1.sample(frac=0.97, random_state=1).to_csv("v2.csv", index=False)
+    r = scan("v1.csv", "--fail-on", "medium", "--write-baseline", "base.json")
+    assert r.exit_code == 0, r.output
+    first = json.loads((tmp_path / "r.json").read_text())
+    r = scan("v2.csv", "--fail-on", "medium", "--baseline", "base.json")
+    assert r.exit_code == 0, r.output
+    second = json.loads((tmp_path / "r.json").read_text())
+    edges1, edges2 = first["dataset"]["bins"]["weight_kg"], second["dataset"]["bins"]["weight_kg"]
+    assert edges1 != edges2  # the resample moved the quantile edges
+    binned = lambda doc: {f["id"] for f in doc["findings"] if "weight_kg" in f["attributes"]  # noqa: E731
+                          and f["severity"] in ("critical", "high", "medium")}
+    assert binned(first) - binned(second)  # ... and with them some finding ids
+    doc = second["baseline"]
+    assert doc["new"] == [] and doc["resolved"] == [] and doc["worsened"] == []
+    assert "0 new, 0 worsened" in r.stderr and "0 resolved" in r.stderr
+
+
+def test_match_key_ranks_bins():
+    from biasaudit.findings import Finding
+    from biasaudit.integrations.baseline import match_key
+    f = Finding(id="x:weight_kg=(8.58, 23.5],size=small:label=DOG", bias_type="b", detector="x",
+                attributes={"weight_kg": "(8.58, 23.5]", "size": "small"}, message="m")
+    g = f.evolve(id="x:weight_kg=(8.8, 24.72],size=small:label=DOG", attributes={"weight_kg": "(8.8, 24.72]",
+                                                                                "size": "small"})
+    k1 = match_key(f, {"weight_kg": [1.8, 4.0, 5.2, 8.58, 23.5, 63.3]})
+    k2 = match_key(g, {"weight_kg": [1.8, 4.0, 5.2, 8.8, 24.72, 63.3]})
+    assert k1 == k2 == "x:weight_kg=<bin 4 of 5>,size=small:label=DOG"
+    first = f.evolve(id="x:weight_kg=[1.8, 4]", attributes={"weight_kg": "[1.8, 4]"})
+    assert match_key(first, {"weight_kg": [1.8, 4.0, 5.2]}) == "x:weight_kg=<bin 1 of 2>"

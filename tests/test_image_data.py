@@ -20,7 +20,7 @@ def _no_fragility(monkeypatch):
     """These tests check associations, not fragility; its search is slow on 10,000s of rows
     (the stats tests cover it), so the audit skips it here."""
     import importlib
-    monkeypatch.setattr(importlib.import_module("biasaudit.audit.grading"), "_add_fragility", lambda f, alpha: f)
+    monkeypatch.setattr(importlib.import_module("biasaudit.audit.grading"), "_plan", lambda f, thr, settings: f)
 
 
 def _finding(result, fid):

@@ -1,11 +1,57 @@
-"""Folding: a group-rate finding that another finding explains points to it (``explained_by``)."""
+"""Folding: a finding that another explains points to it (``explained_by``), and folding never hides.
+
+:func:`fold_group_rates` folds group-rate findings into the cell scan's decisions;
+:func:`settle_folding` then undoes every fold that would hide something (STATISTICS.md §1.3 v0.2):
+
+* a finding of the primary family (about the named sensitive attributes) is never folded under a
+  finding outside it, nor under one about other attributes;
+* a child more severe than its parent is not folded.
+
+Folding is presentation only: checks, ``--fail-on``, JUnit and SARIF see every finding.
+"""
 from __future__ import annotations
 
 from ..engine.context import AuditContext
 from ..engine.roles import MISSING
 from ..findings import Finding
+from ..settings import severity_rank
 
-__all__ = ["fold_group_rates"]
+__all__ = ["fold_group_rates", "settle_folding", "unfold_reason"]
+
+
+def unfold_reason(child: Finding, parent: Finding | None) -> str | None:
+    """Why ``child`` must not be folded under ``parent`` (None when the fold may stand)."""
+    if parent is None:
+        return "its parent is not in the result"
+    if child.family == "primary":
+        if parent.family != "primary":
+            return "a finding about a named sensitive attribute is never folded under an exploratory finding"
+        if not set(parent.attributes) <= set(child.attributes):
+            return "a finding about a named sensitive attribute is never folded under another attribute"
+    if severity_rank(child.severity) < severity_rank(parent.severity):
+        return f"it is more severe ({child.severity}) than the finding it was folded under ({parent.severity})"
+    return None
+
+
+def settle_folding(findings: list[Finding], sort_key=None) -> list[Finding]:
+    """Undo the folds :func:`unfold_reason` forbids, recording why in ``details["unfolded"]``.
+
+    Returns the findings in the order of ``sort_key`` (the grader's) when given.
+    """
+    by_id = {f.id: f for f in findings}
+    out = []
+    for f in findings:
+        if f.explained_by is not None and f.explained_by != f.id:
+            why = unfold_reason(f, by_id.get(f.explained_by))
+            if why is not None:
+                f = f.evolve(explained_by=None,
+                             details={**(f.details or {}), "unfolded": {"from": f.explained_by, "reason": why}})
+        elif f.explained_by == f.id:
+            f = f.evolve(explained_by=None)
+        out.append(f)
+    if sort_key is not None:
+        out.sort(key=sort_key)
+    return out
 
 
 def fold_group_rates(findings: list[Finding], roles, ctx: AuditContext | None = None) -> list[Finding]:

@@ -1,112 +1,217 @@
-"""Grading: adjust each family's p-values once, grade severity, word the verdict, sort (STATISTICS.md §1.3-1.5)."""
+"""Grading: correct each family once per hypothesis, grade severity, word the verdict, sort
+(STATISTICS.md §1.3-1.5, v0.2).
+
+Every in-family finding is a view of one hypothesis (:func:`~biasaudit.audit.families.hypotheses`).
+Each hypothesis enters its family once with the largest of its views' p-values; the family is
+adjusted with its own correction (``settings.primary_correction`` for the primary family, Holm by
+default; ``settings.correction`` for the exploratory one, Benjamini-Hochberg by default); every view
+gets its hypothesis' adjusted p-value and severity.  Planning numbers (rows needed, fragility) use the
+threshold the hypothesis faces in its family (:func:`~biasaudit.stats.rejection_thresholds`) and the
+finding's own test.
+"""
 from __future__ import annotations
 
-import math
+import re
+from functools import partial
 
 import numpy as np
 
 from .. import stats
-from ..findings import Finding
+from ..findings import Finding, format_p
 from ..settings import Settings, severity_rank
+from .families import EXPLORATORY, PRIMARY, hypotheses
 
-__all__ = ["grade", "FRAGILITY_MAX_N"]
+__all__ = ["grade", "sort_key", "FRAGILITY_MAX_N"]
 
 #: Largest table (rows) for which the fragility index of an established finding is searched.
 FRAGILITY_MAX_N = 5000
 
 
+def _family_methods(settings: Settings) -> dict:
+    return {PRIMARY: getattr(settings, "primary_correction", "holm"), EXPLORATORY: settings.correction}
+
+
 def grade(findings: list[Finding], settings: Settings) -> tuple[list[Finding], int, int]:
-    """Adjust every family p-value once, grade severity, word the verdict, and sort.
+    """Adjust each hypothesis once within its family, grade severity, word the verdict, and sort.
 
     Hypotheses whose smallest attainable p-value exceeds alpha (Tarone 1990) are screened out of
-    the family and graded ``insufficient-data`` when the data show the pattern.
+    their family and graded ``insufficient-data`` when the data show the pattern.  In-family findings
+    without a family are put in the exploratory one.
+
+    Returns
+    -------
+    findings : list of Finding
+        Graded and sorted (:func:`sort_key`: primary family first).
+    family_size : int
+        Distinct hypotheses in both families (each counted once, however many views it has).
+    n_testable : int
+        How many of them are testable (in the corrected families).
     """
     alpha = settings.alpha
-    family = [i for i, f in enumerate(findings)
-              if f.in_family and f.testable and f.p_value is not None and math.isfinite(f.p_value)]
-    n_in_family = sum(1 for f in findings if f.in_family)
-    q = stats.adjust_pvalues(np.array([findings[i].p_value for i in family]), settings.correction) \
-        if family else np.array([])
-    q_of = dict(zip(family, q))
+    findings = [f.evolve(family=EXPLORATORY) if f.in_family and f.family is None else f for f in findings]
+    hyps = hypotheses(findings)
+    methods = _family_methods(settings)
+    graded: dict = {}  # finding index -> (hypothesis, q, threshold)
+    for fam, method in methods.items():
+        hs = [h for h in hyps if h.family == fam]
+        tested = [h for h in hs if h.testable]
+        p = np.array([h.p_value for h in tested], dtype=float)
+        q = stats.adjust_pvalues(p, method) if tested else np.array([])
+        thr = stats.rejection_thresholds(p, method, alpha) if tested else np.array([])
+        added = stats.added_threshold(p, method, alpha)
+        for h, qi, ti in zip(tested, q, thr):
+            for i in h.members:
+                graded[i] = (h, float(qi), float(ti))
+        for h in hs:
+            if not h.testable:
+                for i in h.members:
+                    graded[i] = (h, None, added)
     out = []
     for i, f in enumerate(findings):
-        p_adj = float(q_of[i]) if i in q_of else None
-        if f.in_family:
-            sev = stats.grade_severity(p_adj if p_adj is not None else 1.0, f.effect_level,
-                                       testable=i in q_of, pattern=f.pattern, alpha=alpha)
-        else:
+        if i not in graded:
             sev = f.severity if f.severity != "info" else "info"
-        g = f.evolve(p_adjusted=p_adj, severity=sev)
-        g = _add_fragility(g, alpha)
-        g = g.evolve(message=_verdict(g, alpha))
+            out.append(f.evolve(severity=sev, message=_verdict(f.evolve(severity=sev), alpha, settings)))
+            continue
+        h, q, thr = graded[i]
+        sev = stats.grade_severity(q if q is not None else 1.0, h.effect_level, testable=q is not None,
+                                   pattern=h.pattern, alpha=alpha)
+        details = dict(f.details or {})
+        if len(h.members) > 1:
+            details["hypothesis_test"] = {"views": [findings[j].id for j in h.members if j != i],
+                                          "p_value": h.p_value, "rule": "largest p of the views"}
+        details["family_threshold"] = thr
+        g = f.evolve(p_adjusted=q, severity=sev, details=details)
+        g = _plan(g, thr, settings)
+        g = g.evolve(message=_verdict(g, alpha, settings, n_views=len(h.members)))
         out.append(g)
     present = {f.id for f in out}
     out = [f if f.explained_by is None or f.explained_by in present else f.evolve(explained_by=None)
            for f in out]
-    out.sort(key=_sort_key)
-    return out, n_in_family, len(family)
+    out.sort(key=sort_key)
+    n_testable = sum(1 for h in hyps if h.testable)
+    return out, len(hyps), n_testable
 
 
-def _sort_key(f: Finding):
+def sort_key(f: Finding):
+    """Primary family first; then severity, unfolded before folded, effect level, adjusted p, effect, id."""
     p = f.p_adjusted if f.p_adjusted is not None else (f.p_value if f.p_value is not None else 1.0)
-    return (severity_rank(f.severity), f.explained_by is not None, -f.effect_level, p,
+    return (f.family != PRIMARY, severity_rank(f.severity), f.explained_by is not None, -f.effect_level, p,
             -abs(f.effect_size or 0.0), f.id)
 
 
-def _add_fragility(f: Finding, alpha: float) -> Finding:
-    t22 = f.details.get("table2x2") if f.details else None
-    if t22 is None or f.fragility is not None:
-        return f
-    t = np.asarray(t22, dtype=int) if np.allclose(t22, np.round(t22)) else None
-    if t is None:
-        return f
-    alt = f.details.get("alternative", "two-sided")
-    # fragility matters for borderline findings; for overwhelming ones on large tables it is large
-    # by construction and its search is costly, so it is left out there
-    if f.established and (t.sum() > FRAGILITY_MAX_N or (f.p_value is not None and f.p_value < 1e-8)):
-        return f
+# ------------------------------------------------------------------ the finding's own test
+def _independence_p(t: np.ndarray, settings: Settings) -> float:
+    if t.shape == (2, 2) and settings.exact_2x2 == "fisher":
+        return stats.independence_p_2x2(t)  # the same test choice, without the bookkeeping
+    return stats.independence_test(t, alpha=settings.alpha, rng=settings.random_state,
+                                   exact_2x2=settings.exact_2x2).p_value
+
+
+def _one_sided_p(t: np.ndarray, alternative: str) -> float:
+    # t = [[obs, s - obs], [n_L - obs, rest]]: cell x (label L, other); "less": L depleted in the cell
+    obs, s = int(t[0, 0]), int(t[0].sum())
+    n_l, n = int(t[:, 0].sum()), int(t.sum())
+    if alternative == "less":
+        return stats.depletion_test(obs, s, n_l, n)[0]
+    return stats.depletion_test(s - obs, s, n - n_l, n)[0]  # L enriched = the other label depleted
+
+
+def _own_test(f: Finding, settings: Settings):
+    """The test behind a finding's 2 x 2 or r x c table, as a function of the table; None if unknown.
+
+    Two-sided tables use the scan's test choice (:func:`~biasaudit.stats.independence_test`);
+    one-sided cell tests the hypergeometric tail.  A cell tested by intersection-union over its
+    parent cells is not reproducible from its own 2 x 2 (unless the detector gives a ``planning``
+    spec), so it gets no recomputed planning number.
+    """
+    d = f.details or {}
+    alt = d.get("alternative", "two-sided")
+    if alt == "two-sided":
+        return partial(_independence_p, settings=settings)
+    if d.get("p_parents"):
+        return None
+    return partial(_one_sided_p, alternative=alt)
+
+
+def _integral(table) -> np.ndarray | None:
+    t = np.asarray(table, dtype=float)
+    if t.size == 0 or not np.allclose(t, np.round(t)) or (t < 0).any():
+        return None
+    return np.round(t).astype(int)
+
+
+def _plan(f: Finding, thr: float, settings: Settings) -> Finding:
+    """Fragility of an established finding, rows needed for one that is not, at threshold ``thr``."""
+    d = f.details or {}
+    spec = d.get("planning")
+    if spec and spec.get("test") == "depletion_iut":
+        counts, test, table = np.asarray(spec["counts"], dtype=int), stats.iut_depletion_p, None
+    elif d.get("table2x2") is not None:
+        table = _integral(d["table2x2"])
+        counts, test = table, _own_test(f, settings)
+    elif f.kind == "association" and d.get("table") is not None:
+        table = _integral(d["table"])
+        counts, test = table, partial(_independence_p, settings=settings)
+    else:
+        counts = table = test = None
     if f.established:
-        fi = stats.fragility_flip(t, alpha=alpha, alternative=alt)
+        if (table is None or test is None or table.shape != (2, 2) or f.fragility is not None
+                or table.sum() > FRAGILITY_MAX_N or (f.p_value is not None and f.p_value < 1e-8)):
+            # fragility matters for borderline findings; for overwhelming ones on large tables it
+            # is large by construction and its search is costly, so it is left out there
+            return f
+        fi = stats.fragility_flip(table, alpha=thr, test=test)
         if fi is None:
             return f
-        n = int(t.sum())
+        n = int(table.sum())
         return f.evolve(fragility={"kind": "flip", "value": fi, "quotient": fi / n if n else None,
-                                   "fragile": bool(fi <= 3 or (n and fi / n <= 0.01))})
-    if (f.severity in ("weak-evidence", "insufficient-data") and f.pattern and f.rows_needed is None
-            and not (f.p_value is not None and f.p_value <= alpha)):
-        needed = stats.rows_needed(t, lambda x: stats.independence_test(x, alpha=alpha) if alt == "two-sided"
-                                   else _depletion_result(x), alpha=alpha)
-        return f.evolve(rows_needed=needed)
+                                   "fragile": bool(fi <= 3 or (n and fi / n <= 0.01)), "threshold": thr,
+                                   "test": f.test})
+    if f.severity not in ("weak-evidence", "insufficient-data") or not f.pattern:
+        return f
+    if counts is not None and test is not None:
+        n0 = int(spec["n"]) if spec and "n" in spec else None
+        needed = stats.rows_needed(counts, test, alpha=thr, n0=n0)
+        return f.evolve(rows_needed=needed, details={**d, "rows_needed_threshold": thr})
+    if f.rows_needed is not None:  # the detector's number, at the unadjusted alpha: a lower bound
+        return f.evolve(details={**d, "rows_needed_lower_bound": True})
     return f
 
 
-class _P:
-    def __init__(self, p):
-        self.p_value = p
+# ------------------------------------------------------------------ wording
+def _adjusted_name(f: Finding, settings: Settings) -> str:
+    method = _family_methods(settings).get(f.family or EXPLORATORY, settings.correction)
+    return "Holm-adjusted p" if method == "holm" else "q"
 
 
-def _depletion_result(t: np.ndarray) -> _P:
-    # t = [[obs, s-obs], [n_L-obs, rest]]: cell x (label L, other)
-    obs, s = t[0, 0], t[0].sum()
-    n_l, n = t[:, 0].sum(), t.sum()
-    return _P(stats.depletion_test(obs, s, n_l, n)[0])
+_ZERO_P = re.compile(r"\b(p|q|p_value|p_min)=0(?![.\deE])")
 
 
-def _verdict(f: Finding, alpha: float) -> str:
-    base = f.message.rstrip(". ")
+def _no_zero_p(text: str) -> str:
+    """A detector's sentence with an underflowed "p=0" printed as "p < 1e-300" (see ``format_p``)."""
+    return _ZERO_P.sub(r"\1 < 1e-300", text)
+
+
+def _verdict(f: Finding, alpha: float, settings: Settings, n_views: int = 1) -> str:
+    base = _no_zero_p(f.message.rstrip(". "))
+    adj = (f" ({_adjusted_name(f, settings)}={format_p(f.p_adjusted)}"
+           + (", primary family" if f.family == PRIMARY else "") + ")") if f.p_adjusted is not None else ""
     if f.severity in ("critical", "high", "medium", "low"):
-        tail = ("statistically supported" + (f" (q={f.p_adjusted:.3g})" if f.p_adjusted is not None else ""))
+        tail = "statistically supported" + adj
         if f.fragility and f.fragility.get("fragile"):
             tail += f"; fragile: {f.fragility['value']} relabelled row(s) would undo it"
     elif f.severity == "weak-evidence":
-        tail = ("weak evidence: pattern observed, not statistically supported after correction"
-                + (f" (q={f.p_adjusted:.3g})" if f.p_adjusted is not None else ""))
+        tail = "weak evidence: pattern observed, not statistically supported after correction" + adj
     elif f.severity == "insufficient-data":
-        pmin = f" (smallest attainable p = {f.p_min:.3g})" if f.p_min is not None else ""
+        pmin = f" (smallest attainable p = {format_p(f.p_min)})" if f.p_min is not None else ""
         tail = f"n too small to test: even a perfect pattern here could not reach p <= {alpha:g}{pmin}"
     else:
         return base + "."
+    if n_views > 1:
+        tail += f"; one test for {n_views} views of the same hypothesis (the largest of their p-values)"
     if f.rows_needed:
-        tail += f"; about {f.rows_needed:,} rows with the same proportions would establish it"
+        lower = (f.details or {}).get("rows_needed_lower_bound")
+        tail += (f"; {'at least' if lower else 'about'} {f.rows_needed:,} rows with the same proportions "
+                 f"would {'be needed to ' if lower else ''}establish it"
+                 + ("" if lower else " in its family"))
     return f"{base} — {tail}."
-

@@ -1,4 +1,4 @@
-"""The method section: tests, correction, thresholds, software versions, seed."""
+"""The method section: families, tests, corrections, thresholds, software versions, seed."""
 from __future__ import annotations
 
 import platform
@@ -6,21 +6,54 @@ import sys
 
 from .. import __version__, stats
 
-__all__ = ["method_section", "environment"]
+__all__ = ["method_section", "environment", "CORRECTIONS"]
 
 CORRECTIONS = {"bh": "Benjamini-Hochberg (false discovery rate)", "holm": "Holm (family-wise error rate)",
                "by": "Benjamini-Yekutieli (false discovery rate under any dependence)"}
 
 
-def method_section(settings, family_size: int, n_testable: int) -> dict:
-    return {
+def _n(k: int, one: str, many: str) -> str:
+    return f"{k:,} {one if k == 1 else many}"
+
+
+def _families_text(settings, families: dict) -> list[str]:
+    """Sentences on the two families, their sizes, corrections and merged views."""
+    out = []
+    prim, expl = families.get("primary"), families.get("exploratory") or {}
+    if prim is not None:
+        out.append(f"Primary family: {_n(prim['size'], 'hypothesis', 'hypotheses')} about the named sensitive "
+                   f"attribute(s) "
+                   f"{', '.join(families.get('named', []))} ({prim['n_testable']} testable), pre-declared and "
+                   f"corrected on their own with {CORRECTIONS[prim['correction']]} at {settings.alpha:g}.")
+    else:
+        out.append("No sensitive attribute was named, so there is no primary family.")
+    out.append(f"Exploratory family: {_n(expl.get('size', 0), 'hypothesis', 'hypotheses')} "
+               f"({expl.get('n_testable', 0):,} testable), "
+               f"corrected with {CORRECTIONS[settings.correction]} at {settings.alpha:g}.")
+    merged, shared = families.get("n_views_merged", 0), families.get("n_shared", 0)
+    if merged:
+        out.append(f"{_n(shared, 'hypothesis', 'hypotheses')} {'was' if shared == 1 else 'were each'} shown by "
+                   f"several findings (views of one table: the association, a group rate, a cell, a rule); "
+                   f"{'it was' if shared == 1 else 'each was'} tested once, with the largest of its views' p-values, "
+                   f"so {_n(merged, 'finding', 'findings')} added no test to a family.")
+    return out
+
+
+def method_section(settings, family_size: int, n_testable: int, families: dict | None = None) -> dict:
+    out = {
         "family_size": family_size,
         "n_testable": n_testable,
         "correction": CORRECTIONS[settings.correction],
+        "primary_correction": CORRECTIONS[getattr(settings, "primary_correction", "holm")],
         "alpha": settings.alpha,
         "random_state": settings.random_state,
         "testability": ("Hypotheses whose smallest attainable p-value exceeds alpha (Tarone 1990) are "
-                        "screened out of the family and reported as insufficient data."),
+                        "screened out of their family and reported as insufficient data."),
+        "hypotheses": ("Findings that are views of one null hypothesis (the same table tested as an association, "
+                       "a group rate or a cell) enter their family once, with the largest of their p-values, and "
+                       "share its adjusted p-value and severity."),
+        "planning": ("Rows needed and fragility use the threshold each hypothesis faces in its family (the "
+                     "largest p at which it is still rejected, the other tests unchanged) and the finding's own test."),
         "test_choice": ("Pearson chi-square without continuity correction when Cochran's rule holds (every "
                         "expected count >= 1, at most 20% below 5); otherwise Fisher's exact test (2x2), the "
                         "Freeman-Halton exact test (2xK), a seeded Monte Carlo conditional test (small r x c) "
@@ -29,6 +62,10 @@ def method_section(settings, family_size: int, n_testable: int) -> dict:
         "effect_thresholds": stats.EFFECT_THRESHOLDS,
         "software": environment(),
     }
+    if families is not None:
+        out["families"] = families
+        out["families_text"] = _families_text(settings, families)
+    return out
 
 
 def environment() -> dict:
@@ -43,4 +80,3 @@ def environment() -> dict:
             "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
             "statsmodels": statsmodels.__version__, "scikit-learn": sklearn.__version__,
             "matplotlib": matplotlib.__version__, "biasaudit": __version__}
-

@@ -1,4 +1,4 @@
-"""Orchestration: roles -> counts -> detectors -> one multiple-testing family -> severity -> result."""
+"""Orchestration: roles -> counts -> detectors -> two multiple-testing families -> severity -> result."""
 from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping
@@ -14,8 +14,9 @@ from ..engine.roles import resolve
 from ..findings import AuditResult, Finding
 from ..loaders import load
 from ..settings import Settings
-from .folding import fold_group_rates
-from .grading import grade
+from .families import assign_families, families_section
+from .folding import fold_group_rates, settle_folding
+from .grading import grade, sort_key
 from .method import method_section
 from .tables import coverage_tables, dataset_info, group_table
 
@@ -27,7 +28,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
           attributes: Iterable[str] | None = None, multi: Mapping[str, str | None] | None = None,
           positive: str | None = None, reference=None, compare=None,
           reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
-          alpha: float = 0.05, correction: str = "bh", random_state: int = 0, n_bins: int = 5,
+          alpha: float = 0.05, correction: str = "bh", primary_correction: str = "holm",
+          random_state: int = 0, n_bins: int = 5,
           max_levels: int = 50, k_max: int | None = None, probe: bool = True,
           detectors: Iterable[str] | None = None, source: str | None = None,
           progress: Callable | None = None, engine: str = "auto", chunk_size: int | None = None,
@@ -44,7 +46,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         The label column; inferred when omitted (a column named label/class/target/y/outcome,
         else the last column).
     sensitive : list of str, optional
-        Attributes to audit for group attribution and proxies; every attribute when omitted.
+        The sensitive attributes your question is about.  Their hypotheses (association, group
+        rates, conditional checks by the other named attributes, coverage of their combinations)
+        form the primary family, corrected on its own and reported first.  When omitted, every
+        attribute is audited for group attribution and proxies, in one exploratory family.
     weight : str, optional
         A column of non-negative frequency weights (aggregated tables).
     multi : dict, optional
@@ -58,7 +63,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     alpha : float
         Level of every test and of the false discovery rate.
     correction : {"bh", "holm", "by"}
-        Applied once over every p-value of the scan.
+        Correction of the exploratory family (every hypothesis not about the named attributes).
+    primary_correction : {"holm", "bh", "by"}
+        Correction of the primary family (Holm: family-wise error control for the few hypotheses
+        named before the scan).
     random_state : int
         Seed of all Monte Carlo and permutation procedures.
     engine : {"auto", "memory", "stream", "dask"}
@@ -96,6 +104,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
                            max_levels=max_levels, k_max=k_max, threshold=threshold, chunk_size=chunk_size,
                            sample_rows=sample_rows)
     alpha, random_state, n_bins, max_levels = (checked[k] for k in ("alpha", "random_state", "n_bins", "max_levels"))
+    sensitive = tuple(sensitive) if sensitive is not None else None  # read twice: roles and families
+    if primary_correction not in ("bh", "holm", "by"):
+        raise ValueError("The 'primary_correction' parameter of audit must be 'holm', 'bh' or 'by'. "
+                         f"Got {primary_correction!r} instead.")
     from ..engine.scan import choose_engine
     model_inputs = prediction is not None or score is not None or weight_file is not None
     if model_inputs and engine == "auto" and choose_engine(data, engine) == "stream":
@@ -106,7 +118,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     if source is None:
         source = "DataFrame" if isinstance(data, pd.DataFrame) else (
             "dask DataFrame" if engine == "dask" else str(data))
-    settings = Settings(alpha=alpha, correction=correction, random_state=random_state, n_bins=n_bins,
+    settings = Settings(alpha=alpha, correction=correction, primary_correction=primary_correction,
+                        random_state=random_state, n_bins=n_bins,
                         max_levels=max_levels, k_max=k_max, probe=probe, non_causal=tuple(non_causal))
     options = {"reference": reference, "compare": compare, "reference_group": dict(reference_group or {}),
                "prediction": prediction, "score": score, "threshold": threshold,
@@ -154,8 +167,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
             sections[name] = section
         findings.extend(found)
 
-    findings, family_size, n_testable = grade(findings, settings)
-    findings = fold_group_rates(findings, roles, ctx if streamed is None else streamed.rows_context(settings, options))
+    findings, family_size, n_testable = grade(assign_families(findings, sensitive, roles), settings)
+    findings = settle_folding(fold_group_rates(
+        findings, roles, ctx if streamed is None else streamed.rows_context(settings, options)), sort_key)
+    families = families_section(findings, settings, sensitive, roles)
     # hypotheses tested only to keep the family honest (e.g. cells that are not depleted) count in
     # the family but are not reported one by one
     n_hidden = sum(1 for f in findings if f.details and f.details.get("hidden"))
@@ -163,7 +178,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     dataset = dataset_info(raw, frame, roles, table, source) if streamed is None else streamed.dataset_info(source)
     if streamed is not None:
         sections["engine"] = streamed.section(engine)
-    sections["method"] = method_section(settings, family_size, n_testable)
+    sections["families"] = families
+    sections["method"] = method_section(settings, family_size, n_testable, families)
     sections["method"]["n_tested_not_reported"] = n_hidden
     sections["coverage_tables"] = coverage_tables(ctx, findings)
     return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(ctx),

@@ -9,11 +9,18 @@ scan by its stable id with its severity and effect; ``--baseline`` compares a la
 * **resolved**: reached ``fail_on`` in the baseline, and no longer does (gone, or below the level).
 
 Only new and worsened findings fail.  The file holds no time stamp, so it changes only when the
-findings change (it is meant to be committed beside the data).
+findings change (it is meant to be committed beside the data).  Every finding is recorded, folded
+or not (a folded finding fails checks like any other).
+
+Findings are matched by id, then by a *match key*: the id with the value of every binned numeric
+attribute replaced by its bin's rank (``age=<bin 2 of 5>``), so that a resample of the same data,
+whose quantile edges move a little ((9, 24.74] vs (9, 24.8]), keeps its findings.
 """
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -24,7 +31,7 @@ from ..findings import jsonable
 from ..settings import FAIL_ON_LEVELS, severity_rank
 
 __all__ = ["BASELINE_FORMAT", "Baseline", "BaselineComparison", "baseline_dict", "write_baseline",
-           "read_baseline", "compare_baseline"]
+           "read_baseline", "compare_baseline", "match_key"]
 
 BASELINE_FORMAT = "biasaudit-baseline/1"
 _ENTRY_FIELDS = ("severity", "bias_type", "kind", "effect_size", "effect_size_name", "effect_level", "p_adjusted",
@@ -46,13 +53,51 @@ class Baseline:
                 "findings": {k: dict(v) for k, v in sorted(self.findings.items())}}
 
 
-def baseline_dict(result) -> dict:
-    """The baseline document of an audit (every finding not folded into another)."""
-    findings = {}
-    for f in result.findings:
-        if f.explained_by is not None:
+_INTERVAL = re.compile(r"^[\[(]\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*[\])]$")
+
+
+def _bin_rank(value, edges) -> int | None:
+    """Rank (0-based) of the bin an interval label ``(lo, hi]`` belongs to: the nearest lower edge."""
+    m = _INTERVAL.match(str(value))
+    if m is None or not edges or len(edges) < 2:
+        return None
+    try:
+        lo = float(m.group(1))
+    except ValueError:
+        return None
+    lows = [float(e) for e in edges[:-1]]
+    if not math.isfinite(lo):
+        return 0 if lo < 0 else len(lows) - 1
+    return min(range(len(lows)), key=lambda i: abs(lows[i] - lo))
+
+
+def match_key(finding, bins) -> str:
+    """The finding's id with each binned attribute's value replaced by its bin rank.
+
+    >>> from biasaudit.findings import Finding
+    >>> f = Finding(id="g:age=(24.74, 30]:label=bad", bias_type="x", detector="g",
+    ...             attributes={"age": "(24.74, 30]"}, message="m")
+    >>> match_key(f, {"age": [19, 24.7412, 30, 75]})
+    'g:age=<bin 2 of 3>:label=bad'
+    """
+    key = str(finding.id)
+    for col, value in dict(finding.attributes).items():
+        edges = (bins or {}).get(col)
+        if value is None or not edges:
             continue
+        rank = _bin_rank(value, edges)
+        if rank is not None:
+            key = key.replace(f"{col}={value}", f"{col}=<bin {rank + 1} of {len(edges) - 1}>")
+    return key
+
+
+def baseline_dict(result) -> dict:
+    """The baseline document of an audit (every finding, folded or not, with its match key)."""
+    findings = {}
+    bins = dict(result.dataset.get("bins") or {})
+    for f in result.findings:
         findings[f.id] = {k: jsonable(getattr(f, k)) for k in _ENTRY_FIELDS}
+        findings[f.id]["match"] = match_key(f, bins)
     return Baseline(findings=findings, source=str(result.dataset.get("source")), label=result.dataset.get("label"),
                     n_rows=result.dataset.get("n_rows")).to_dict()
 
@@ -148,24 +193,40 @@ def compare_baseline(result, baseline, *, fail_on: str = "medium", accept: Itera
     if not isinstance(baseline, Baseline):
         baseline = read_baseline(baseline)
     recorded = baseline.findings
+    by_match: dict = {}
+    for fid, entry in recorded.items():
+        by_match.setdefault(entry.get("match", fid), fid)
+    bins = dict(result.dataset.get("bins") or {})
+
+    def recorded_id(f) -> str | None:
+        if f.id in recorded:
+            return f.id
+        return by_match.get(match_key(f, bins))
+
     reaching = result.at_or_above(fail_on)
     new, worse, same, better, accepted = [], [], [], [], []
+    matched: dict = {}  # current id -> recorded id
     for f in reaching:
         if is_accepted(f.id, accept) is not None:
             accepted.append(f.id)
             continue
-        entry = recorded.get(f.id)
-        if entry is None:
+        rid = recorded_id(f)
+        if rid is None:
             new.append(f)
             continue
-        before, now = severity_rank(entry["severity"]), severity_rank(f.severity)
+        matched[f.id] = rid
+        before, now = severity_rank(recorded[rid]["severity"]), severity_rank(f.severity)
         (worse if now < before else same if now == before else better).append(f)
     reached_before = {fid for fid, e in recorded.items() if _reaches(e["severity"], fail_on)}
-    reaching_now = {f.id for f in reaching}
-    current = {f.id: f.severity for f in result.findings}
+    reaching_now = {recorded_id(f) or f.id for f in reaching}
+    current = {}
+    for f in result.findings:
+        rid = recorded_id(f)
+        if rid is not None:
+            current.setdefault(rid, f.severity)
     resolved = tuple((fid, dict(recorded[fid]), current.get(fid))
                      for fid in sorted(reached_before - reaching_now))
-    previous = {f.id: recorded[f.id]["severity"] for f in worse + better + same}
+    previous = {f.id: recorded[matched[f.id]]["severity"] for f in worse + better + same}
     return BaselineComparison(fail_on=fail_on, new=tuple(new), worsened=tuple(worse), unchanged=tuple(same),
                               improved=tuple(better), resolved=resolved, accepted=tuple(accepted), previous=previous)
 

@@ -6,7 +6,9 @@
   one detector and test one kind of claim;
 * :func:`audited` decorates a function that returns a DataFrame.
 
-Every failure rests on a statistically supported finding (adjusted p <= alpha).  A pattern the data
+Every failure rests on a statistically supported finding (adjusted p <= alpha within its family: the
+primary family of the named sensitive attributes, or the exploratory one).  Folded findings (shown
+under the finding that explains them) fail like any other.  A pattern the data
 show but cannot establish never fails a check by default.  When the data are too few to test it at
 all (Tarone's p_min > alpha: even a perfect pattern could not be significant), the focused assertions
 say so with a :class:`~biasaudit.BiasAuditWarning` (``inconclusive="warn"``); they can be made strict
@@ -45,7 +47,7 @@ def _choice(value, allowed, param: str, func: str) -> None:
 
 
 def failing_findings(result, fail_on: str = "medium", accept: Iterable = ()) -> list:
-    """Findings of ``result`` at or above ``fail_on`` that are not folded into another and not accepted."""
+    """Findings of ``result`` at or above ``fail_on`` that are not accepted, folded under another or not."""
     return [f for f in result.at_or_above(fail_on) if is_accepted(f.id, accept) is None]
 
 
@@ -56,7 +58,8 @@ def format_findings(findings, *, width: int = 100) -> str:
     sev_w = max(len(f.severity) for f in findings)
     lines = []
     for f in findings:
-        lines.append(f"  {f.severity:<{sev_w}}  {f.id}")
+        folded = f"  (shown under {f.explained_by})" if f.explained_by else ""
+        lines.append(f"  {f.severity:<{sev_w}}  {f.id}{folded}")
         lines.append(textwrap.fill(f.message, width=width, initial_indent=" " * (sev_w + 4),
                                    subsequent_indent=" " * (sev_w + 4), break_long_words=False,
                                    break_on_hyphens=False))
@@ -141,7 +144,9 @@ def check(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     fail_on : {"low", "medium", "high", "critical", "never"}, default "medium"
         The least severe finding that fails the check (``config``'s ``fail_on`` when not given).
         Severities follow STATISTICS.md §1.4: a finding is at least ``low`` only when its
-        Benjamini-Hochberg adjusted p-value is <= alpha.
+        adjusted p-value is <= alpha within its family (Holm over the hypotheses about the named
+        ``sensitive`` attributes, Benjamini-Hochberg over the exploratory rest).  Folded findings
+        count like any other.
     on_fail : {"raise", "warn"}
         Raise :class:`~biasaudit.BiasCheckError`, or emit a :class:`~biasaudit.BiasAuditWarning`.
     accept : list of str or Accepted
@@ -370,7 +375,7 @@ def assert_parity(data, *, label: str | None = None, attribute: str, min_ratio: 
     (``reference_group``, else the largest group; the reference itself is compared with the rest).
     A group fails when DI_g < ``min_ratio`` **and** its rate differs from the rest of the data
     significantly (two-sided test of the group-vs-rest 2x2 table, Pearson chi-square or Fisher's exact
-    test, Benjamini-Hochberg adjusted over the detector's family).  A DI below ``min_ratio`` that the
+    test, Holm-adjusted within the primary family of ``attribute``'s hypotheses).  A DI below ``min_ratio`` that the
     data cannot establish is reported as ``inconclusive`` says, with its smallest attainable p-value
     when no outcome at this n could be significant.
 

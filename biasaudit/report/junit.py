@@ -1,7 +1,7 @@
 """JUnit XML: one test case per finding, so CI dashboards list bias findings beside unit tests.
 
 A finding at or above ``fail_on`` (and neither accepted nor already in the baseline) is a
-``<failure>``; a pattern the data cannot establish (``insufficient-data``) is ``<skipped>`` ("n too
+``<failure>``, whether or not the report folds it under another finding; a pattern the data cannot establish (``insufficient-data``) is ``<skipped>`` ("n too
 small to test"); every other finding passes, its sentence in ``<system-out>``.  A scan without
 findings still writes one passing test case, so the suite is never empty.
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from typing import Iterable, Mapping
+
+from ..findings import format_p
 
 __all__ = ["render_junit"]
 
@@ -30,8 +32,13 @@ def _num(x) -> str:
 
 def _details(f) -> str:
     lines = [f.message, "", f"id: {f.id}", f"severity: {f.severity}", f"bias type: {f.bias_type}"]
+    if f.family:
+        lines.append(f"family: {f.family}")
+    if f.explained_by:
+        lines.append(f"shown under: {f.explained_by}")
     if f.test:
-        lines.append(f"test: {f.test}; p={_num(f.p_value)}; adjusted p={_num(f.p_adjusted)}; p_min={_num(f.p_min)}")
+        lines.append(f"test: {f.test}; p={format_p(f.p_value)}; adjusted p={format_p(f.p_adjusted)}; "
+                     f"p_min={format_p(f.p_min)}")
     if f.effect_size_name:
         lines.append(f"effect: {f.effect_size_name} = {_num(f.effect_size)}")
     lines.append(f"rows: {f.n}")

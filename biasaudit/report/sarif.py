@@ -2,7 +2,7 @@
 
 One rule per kind of finding (``detector/kind``), one result per finding, located at the data file
 (line 1: the findings are about the table, not one line of it).  Levels: ``error`` for findings that
-fail the run (at or above ``fail_on``, neither accepted nor in the baseline), ``warning`` for the other
+fail the run (at or above ``fail_on``, neither accepted nor in the baseline, folded or not), ``warning`` for the other
 statistically supported findings; patterns the data cannot establish are ``kind: "review"`` and plain
 observations ``kind: "informational"`` (both ``level: "none"``, as SARIF §3.27.9 requires for a kind
 other than ``fail``).  Accepted findings carry an external, accepted suppression with its reason;
@@ -98,7 +98,7 @@ def sarif_dict(result, *, fail_on: str = "medium", failing: Iterable[str] | None
                 "id": f.id, "severity": f.severity, "bias_type": f.bias_type, "attributes": dict(f.attributes),
                 "label_value": f.label_value, "test": f.test, "p_value": f.p_value, "p_adjusted": f.p_adjusted,
                 "p_min": f.p_min, "effect_size": f.effect_size, "effect_size_name": f.effect_size_name,
-                "n": f.n, "explained_by": f.explained_by}),
+                "n": f.n, "explained_by": f.explained_by, "family": f.family, "hypothesis": f.hypothesis}),
         }
         if uri is not None:
             res["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": uri},
@@ -116,7 +116,9 @@ def sarif_dict(result, *, fail_on: str = "medium", failing: Iterable[str] | None
         "properties": jsonable({"source": result.dataset.get("source"), "n_rows": result.dataset.get("n_rows"),
                                 "label": result.dataset.get("label"), "family_size": result.family_size,
                                 "n_testable": result.n_testable, "alpha": result.settings.get("alpha"),
-                                "correction": result.settings.get("correction")}),
+                                "correction": result.settings.get("correction"),
+                                "primary_correction": result.settings.get("primary_correction"),
+                                "families": result.families}),
     }
     if uri is not None:
         run["artifacts"] = [{"location": {"uri": uri}, "roles": ["analysisTarget"]}]

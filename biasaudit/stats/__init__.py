@@ -48,7 +48,13 @@ from .exact import (
     monte_carlo_multinomial,
     multinomial_pmin,
 )
-from .fragility import addition_fragility_gap, fragility_delete, fragility_flip, reverse_fragility
+from .fragility import (
+    addition_fragility_gap,
+    fragility_delete,
+    fragility_flip,
+    independence_p_2x2,
+    reverse_fragility,
+)
 from .hypergeom import (
     depletion_min_support,
     hypergeom_cdf,
@@ -68,8 +74,8 @@ from .grading import (
     effect_level,
     grade_severity,
 )
-from .multitest import ADJUST_METHODS, adjust_pvalues
-from .planning import rows_needed
+from .multitest import ADJUST_METHODS, added_threshold, adjust_pvalues, rejection_thresholds
+from .planning import iut_depletion_p, rows_needed
 from .predictive import loo_balanced_accuracy, theils_u_corrected
 from .rates import LOG_OR_THRESHOLDS, log_odds_ratio, log_odds_ratio_level, rate_effect_level, rate_ratio_ci, spd_ci
 from .results import CMHResult, TestResult
@@ -130,6 +136,8 @@ __all__ = [
     "entropy_nats",
     # multiple testing
     "adjust_pvalues",
+    "rejection_thresholds",
+    "added_threshold",
     "ADJUST_METHODS",
     # grading
     "effect_level",
@@ -149,6 +157,7 @@ __all__ = [
     "fragility_delete",
     "reverse_fragility",
     "addition_fragility_gap",
+    "independence_p_2x2",
     # shift
     "numeric_shift",
     "psi",
@@ -168,4 +177,5 @@ __all__ = [
     "log_odds_ratio_level",
     "rate_effect_level",
     "LOG_OR_THRESHOLDS",
+    "iut_depletion_p",
 ]

@@ -1,18 +1,24 @@
 """Fragility of a 2 x 2 result: how many individuals it rests on (STATISTICS.md §4.4).
 
-Rows of the table are the two groups, columns the outcome. All indices use Fisher's exact test
-(``scipy.stats.fisher_exact``); "significant" means ``p <= alpha``.
+Rows of the table are the two groups, columns the outcome. "Significant" means ``p <= alpha``,
+where ``alpha`` is the threshold the finding faces (its family's adjusted threshold, see
+:func:`~biasaudit.stats.multitest.rejection_thresholds`) and p comes from the finding's own test
+(``test=``: any function of the 2 x 2 table); by default Fisher's exact test
+(``scipy.stats.fisher_exact``).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
+import numpy as np
 from scipy import stats
 
 from ._validation import as_counts
 
 __all__ = [
+    "independence_p_2x2",
     "fragility_flip",
     "fragility_delete",
     "reverse_fragility",
@@ -29,6 +35,32 @@ _ALTERNATIVES = ("two-sided", "less", "greater")
 @lru_cache(maxsize=65536)
 def _fisher_p(a: int, b: int, c: int, d: int, alternative: str) -> float:
     return float(stats.fisher_exact([[a, b], [c, d]], alternative=alternative).pvalue)
+
+
+def independence_p_2x2(table2x2) -> float:
+    r"""The two-sided p-value :func:`~biasaudit.stats.independence_test` gives a 2 x 2 table, fast.
+
+    Pearson's :math:`X^2 = n(ad-bc)^2 / (r_1 r_2 c_1 c_2)` on 1 df (survival function) when Cochran's
+    rule holds (every expected count :math:`r_i c_j / n \ge 5` for a 2 x 2), otherwise Fisher's exact
+    test (``scipy.stats.fisher_exact``); a table with an empty row or column gives 1.  The same test
+    choice as the scan's with ``exact_2x2="fisher"``, without its bookkeeping, for the many tables a
+    fragility search or a rows-needed search evaluates.
+
+    References
+    ----------
+    Cochran (1954) Biometrics 10:417; Fisher (1935) The Design of Experiments.
+    """
+    t = np.asarray(table2x2, dtype=float)
+    r, c = t.sum(axis=1), t.sum(axis=0)
+    n = t.sum()
+    if n <= 0 or (r <= 0).any() or (c <= 0).any():
+        return 1.0
+    e = np.outer(r, c) / n
+    if np.all(e >= 1) and np.mean(e < 5) <= 0.2:
+        x2 = n * (t[0, 0] * t[1, 1] - t[0, 1] * t[1, 0]) ** 2 / (r[0] * r[1] * c[0] * c[1])
+        return float(stats.chi2.sf(x2, 1))
+    ti = np.round(t).astype(int)
+    return float(min(stats.fisher_exact(ti).pvalue, 1.0))
 
 
 def _table(table2x2, func: str) -> tuple[int, int, int, int]:
@@ -56,13 +88,26 @@ def _delete_moves(t):
     return [tuple(v - (i == k) for i, v in enumerate(t)) for k in range(4) if t[k] > 0]
 
 
-def _search(start, moves, target, alternative: str) -> int | None:
+def _p_function(alternative: str, test: Callable | None):
+    """p of a table given as (a, b, c, d): Fisher's (cached) or ``test`` (memoised per search)."""
+    if test is None:
+        return lambda t: _fisher_p(*t, alternative)
+    memo: dict = {}
+
+    def p_of(t):
+        if t not in memo:
+            r = test(np.array(t, dtype=int).reshape(2, 2))
+            memo[t] = float(getattr(r, "p_value", r))
+        return memo[t]
+    return p_of
+
+
+def _search(start, moves, target, p_of) -> int | None:
     """Fewest moves from ``start`` to a table whose significance equals ``target``.
 
     Breadth-first (exact) for n <= 500 within an evaluation budget, otherwise greedy steps that
     move log p furthest toward the other side of alpha.
     """
-    p_of = lambda t: _fisher_p(*t, alternative)  # noqa: E731
     if target(p_of(start)):
         return 0
     n = sum(start)
@@ -139,7 +184,8 @@ def _line_search_flips(start, target, p_of) -> int | None:
     return best
 
 
-def fragility_flip(table2x2, alpha: float = 0.05, alternative: str = "two-sided") -> int | None:
+def fragility_flip(table2x2, alpha: float = 0.05, alternative: str = "two-sided", *,
+                   test: Callable | None = None) -> int | None:
     r"""Flip fragility index: fewest label flips (group sizes fixed) that change significance.
 
     Generalises Walsh et al. (2014) to both groups and both directions: search over
@@ -147,6 +193,17 @@ def fragility_flip(table2x2, alpha: float = 0.05, alternative: str = "two-sided"
     :math:`c \to c+\Delta_1,\ d \to d-\Delta_1`, for the smallest
     :math:`|\Delta_0| + |\Delta_1|` at which ``p <= alpha`` changes. Exact breadth-first search
     when n <= 500, greedy steps otherwise. A non-significant table gives the *reverse* index.
+
+    Parameters
+    ----------
+    table2x2 : array-like of shape (2, 2)
+    alpha : float
+        The threshold the finding faces (its adjusted threshold within its family).
+    alternative : {"two-sided", "less", "greater"}
+        Of Fisher's test (ignored when ``test`` is given).
+    test : callable, optional
+        The finding's own test: maps a 2 x 2 integer array to a p-value (or a result with
+        ``p_value``). Default: Fisher's exact test.
 
     Returns
     -------
@@ -160,15 +217,17 @@ def fragility_flip(table2x2, alpha: float = 0.05, alternative: str = "two-sided"
     """
     _check_alt(alternative, "fragility_flip")
     t = _table(table2x2, "fragility_flip")
-    significant = _fisher_p(*t, alternative) <= alpha
-    return _search(t, _flip_moves, lambda p: (p <= alpha) != significant, alternative)
+    p_of = _p_function(alternative, test)
+    significant = p_of(t) <= alpha
+    return _search(t, _flip_moves, lambda p: (p <= alpha) != significant, p_of)
 
 
-def fragility_delete(table2x2, alpha: float = 0.05, alternative: str = "two-sided") -> int | None:
+def fragility_delete(table2x2, alpha: float = 0.05, alternative: str = "two-sided", *,
+                     test: Callable | None = None) -> int | None:
     """Deletion fragility index: fewest rows removed (from any cell) that change significance.
 
-    Answers "is the result driven by a few individuals?". Same search as :func:`fragility_flip`
-    with single-row deletions as moves.
+    Answers "is the result driven by a few individuals?". Same search (and ``test``) as
+    :func:`fragility_flip` with single-row deletions as moves.
 
     References
     ----------
@@ -177,12 +236,13 @@ def fragility_delete(table2x2, alpha: float = 0.05, alternative: str = "two-side
     """
     _check_alt(alternative, "fragility_delete")
     t = _table(table2x2, "fragility_delete")
-    significant = _fisher_p(*t, alternative) <= alpha
-    return _search(t, _delete_moves, lambda p: (p <= alpha) != significant, alternative)
+    p_of = _p_function(alternative, test)
+    significant = p_of(t) <= alpha
+    return _search(t, _delete_moves, lambda p: (p <= alpha) != significant, p_of)
 
 
 def reverse_fragility(table2x2, alpha: float = 0.05, *, kind: str = "flip",
-                      alternative: str = "two-sided") -> int | None:
+                      alternative: str = "two-sided", test: Callable | None = None) -> int | None:
     """Changes needed for a non-significant table to *become* significant (0 if it already is).
 
     Parameters
@@ -200,7 +260,7 @@ def reverse_fragility(table2x2, alpha: float = 0.05, *, kind: str = "flip",
         raise ValueError(f"The 'kind' parameter of reverse_fragility must be 'flip' or 'delete'. Got {kind!r} instead.")
     t = _table(table2x2, "reverse_fragility")
     moves = _flip_moves if kind == "flip" else _delete_moves
-    return _search(t, moves, lambda p: p <= alpha, alternative)
+    return _search(t, moves, lambda p: p <= alpha, _p_function(alternative, test))
 
 
 def addition_fragility_gap(obs: int, s: int, n_label: int, n: int, alpha: float = 0.05,

@@ -4,8 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._validation import as_counts
+from .depletion import depletion_test
 
-__all__ = ["rows_needed"]
+__all__ = ["rows_needed", "iut_depletion_p"]
 
 
 def _p_of(result) -> float:
@@ -59,3 +60,25 @@ def rows_needed(table, test_fn: Callable, alpha: float = 0.05, max_factor: int =
         else:
             lo = mid
     return int(hi * n0)
+
+
+def iut_depletion_p(counts) -> float:
+    r"""p of the intersection-union depletion test of a cell, from its counts.
+
+    ``counts = (obs, s, n_L, n, s_P1, n_L,P1, s_P2, n_L,P2, ...)``: the cell's rows of label L and
+    support, the data's rows of L and size, then for every parent cell P its support and rows of L.
+
+    .. math:: p = \max\bigl(F_H(obs;\ n, n_L, s),\ \max_P F_H(obs;\ s_P, n_{L,P}, s)\bigr)
+
+    with :math:`F_H` the hypergeometric CDF (:func:`~biasaudit.stats.depletion_test`).  A spec
+    ``{"test": "depletion_iut", "counts": [...], "n": n}`` in a finding's ``details["planning"]``
+    lets the grader compute the rows needed at the finding's adjusted threshold.
+
+    References
+    ----------
+    Berger, R. L. (1982). Technometrics 24, 295-300 (intersection-union tests).
+    """
+    v = [int(x) for x in counts]
+    ps = [depletion_test(v[0], v[1], v[2], v[3])[0]]
+    ps += [depletion_test(v[0], v[1], lp, sp)[0] for sp, lp in zip(v[4::2], v[5::2])]
+    return float(max(ps))

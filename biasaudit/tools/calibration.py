@@ -5,6 +5,11 @@
   most alpha within simulation error.
 * **Power**: data with planted biases (``planted=True``): the share of planted effects found
   established (severity low or above), folded or not.
+* **Two families** (STATISTICS.md §1.3 v0.2): :func:`named_gap_data` draws a table with one named
+  sensitive attribute (a 25 % group) and a few other attributes; :func:`family_null_rate` is the
+  share of null tables (no gap) whose scan reports anything at ``medium`` or above in *either*
+  family, :func:`named_gap_recall` the share of tables with a planted gap in which the named
+  attribute's primary finding reaches ``medium``.
 
 Used by ``tests/test_calibration.py`` (a fast version) and ``benchmarks/bench_calibration.py``.
 """
@@ -19,7 +24,8 @@ from scipy import stats as sps
 from ..audit.run import audit
 from .simulate import generate_dogs_cats, reference_dogs_cats
 
-__all__ = ["PLANTED", "Calibration", "null_rate", "permutation_null_rate", "planted_recall", "found"]
+__all__ = ["PLANTED", "Calibration", "null_rate", "permutation_null_rate", "planted_recall", "found",
+           "named_gap_data", "family_null_rate", "named_gap_recall", "FAMILY_DETECTORS"]
 
 #: Planted effects of the generator as (cell, label that never occurs there).
 PLANTED = {
@@ -102,3 +108,59 @@ def planted_recall(n: int, seeds, *, probe: bool = False) -> dict:
         for name, (cell, label) in PLANTED.items():
             hits[name] += found(r, cell, label)
     return {name: h / len(seeds) for name, h in hits.items()}
+
+
+# ------------------------------------------------------------------ two families (named attribute)
+#: Detectors of the two-family calibration: every detector whose findings enter a family on a table
+#: without reference, compare sample, predictions or images (the probe is left out for time).
+FAMILY_DETECTORS = ("group_attribution", "overgeneralization", "conditional", "proxies", "reporting")
+
+
+def named_gap_data(n: int, seed: int, *, gap: float = 0.0, base_rate: float = 0.40,
+                   group_share: float = 0.25) -> pd.DataFrame:
+    """A table with a named sensitive attribute ``group`` and three other attributes.
+
+    ``group`` is ``"b"`` with probability ``group_share`` and ``"a"`` otherwise; the label ``y`` is
+    ``"yes"`` with probability ``base_rate`` in group a and ``base_rate - gap`` in group b.  The
+    other attributes (``region``: 4 levels, ``size``: 3, ``channel``: 2) are independent of
+    everything, so with ``gap = 0`` no finding is true.
+    """
+    rng = np.random.default_rng(seed)
+    g = np.where(rng.random(n) < group_share, "b", "a")
+    rate = np.where(g == "b", base_rate - gap, base_rate)
+    y = np.where(rng.random(n) < rate, "yes", "no")
+    return pd.DataFrame({"group": g, "region": rng.choice(["north", "south", "east", "west"], n),
+                         "size": rng.choice(["small", "medium", "large"], n, p=[0.5, 0.3, 0.2]),
+                         "channel": rng.choice(["web", "shop"], n), "y": y})
+
+
+def _named_scan(df: pd.DataFrame, alpha: float):
+    return audit(df, label="y", sensitive=["group"], positive="yes", alpha=alpha, probe=False,
+                 detectors=list(FAMILY_DETECTORS))
+
+
+def family_null_rate(n: int, seeds, *, alpha: float = 0.05) -> tuple[Calibration, dict]:
+    """Null tables (``gap=0``): scans with any finding at ``medium`` or above in either family.
+
+    Returns the calibration and the count of such scans per family.
+    """
+    seeds = list(seeds)
+    k, by_family = 0, {"primary": 0, "exploratory": 0}
+    for s in seeds:
+        r = _named_scan(named_gap_data(n, int(s)), alpha)
+        serious = [f for f in r.findings if f.severity in SERIOUS]
+        k += bool(serious)
+        for fam in by_family:
+            by_family[fam] += any(f.family == fam for f in serious)
+    return Calibration(k, len(seeds), alpha), by_family
+
+
+def named_gap_recall(n: int, seeds, *, gap: float = 0.10, alpha: float = 0.05) -> Calibration:
+    """Tables with a planted gap: scans whose primary finding on ``group`` reaches ``medium``."""
+    seeds = list(seeds)
+    k = 0
+    for s in seeds:
+        r = _named_scan(named_gap_data(n, int(s), gap=gap), alpha)
+        k += any(f.family == "primary" and f.severity in SERIOUS and set(f.attributes) == {"group"}
+                 for f in r.findings)
+    return Calibration(k, len(seeds), alpha)
