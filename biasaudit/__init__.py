@@ -4,7 +4,7 @@
 >>> result = ba.audit(ba.load("datasets/dogs_cats.csv"), label="species")  # doctest: +SKIP
 >>> result.to_frame()  # doctest: +SKIP
 """
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 from .errors import (BiasAuditError, BiasAuditWarning, BiasCheckError, ColumnError, DataError,  # noqa: E402
                      InputFileError)

@@ -18,7 +18,7 @@ from .errors import BiasCheckError
 from .settings import FAIL_ON_LEVELS, SEVERITY_ORDER, severity_rank
 
 __all__ = ["BiasType", "Severity", "Finding", "AuditResult", "SCHEMA_VERSION", "jsonable", "hypothesis_key",
-           "format_p", "P_FLOOR"]
+           "format_p", "P_FLOOR", "is_coverage_gap"]
 
 SCHEMA_VERSION = "1.0"
 
@@ -126,6 +126,17 @@ def hypothesis_key(kind: str, columns, cell: Mapping[str, Any] | None = None, ta
     cols = ",".join(sorted(str(c) for c in columns))
     where = "&".join(f"{k}={v}" for k, v in sorted((str(k), str(v)) for k, v in (cell or {}).items()))
     return f"{kind}:{cols}:{where}:{tail}"
+
+
+def is_coverage_gap(f) -> bool:
+    """A depletion finding: a combination with (significantly) fewer rows, or rows of a label, than expected.
+
+    For a binary label a cell without any row of L is worded as the rule "every example is L'"
+    (``kind == "rule"``, one hypothesis with the gap); both are gaps of L. ``kind ==
+    "coverage_gap"``: an attribute combination empty or depleted without regard to the label.
+    """
+    return (f.detector == "overgeneralization" and f.kind in ("gap", "rule", "coverage_gap")
+            and (f.details or {}).get("tail", "less") == "less")
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ def test_families_by_named_attributes():
           _f(6, 0.01, attrs={"sex": "f"}, key="k", bias_type="group_attribution"),
           Finding(id="x", bias_type="reporting", detector="d", attributes={"race": None}, message="m")]
     out = assign_families(fs, ["race", "sex"])
-    assert [f.family for f in out] == ["primary", "primary", "exploratory", "exploratory", "exploratory",
+    # a coverage cell of two named attributes is a follow-up (exploratory); one of a named attribute is primary
+    assert [f.family for f in out] == ["primary", "exploratory", "exploratory", "exploratory", "exploratory",
                                        "primary", "primary", None]
     assert {f.family for f in assign_families(fs, None) if f.in_family} == {"exploratory"}
 
@@ -329,3 +330,13 @@ def test_method_section_counts_families_and_merged_views():
     assert text[1].startswith("Exploratory family: 3 hypotheses (3 testable)")
     assert text[2].startswith("2 hypotheses were each shown by several findings")
     assert "2 findings added no test" in text[2]
+
+
+def test_follow_ups_of_named_attributes_are_exploratory():
+    fs = [_f(0, 0.01, attrs={"race": None}, bias_type="group_attribution", kind="association"),
+          _f(1, 0.01, attrs={"race": None, "sex": None}, bias_type="group_attribution", kind="intersection_association"),
+          _f(2, 0.01, attrs={"race": "b", "sex": "f"}, bias_type="group_attribution", kind="intersection_rate"),
+          _f(3, 0.01, attrs={"race": None, "sex": None, "age": None}, bias_type="group_attribution",
+             kind="intersection_association")]
+    out = assign_families(fs, ["race", "sex", "age"])
+    assert [f.family for f in out] == ["primary", "primary", "exploratory", "exploratory"]

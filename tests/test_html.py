@@ -487,7 +487,7 @@ def test_example_reports_are_up_to_date_and_small(name):
     path = ROOT / "reports" / f"{name}.html"
     assert path.exists(), f"{path} missing: run python reports/make_reports.py"
     stored = path.read_text(encoding="utf-8")
-    assert len(stored.encode("utf-8")) < 1 * MB
+    assert len(stored.encode("utf-8")) < 1.5 * MB  # small enough to keep in the repository
     assert_self_contained(stored)
     result = _make_reports_module().audit_for(name)
     fresh = rounded(result.to_dict())

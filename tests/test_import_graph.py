@@ -116,20 +116,15 @@ def test_every_module_has_a_layer():
 
 #: Circles and upward imports inherited from before the layout (issue 16); this list only shrinks.
 KNOWN_CYCLES = [
-    ["biasaudit", "biasaudit.audit.method", "biasaudit.audit.run"],
-    ["biasaudit.detectors.image_probe", "biasaudit.loaders.pixels"],
-    ["biasaudit.detectors.probe.fasttree", "biasaudit.detectors.probe.models", "biasaudit.detectors.probe.permutation"],
     ["biasaudit.engine.dask", "biasaudit.engine.scan"],
-    ["biasaudit.report._probe", "biasaudit.report._views", "biasaudit.report.html"],
 ]
 KNOWN_UPWARD = {
-    "biasaudit.audit.method -> biasaudit", "biasaudit.audit.run -> biasaudit",
     "biasaudit.audit.run -> biasaudit.tools.reweigh", "biasaudit.engine.scan -> biasaudit.detectors._reporting_counts",
-    "biasaudit.engine.store -> biasaudit.detectors.cells", "biasaudit.engine.weights -> biasaudit.report._atomic",
-    "biasaudit.findings -> biasaudit.report.text", "biasaudit.integrations.cli -> biasaudit",
-    "biasaudit.loaders.images -> biasaudit.detectors.image_probe", "biasaudit.loaders.manifest -> biasaudit.engine.roles",
-    "biasaudit.loaders.pixels -> biasaudit.detectors.image_probe", "biasaudit.tools.diff -> biasaudit.integrations.checks",
+    "biasaudit.engine.store -> biasaudit.detectors.cells", "biasaudit.loaders.manifest -> biasaudit.engine.roles",
 }
+#: Deliberate: the result's convenience methods (``to_text``, ``to_html``, ``_repr_html_``) call a reader,
+#: imported inside the method, so that ``result.to_html()`` works in a notebook.
+ALLOWED_UPWARD = {"biasaudit.findings -> biasaudit.report.text", "biasaudit.findings -> biasaudit.report.html"}
 
 
 def test_no_import_circles():
@@ -140,7 +135,7 @@ def test_no_import_circles():
 def test_no_upward_imports():
     edges = import_graph()
     upward = {f"{a} -> {b}" for a, targets in edges.items() for b in targets if layer(b) > layer(a)}
-    assert sorted(upward - KNOWN_UPWARD) == []
+    assert sorted(upward - KNOWN_UPWARD - ALLOWED_UPWARD) == []
 
 
 @pytest.mark.parametrize("low, high", [("stats", "detectors"), ("engine", "audit"), ("loaders", "detectors")])

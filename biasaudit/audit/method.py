@@ -4,7 +4,8 @@ from __future__ import annotations
 import platform
 import sys
 
-from .. import __version__, stats
+from .. import stats
+from .._version import __version__
 
 __all__ = ["method_section", "environment", "CORRECTIONS"]
 

@@ -6,7 +6,7 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .._version import __version__
 from ..detectors import get_detectors
 from ..engine.context import AuditContext
 from ..engine.counts import encode

@@ -73,7 +73,7 @@ def write_weights(result, path) -> None:
     ``@``, tab or CR) are written with a leading ``'`` (OWASP); :func:`read_weight_file` removes it.
     """
     from .._safe import csv_column
-    from ..report._atomic import atomic_write_text
+    from .._atomic import atomic_write_text
     frame = result.to_frame()
     for c in frame.columns:
         if c != WEIGHT_COLUMN:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from .config import Config, is_accepted, load_config
 from ..errors import BiasCheckError, BiasAuditWarning
+from ..findings import is_coverage_gap
 from ..settings import FAIL_ON_LEVELS
 
 __all__ = ["check", "assert_no_coverage_gaps", "assert_representation", "assert_parity", "audited", "is_coverage_gap",
@@ -239,17 +240,6 @@ def assert_no_coverage_gaps(data, *, label: str | None = None, attributes: Itera
              on_fail, stacklevel, notes=_also_unclear(weak, "gap(s)"))
     _inconclusive(result, weak, "coverage gap(s)", inconclusive, stacklevel)
     return result
-
-
-def is_coverage_gap(f) -> bool:
-    """A depletion finding: a combination with (significantly) fewer rows, or rows of a label, than expected.
-
-    For a binary label a cell without any row of L is worded as the rule "every example is L'"
-    (``kind == "rule"``, one hypothesis with the gap); both are gaps of L. ``kind ==
-    "coverage_gap"``: an attribute combination empty or depleted without regard to the label.
-    """
-    return (f.detector == "overgeneralization" and f.kind in ("gap", "rule", "coverage_gap")
-            and (f.details or {}).get("tail", "less") == "less")
 
 
 def _also_unclear(findings, what: str) -> str:

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from .._safe import escape_text
 from ..settings import FAIL_ON_LEVELS
 from ._cliutil import (_LIMIT_OPTION, EXIT_BAD, EXIT_FOUND, _checked, _echo_err, _Fail, _limits,

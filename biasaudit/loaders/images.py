@@ -127,7 +127,7 @@ def extract_attributes(files: list[str], *, features: bool = True, workers: int 
     problems : list, per file, of the reasons for what was skipped
     """
     from PIL import Image
-    from ..detectors.image_probe import N_FEATURES
+    from .pixels import N_FEATURES
     from ..limits import Limits, current
 
     n = len(files)

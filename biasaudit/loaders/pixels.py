@@ -3,7 +3,7 @@
 :func:`read_image` opens a file once, reads its header and EXIF, decodes a reduced copy
 (``draft()`` for JPEG, then a box-filtered :data:`WORK_SIZE` x :data:`WORK_SIZE` copy on which every
 pixel statistic is computed) and returns plain attributes plus the fixed feature vector of the
-background probe (:func:`biasaudit.image_probe.region_features`).  A bad file never raises: the reason is returned.
+background probe (:func:`region_features`).  A bad file never raises: the reason is returned.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["PALETTE", "WORK_SIZE", "color_codes", "color_name", "image_statistics",
+__all__ = ["PALETTE", "WORK_SIZE", "KERNELS", "REGIONS", "N_FEATURES", "region_features", "color_codes", "color_name", "image_statistics",
            "read_image", "border_mask"]
 
 #: The fixed palette of colour names (the order is the code used by :func:`color_codes`).
@@ -180,7 +180,6 @@ def read_image(path: str, features: bool = True) -> tuple[dict, np.ndarray | Non
     problems : list of str
         Reasons for skipped parts (the image error, or unreadable EXIF with the pixels kept).
     """
-    from ..detectors.image_probe import region_features
 
     rec: dict = {"file_size": os.stat(path).st_size}
     if rec["file_size"] == 0:
@@ -222,3 +221,80 @@ def read_image(path: str, features: bool = True) -> tuple[dict, np.ndarray | Non
 
 def _fail(rec: dict, reason: str):
     return {**rec, "image_error": reason}, None, [reason]
+
+
+# ----------------------------------------------------------------------------- probe features
+#: Fixed 3x3 kernels: horizontal and vertical edges (Sobel), Laplacian, sharpen.
+KERNELS = {
+    "sobel_x": np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64),
+    "sobel_y": np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=np.float64),
+    "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64),
+    "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], dtype=np.float64),
+}
+REGIONS = ("border", "centre")
+_GRID = 4
+_SIZE = 64
+N_FEATURES = 11 + 6 + len(KERNELS) * _GRID * _GRID
+
+
+def _masks(size: int = _SIZE) -> dict[str, np.ndarray]:
+    band, lo, hi = size // 8, size // 4, size - size // 4
+    border = np.ones((size, size), dtype=bool)
+    border[band:size - band, band:size - band] = False
+    centre = np.zeros((size, size), dtype=bool)
+    centre[lo:hi, lo:hi] = True
+    return {"border": border, "centre": centre}
+
+
+_MASKS = _masks()
+
+
+def _inside(mask: np.ndarray) -> np.ndarray:
+    """Positions of the valid 3x3 convolution whose whole window lies in ``mask``."""
+    h, w = mask.shape
+    out = np.ones((h - 2, w - 2), dtype=bool)
+    for a in range(3):
+        for b in range(3):
+            out &= mask[a:a + h - 2, b:b + w - 2]
+    return out
+
+
+_INSIDE = {k: _inside(m) for k, m in _MASKS.items()}
+_EDGES = np.linspace(0, _SIZE - 2, _GRID + 1).astype(int)[:-1]
+_KERNEL_MATRIX = np.stack([k.ravel() for k in KERNELS.values()]).astype(np.float32)  # 4 x 9
+
+
+def region_features(rgb: np.ndarray, codes: np.ndarray | None = None) -> np.ndarray:
+    """Probe features of a 64x64 RGB image: one row per region of :data:`REGIONS`.
+
+    Kernel responses are computed once on the luma; a region keeps only the positions whose whole
+    3x3 window lies inside it, so the masked part of the image cannot leak into its features.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (64, 64, 3), uint8
+    codes : ndarray of shape (64, 64), optional
+        Palette codes of the pixels (:func:`biasaudit.loaders.pixels.color_codes`), if already computed.
+
+    Returns
+    -------
+    ndarray of shape (2, N_FEATURES), float32
+    """
+    x = np.asarray(rgb, dtype=np.float32) * np.float32(1 / 255)
+    if x.shape != (_SIZE, _SIZE, 3):
+        raise ValueError(f"The 'rgb' parameter of region_features must have shape (64, 64, 3). Got {x.shape} instead.")
+    if codes is None:
+        codes = color_codes(rgb)
+    luma = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    m = _SIZE - 2
+    shifted = np.stack([luma[a:a + m, b:b + m] for a in range(3) for b in range(3)])  # 9 x m x m
+    resp = np.abs(np.einsum("kn,nij->kij", _KERNEL_MATRIX, shifted))  # 4 x m x m (no BLAS threads)
+    rows = []
+    for region in REGIONS:
+        mask = _MASKS[region]
+        pix = x[mask]
+        hist = np.bincount(codes[mask].astype(np.int64), minlength=len(PALETTE)) / mask.sum()
+        kept = resp * _INSIDE[region]
+        pooled = np.maximum.reduceat(np.maximum.reduceat(kept, _EDGES, axis=1), _EDGES, axis=2)
+        rows.append(np.concatenate([hist, pix.mean(axis=0), pix.std(axis=0), pooled.ravel()]))
+    return np.asarray(rows, dtype=np.float32)

@@ -57,7 +57,7 @@ class Change:
 
 
 def _category(f) -> str:
-    from ..integrations.checks import is_coverage_gap
+    from ..findings import is_coverage_gap
     if is_coverage_gap(f):
         return "gap"
     if f.bias_type == "group_attribution":

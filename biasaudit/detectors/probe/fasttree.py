@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-from .models import MIN_GAIN
+from ._common import MIN_GAIN
 
 __all__ = ["batched_min_leaf_p", "grow", "alternatives"]
 

@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 from ...engine.roles import MISSING
+from ._common import ALTERNATIVES_MAX_PATTERNS, MIN_GAIN, class_weights  # noqa: F401  (re-exported)
 
 __all__ = ["Design", "ModelFit", "build_design", "class_weights", "fit_tree", "fit_logreg", "fit_models",
            "DEPTHS", "MIN_GAIN", "MAX_PATTERNS", "CV_ROWS", "PERM_ROWS", "N_PERMUTATIONS",
@@ -35,13 +36,6 @@ CV_ROWS = 20_000
 PERM_ROWS = 1_000
 #: Permutations of the whole-model test: p-values are multiples of 1/100, smallest 0.01.
 N_PERMUTATIONS = 99
-#: Smallest weighted impurity decrease for a split.  scikit-learn's default (0) also makes
-#: zero-gain splits, and with balanced (non-integer) class weights float noise in the Gini of a
-#: pure node (about 1e-16) lets it split pure leaves; 1e-12 removes both and nothing real.
-MIN_GAIN = 1e-12
-#: Up to this many distinct rows the permutation test resolves tied splits exactly as scikit-learn
-#: (enumerating the alternative trees, else refitting); above, ties are broken by column order.
-ALTERNATIVES_MAX_PATTERNS = 200
 #: Logistic regression: L2 penalty, C = 1 (STATISTICS.md §6).
 LOGREG_C = 1.0
 
@@ -210,18 +204,6 @@ def _unique_rows(mat: np.ndarray, levels: tuple) -> tuple[np.ndarray, np.ndarray
         return mat[first], inv.reshape(-1)
     uniq, inv = np.unique(mat, axis=0, return_inverse=True)
     return uniq, inv.reshape(-1)
-
-
-def class_weights(label_totals: np.ndarray) -> np.ndarray:
-    r"""Balanced class weights :math:`w_k = n / (K_{present}\, n_k)` (0 for absent classes).
-
-    The same weights as scikit-learn's ``class_weight="balanced"`` on the rows.
-    """
-    t = np.asarray(label_totals, dtype=float)
-    present = t > 0
-    out = np.zeros_like(t)
-    out[present] = t.sum() / (present.sum() * t[present])
-    return out
 
 
 def _aggregated_xy(design: Design, counts: np.ndarray, xpat: np.ndarray | None = None):

@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 from .fasttree import alternatives, grow
-from .models import ALTERNATIVES_MAX_PATTERNS, MIN_GAIN, class_weights
+from ._common import ALTERNATIVES_MAX_PATTERNS, MIN_GAIN, class_weights
 
 __all__ = ["permutation_p", "permutation_score", "fold_predictions"]
 
