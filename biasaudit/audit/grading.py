@@ -194,7 +194,8 @@ def _no_zero_p(text: str) -> str:
 
 def _verdict(f: Finding, alpha: float, settings: Settings, n_views: int = 1) -> str:
     base = _no_zero_p(f.message.rstrip(". "))
-    adj = (f" ({_adjusted_name(f, settings)}={format_p(f.p_adjusted)}"
+    shown = format_p(f.p_adjusted)
+    adj = (f" ({_adjusted_name(f, settings)}{' ' if shown.startswith('<') else '='}{shown}"
            + (", primary family" if f.family == PRIMARY else "") + ")") if f.p_adjusted is not None else ""
     if f.severity in ("critical", "high", "medium", "low"):
         tail = "statistically supported" + adj

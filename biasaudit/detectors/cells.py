@@ -190,6 +190,23 @@ def functional_maps(ctx: AuditContext, attributes) -> tuple[dict, dict]:
     return fd, min_support
 
 
+#: Label-free coverage is not tested for two attributes of which one almost determines the other
+#: (Theil's uncertainty coefficient, bias-corrected, at least this large either way: ``age`` and
+#: ``age_cat``; a score and its decile): their empty cells are definitional, not gaps in the data.
+NEAR_FD_U = 0.8
+
+
+def near_dependent_pairs(ctx: AuditContext, attributes) -> set:
+    """Pairs of ``attributes`` of which one almost determines the other (U either way >= ``NEAR_FD_U``)."""
+    out = set()
+    for a, b in combinations(attributes, 2):
+        t = np.rint(ctx.table.count(a, b).counts)
+        u = max(stats.theils_u_corrected(t, 0), stats.theils_u_corrected(t, 1))
+        if u >= NEAR_FD_U:  # NaN (a constant attribute) compares False
+            out.add(frozenset((a, b)))
+    return out
+
+
 def _related(roles, a: str, b: str) -> bool:
     pa, pb = roles.parent(a), roles.parent(b)
     return pa == b or pb == a or pa == pb
@@ -309,9 +326,11 @@ def scan_cells(ctx: AuditContext) -> CellScan:
     cells: list[Cell] = []
     found_combinations: list = []
     n_pruned, truncated = 0, False
+    near = near_dependent_pairs(ctx, attrs) if k_max >= 2 else set()
     for combo in combos:
         new, cov = _combo_cells(ctx, combo, n, positions, item_counts)
-        found_combinations.append(cov)
+        if not any(frozenset(p) in near for p in combinations(combo, 2)):
+            found_combinations.append(cov)
         if truncated:
             continue
         if len(combo) >= 3:  # 3-way cells only where some label could be significant (§3.1)
