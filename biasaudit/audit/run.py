@@ -1,56 +1,81 @@
-"""Orchestration: roles -> counts -> detectors -> one multiple-testing family -> severity -> result."""
+"""Orchestration: source -> summaries -> roles -> count store -> detectors -> families -> severity -> result."""
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..detectors import get_detectors
+from ..detectors import planned_tables, registry
 from ..engine.context import AuditContext
-from ..engine.counts import encode
-from ..engine.roles import resolve
+from ..engine.describe import dataset_info, engine_section
+from ..engine.levels import parse_bins
+from ..engine.store import RowGuard
 from ..findings import AuditResult, Finding
-from ..loaders import load
 from ..settings import Settings
 from .folding import fold_group_rates
 from .grading import grade
 from .method import method_section
-from .tables import coverage_tables, dataset_info, group_table
+from .tables import coverage_tables, group_table
 
-__all__ = ["audit", "grade", "group_table"]
+__all__ = ["audit", "grade", "group_table", "LABEL_TYPE_ERROR"]
+
+#: Message of the TypeError for a label that is not a column name.
+LABEL_TYPE_ERROR = "The 'label' parameter of audit must be a column name (str). Got {got} instead."
 
 
-def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = None,
+def _names(value, param: str) -> tuple | None:
+    """A column name or a list of them as a tuple (a single string is one column)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (pd.Series, pd.DataFrame)):
+        raise TypeError(f"The '{param}' parameter of audit must be column names (str). Got a "
+                        f"{type(value).__name__} instead.")
+    out = tuple(value)
+    bad = [v for v in out if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"The '{param}' parameter of audit must be column names (str). Got {bad[0]!r} instead.")
+    return out
+
+
+def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | None = None,
           weight: str | None = None, ids: Iterable[str] | None = None,
-          attributes: Iterable[str] | None = None, multi: Mapping[str, str | None] | None = None,
-          positive: str | None = None, reference=None, compare=None,
-          reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
-          alpha: float = 0.05, correction: str = "bh", random_state: int = 0, n_bins: int = 5,
+          attributes: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+          multi: Mapping[str, str | None] | None = None, positive: str | None = None, reference=None,
+          compare=None, reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
+          alpha: float = 0.05, correction: str = "bh", random_state: int = 0, n_bins: int = 5, bins=None,
           max_levels: int = 50, k_max: int | None = None, probe: bool = True,
           detectors: Iterable[str] | None = None, source: str | None = None,
           progress: Callable | None = None, engine: str = "auto", chunk_size: int | None = None,
           sample_rows: int | None = None, prediction: str | None = None,
           predicted_positive: Iterable[str] | str | None = None, score: str | None = None,
-          threshold: float | None = None, weight_file=None) -> AuditResult:
+          threshold: float | None = None, weight_file=None, encoding: str = "utf-8") -> AuditResult:
     """Audit a labelled table for bias.
+
+    Every input takes one path: a source of column chunks, one pass of per-column summaries, one
+    role resolver, one count store of encoded tables, then the detectors (see
+    :mod:`biasaudit.engine.scan`).
 
     Parameters
     ----------
-    data : pandas.DataFrame or path
-        The table (or a file :func:`biasaudit.load` reads).
+    data : pandas.DataFrame, dask DataFrame or path
+        The table, or a file :func:`biasaudit.load` reads (CSV/TSV/Parquet files are read in chunks).
     label : str, optional
         The label column; inferred when omitted (a column named label/class/target/y/outcome,
         else the last column).
-    sensitive : list of str, optional
+    sensitive : str or list of str, optional
         Attributes to audit for group attribution and proxies; every attribute when omitted.
     weight : str, optional
         A column of non-negative frequency weights (aggregated tables).
+    attributes, exclude : list of str, optional
+        Audit only these columns; leave these columns out.
     multi : dict, optional
         Multi-valued columns and their separators (None: detect).
     positive : str, optional
-        The label value whose rate is compared (default: the minority value).
+        The label value whose rate is compared (default: the minority value, by weight when weighted).
     reference : DataFrame or path, optional
         Population shares (columns attribute, value, share) for the selection detector.
     compare : DataFrame or path, optional
@@ -58,113 +83,191 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     alpha : float
         Level of every test and of the false discovery rate.
     correction : {"bh", "holm", "by"}
-        Applied once over every p-value of the scan.
+        Applied once over every p-value of a family.
     random_state : int
-        Seed of all Monte Carlo and permutation procedures.
+        Seed of the row sample and of every Monte Carlo and permutation procedure.
+    n_bins : int
+        Quantile bins of numeric attributes (plus a bottom and a top 5 % bin).
+    bins : int, mapping or list of str, optional
+        Overrides ``n_bins``: an int, or per column the cut points (``{"age": [18, 25, 45, 65]}``)
+        or a number of bins; the CLI's ``"5"`` / ``"age=18,25,45,65"`` strings are accepted too.
     engine : {"auto", "memory", "stream", "dask"}
-        ``"memory"`` loads the table; ``"stream"`` reads a CSV/Parquet file (or a DataFrame) in
-        chunks and counts without holding the rows (:mod:`biasaudit.stream`); ``"dask"`` counts
-        a dask DataFrame partition by partition (:mod:`biasaudit.distributed`). ``"auto"``: dask
-        for a dask DataFrame, stream for a CSV/Parquet file larger than 256 MB or than a quarter
-        of the available memory, memory otherwise. Count-based findings are identical across engines.
+        One engine runs in every case.  ``"memory"`` keeps every row in the row sample (exact
+        row-reading detectors at any size); ``"dask"`` is implied by a dask DataFrame.
     chunk_size : int, optional
-        Rows per chunk of the streaming engine.
+        Rows per chunk.
     sample_rows : int, optional
-        Rows of the seeded sample that detectors needing rows (the probe, duplicates, missing
-        values, the coverage scan) use under the stream and dask engines; exact when the data
-        have no more rows than this.
-    prediction : str, optional
-        Column of a model's hard predictions; audited by the ``predictions`` detector (error
-        rates, PPV and selection rates by group) and left out of the audited attributes.
-    predicted_positive : str or list of str, optional
-        Prediction value(s) meaning "positive" (default: the label's positive value).
-    score : str, optional
-        Column of a model's scores: predicted positive when ``score >= threshold``; also used
-        for calibration by group.  Left out of the audited attributes.
-    threshold : float, optional
-        Cut-off of ``score`` (default 0.5 for scores within [0, 1]).
+        Rows of the seeded sample that detectors reading rows use (default 200,000); exact when
+        the data have no more rows than this.
+    prediction, predicted_positive, score, threshold
+        A model's outputs, audited by the ``predictions`` detector (its rows are matched, so the
+        sample holds every row).
     weight_file : path or DataFrame, optional
-        Per-row weights written by ``biasaudit reweigh`` (see :mod:`biasaudit.reweigh`); the
-        tests then use counts scaled to Kish's effective sample size.
+        Per-row weights written by ``biasaudit reweigh``; the tests then use counts scaled to
+        Kish's effective sample size.
+    encoding : str
+        Text encoding of a delimited file.
 
     Returns
     -------
     AuditResult
     """
+    if label is not None and not isinstance(label, str):
+        raise TypeError(LABEL_TYPE_ERROR.format(got=f"a {type(label).__name__}"))
     if not 0 < alpha < 1:
         raise ValueError(f"The 'alpha' parameter of audit must be in (0, 1). Got {alpha!r} instead.")
     if correction not in ("bh", "holm", "by"):
         raise ValueError(f"The 'correction' parameter of audit must be 'bh', 'holm' or 'by'. Got {correction!r} instead.")
-    from ..engine.scan import choose_engine
-    model_inputs = prediction is not None or score is not None or weight_file is not None
-    if model_inputs and engine == "auto" and choose_engine(data, engine) == "stream":
-        engine = "memory"  # predictions and weight files are matched row by row
-    engine = choose_engine(data, engine)
-    if model_inputs and engine != "memory":
-        raise ValueError(f"Predictions, scores and weight files need engine='memory'. Got {engine!r} instead.")
+    sensitive, attributes = _names(sensitive, "sensitive"), _names(attributes, "attributes")
+    exclude, ids = _names(exclude, "exclude"), _names(ids, "ids")
+    n_given, per_column = parse_bins(bins)
+    n_bins = n_given if n_given is not None else n_bins
+    from ..engine.scan import DEFAULT_SAMPLE_ROWS, ENGINES, choose_engine
+    if engine not in ENGINES:
+        raise ValueError(f"The 'engine' parameter of audit must be one of {', '.join(ENGINES)}. Got {engine!r} "
+                         f"instead.")
+    outputs = [c for c in (prediction, score) if c is not None]
+    every_row = engine == "memory" or bool(outputs) or weight_file is not None
+    if every_row:
+        sample_rows = max(int(sample_rows or 0), 2**62)
+    chosen_engine = choose_engine(data, engine)
     if source is None:
         source = "DataFrame" if isinstance(data, pd.DataFrame) else (
-            "dask DataFrame" if engine == "dask" else str(data))
+            "dask DataFrame" if chosen_engine == "dask" else str(data))
     settings = Settings(alpha=alpha, correction=correction, random_state=random_state, n_bins=n_bins,
                         max_levels=max_levels, k_max=k_max, probe=probe, non_causal=tuple(non_causal))
     options = {"reference": reference, "compare": compare, "reference_group": dict(reference_group or {}),
                "prediction": prediction, "score": score, "threshold": threshold,
                "predicted_positive": ((predicted_positive,) if isinstance(predicted_positive, str)
                                       else tuple(predicted_positive or ())), "weight_file": weight_file}
-    streamed = None
-    if engine == "memory":
-        raw = load(data, label=label)
-        if raw.attrs.get("biasaudit_multi"):  # multi-valued columns the loader made (e.g. COCO categories)
-            multi = {**raw.attrs["biasaudit_multi"], **dict(multi or {})}
-        if weight_file is not None:  # reweighing / raking weights (biasaudit reweigh)
-            from ..tools.reweigh import attach_weight_file
-            raw, weight = attach_weight_file(raw, weight_file, weight=weight)
-        frame, roles = resolve(raw, label=label, sensitive=sensitive, weight=weight, ids=ids,
-                               attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
-                               max_levels=max_levels, exclude=[c for c in (prediction, score) if c is not None])
-        table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
-        if weight_file is not None or (table.weights is not None
-                                       and not np.allclose(table.weights, np.round(table.weights))):
-            from ..tools.reweigh import weighted_table  # fractional weights: tests see Kish-scaled counts
-            table = weighted_table(table)
-        ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)
-    else:  # count tables chunk by chunk (stream) or partition by partition (dask); rows never held
-        from ..engine.scan import engine_scan
-        streamed = engine_scan(data, engine=engine, chunk_size=chunk_size, sample_rows=sample_rows,
-                               progress=progress, label=label, sensitive=sensitive, weight=weight, ids=ids,
-                               attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
-                               max_levels=max_levels, k_max=k_max, random_state=random_state)
-        roles, table = streamed.roles, streamed.store
-        ctx = streamed.context(settings, options)
+    roles_kw = dict(label=label, sensitive=sensitive, weight=weight, ids=ids, attributes=attributes,
+                    exclude=exclude, multi=multi, positive=positive, n_bins=n_bins, bins=per_column,
+                    max_levels=max_levels, outputs=outputs)
+    chosen = registry(detectors, probe)
+    tracker = _Progress(progress, chosen)
+    if weight_file is not None:  # reweighing / raking weights (biasaudit reweigh), matched by id or row order
+        from ..loaders import load
+        from ..engine.weights import attach_weight_file
+        frame = load(data, label=label, encoding=encoding) if not isinstance(data, pd.DataFrame) else data
+        frame, roles_kw["weight"] = attach_weight_file(frame, weight_file, weight=weight)
+        data = frame
+    if chosen_engine == "dask":
+        from ..engine.dask import scan_dask
+        sc = scan_dask(data, sample_rows=sample_rows, progress=tracker.step, random_state=random_state, **roles_kw)
+    else:
+        from ..engine.scan import scan
+        sc = scan(data, chunk_rows=chunk_size, sample_rows=DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows,
+                  progress=tracker.step, random_state=random_state, encoding=encoding, **roles_kw)
+    try:
+        return _run(sc, chosen, settings, options, source, chosen_engine, tracker)
+    finally:
+        sc.close()
 
-    names = list(detectors) if detectors is not None else None
-    chosen = get_detectors(names)
-    if not probe:
-        chosen.pop("probe", None)
-        chosen.pop("image_probe", None)
+
+def _run(sc, chosen, settings, options, source, engine, tracker) -> AuditResult:
+    extra = planned_tables(chosen, sc.roles, sc.all_levels, sc.n_kept, settings)
+    hashes = tuple(dict.fromkeys(h for d in chosen for h in d.hashes))
+    sc.count(extra, progress=tracker.step, hashes=hashes)
+    roles = sc.roles
+    attrs = sc.source.frame.attrs if sc.source is not None and sc.source.frame is not None else {}
+    counts_ctx = AuditContext(table=sc.store, roles=roles, settings=settings, frame=RowGuard("frame", list(sc.preps)),
+                              raw=RowGuard("raw", sc.columns, attrs), options=options)
+    sample = {}
+
+    def sample_ctx():
+        if "ctx" not in sample:
+            from ..engine.sample import sample_context
+            sample["ctx"] = sample_context(sc, settings, options)
+        return sample["ctx"]
+
     findings: list[Finding] = []
     sections: dict = {}
-    for i, (name, fn) in enumerate(chosen.items()):
-        if progress is not None:
-            progress(name, i, len(chosen))
-        found = fn(ctx) if streamed is None else streamed.run(name, fn, settings, options)
+    timings: dict = {}
+    note = (f"computed on a seeded uniform sample of {len(sc.sample.rows):,} of {sc.n_rows:,} rows: approximate"
+            if not sc.sample_complete else None)
+    for d in chosen:
+        tracker.start(d, sc)
+        t0 = time.perf_counter()
+        if d.reads == "sample":
+            if len(sc.sample.rows) == 0:
+                sc.skipped.append(f"{d.name} (reads rows; sample_rows=0)")
+                continue
+            sc.sample_readers.append(d.name)
+            found = d.function()(sample_ctx())
+        else:
+            found = d.function()(counts_ctx)
+        section = None
         if isinstance(found, tuple):  # (findings, section)
             found, section = found
-            sections[name] = section
+        if d.reads == "sample" and note:
+            found = [f.evolve(details={**(f.details or {}), "approximate": note}) for f in found]
+            if isinstance(section, dict):
+                section = {**section, "approximate": note}
+        if section is not None:
+            sections[d.name] = section
         findings.extend(found)
-
+        timings[d.name] = round(time.perf_counter() - t0, 3)
     findings, family_size, n_testable = grade(findings, settings)
-    findings = fold_group_rates(findings, roles, ctx if streamed is None else streamed.rows_context(settings, options))
+    rows_ctx = sample_ctx() if sc.sample_complete and len(sc.sample.rows) else None
+    if rows_ctx is None:
+        sc.skipped.append("group-rate folding by stratified tests (needs every row; raise --sample-rows)")
+    findings = fold_group_rates(findings, roles, rows_ctx)
     # hypotheses tested only to keep the family honest (e.g. cells that are not depleted) count in
     # the family but are not reported one by one
     n_hidden = sum(1 for f in findings if f.details and f.details.get("hidden"))
     findings = [f for f in findings if not (f.details and f.details.get("hidden"))]
-    dataset = dataset_info(raw, frame, roles, table, source) if streamed is None else streamed.dataset_info(source)
-    if streamed is not None:
-        sections["engine"] = streamed.section(engine)
+    sc.timings["detectors_s"] = timings
+    dataset = dataset_info(sc, source)
+    sections["engine"] = engine_section(sc, engine)
     sections["method"] = method_section(settings, family_size, n_testable)
     sections["method"]["n_tested_not_reported"] = n_hidden
-    sections["coverage_tables"] = coverage_tables(ctx, findings)
-    return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(ctx),
+    sections["coverage_tables"] = coverage_tables(counts_ctx, findings)
+    tracker.done()
+    return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(counts_ctx),
                        findings=tuple(findings), family_size=family_size, n_testable=n_testable,
                        sections=sections, tool={"name": "biasaudit", "version": __version__})
+
+
+class _Progress:
+    """Progress by estimated cost: reading and counting by rows, each detector by its cost model.
+
+    ``progress(stage, done, total)`` is called with ``done`` and ``total`` in estimated seconds; the
+    estimate of what is left is rescaled by the time reading actually took, so the ETA follows the
+    machine.
+    """
+
+    def __init__(self, progress, chosen) -> None:
+        self.progress = progress
+        self.chosen = chosen
+        self.t0 = time.perf_counter()
+        self.read_share = None
+        self.detector_costs: dict = {}
+        self.done_cost = 0.0
+
+    def _emit(self, stage: str, done: float, total: float) -> None:
+        if self.progress is not None:
+            self.progress(stage, max(0.0, done), max(total, done, 1e-9))
+
+    def step(self, stage: str, i: float, total: float) -> None:
+        elapsed = time.perf_counter() - self.t0
+        if stage == "reading":
+            frac = i / total if total else 1.0
+            est_read = elapsed / max(frac, 1e-6)
+            rest = est_read * 0.3 + self._detector_estimate(est_read)
+            self._emit(stage, elapsed, est_read + rest)
+        else:
+            self._emit(stage, elapsed, elapsed + self._detector_estimate(elapsed))
+
+    def _detector_estimate(self, read_seconds: float) -> float:
+        left = [d for d in self.chosen if d.name not in self.detector_costs]
+        return sum(d.weight for d in left) * max(read_seconds, 0.05) * 0.5
+
+    def start(self, d, sc) -> None:
+        self.detector_costs[d.name] = True
+        elapsed = time.perf_counter() - self.t0
+        read = sc.timings.get("pass1_s", elapsed) or elapsed
+        self._emit(d.name, elapsed, elapsed + self._detector_estimate(read) + d.weight * read * 0.5)
+
+    def done(self) -> None:
+        elapsed = time.perf_counter() - self.t0
+        self._emit("done", elapsed, elapsed)

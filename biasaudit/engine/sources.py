@@ -25,8 +25,8 @@ import pandas as pd
 from .summaries import CSV_NA_STRINGS
 from ..errors import InputFileError
 
-__all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "Spill", "Sample",
-           "prefetch", "sample_keys"]
+__all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "Spill",
+           "MemorySpill", "Sample", "prefetch", "sample_keys", "frame_source"]
 
 _SAMPLE_SEED_OFFSET = 0x5A3C
 #: Bytes pyarrow's CSV reader parses at a time (larger blocks raise its peak memory, not its speed).
@@ -62,6 +62,7 @@ class Source:
     total_bytes: int | None = None
     description: str = ""
     rows_estimate: int | None = None
+    frame: pd.DataFrame | None = None  # the DataFrame a frame source reads (its attrs and index)
 
 
 def _arrow_column(arr) -> tuple:
@@ -140,7 +141,7 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
-            except pa.ArrowInvalid as exc:
+            except (pa.ArrowInvalid, OSError, EOFError) as exc:
                 raise InputFileError(f"Cannot read {path} as csv: {str(exc).splitlines()[0]}.") from exc
             for start in range(0, batch.num_rows, chunk_rows):
                 part = batch.slice(start, chunk_rows)
@@ -221,21 +222,24 @@ def chunks_of(df: pd.DataFrame, chunk_rows: int, kinds: dict | None = None) -> I
         yield len(part), {str(c).strip(): pandas_column(part[c], kinds[c]) for c in cols}
 
 
-def _frame_source(df: pd.DataFrame, chunk_rows: int) -> Source:
+def frame_source(df: pd.DataFrame, chunk_rows: int, description: str = "DataFrame") -> Source:
+    """A pandas DataFrame as a source: one chunk, or a few of ``chunk_rows`` rows for a large frame."""
+    from ..errors import DataError
     if df.shape[1] == 0:
-        from ..errors import DataError
         raise DataError("the DataFrame has no columns. Give a table with a header row.")
+    if len(df) == 0:
+        raise DataError("the DataFrame has a header but no rows. An audit needs at least one labelled row.")
     kinds, dtypes = frame_kinds(df)
     names = [str(c).strip() for c in df.columns]
     return Source(names, {str(c).strip(): k for c, k in kinds.items()},
                   {str(c).strip(): d for c, d in dtypes.items()}, lambda: chunks_of(df, chunk_rows, kinds),
-                  frozenset(), None, "DataFrame", rows_estimate=len(df))
+                  frozenset(), None, description, rows_estimate=len(df), frame=df)
 
 
 def open_source(data, chunk_rows: int, encoding: str = "utf-8", delimiter: str | None = None) -> Source:
     """A :class:`Source` for a file path or a pandas DataFrame."""
     if isinstance(data, pd.DataFrame):
-        return _frame_source(data, chunk_rows)
+        return frame_source(data, chunk_rows)
     path = Path(os.fspath(data))
     if not path.exists():
         raise InputFileError(f"File not found: {path}. Check the path and try again.")
@@ -304,8 +308,36 @@ class Sample:
         return Sample(self.size, self.keys[o], self.rows[o], {c: v[o] for c, v in self.cols.items()})
 
 
+class MemorySpill:
+    """The stored rows of pass one kept in memory, chunk by chunk (a DataFrame source: no files)."""
+
+    def __init__(self) -> None:
+        self.parts: dict = {}
+        self.chunks: list = []
+
+    def write(self, col: str, arr: np.ndarray) -> None:
+        self.parts.setdefault(col, []).append(arr)
+
+    def convert(self, col: str, fn: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        if col not in self.parts:
+            return
+        if fn is None:
+            del self.parts[col]
+            return
+        self.parts[col] = [fn(a) for a in self.parts[col]]
+
+    def read_chunks(self, cols: Iterable[str], rows: int | None = None) -> Iterator[tuple[int, dict]]:
+        """The stored columns chunk by chunk (as written)."""
+        cols = [c for c in cols if c in self.parts]
+        for i, m in enumerate(self.chunks):
+            yield m, {c: self.parts[c][i] for c in cols}
+
+    def close(self) -> None:
+        self.parts = {}
+
+
 class Spill:
-    """One file per column in a temporary folder: uint16 codes or float64 numbers, chunk after chunk."""
+    """One file per column in a temporary folder: uint16 codes, float64 numbers or uint64 hashes."""
 
     def __init__(self, root: str | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="biasaudit-stream-", dir=root)
@@ -342,8 +374,9 @@ class Spill:
         self.files[col] = open(old, "ab")
         self.dtype.setdefault(col, np.dtype("float64"))
 
-    def read_chunks(self, cols: Iterable[str], rows: int) -> Iterator[tuple[int, dict]]:
+    def read_chunks(self, cols: Iterable[str], rows: int | None = None) -> Iterator[tuple[int, dict]]:
         """The spilled columns ``rows`` rows at a time (whatever the chunks they were written in)."""
+        rows = rows or (1 << 20)
         cols = [c for c in cols if c in self.files]
         for fh in self.files.values():
             fh.flush()
