@@ -182,12 +182,10 @@ def _run(sc, chosen, settings, options, source, engine, tracker) -> AuditResult:
 
     findings: list[Finding] = []
     sections: dict = {}
-    timings: dict = {}
     note = (f"computed on a seeded uniform sample of {len(sc.sample.rows):,} of {sc.n_rows:,} rows: approximate"
             if not sc.sample_complete else None)
     for d in chosen:
         tracker.start(d, sc)
-        t0 = time.perf_counter()
         if d.reads == "sample":
             if len(sc.sample.rows) == 0:
                 sc.skipped.append(f"{d.name} (reads rows; sample_rows=0)")
@@ -206,7 +204,7 @@ def _run(sc, chosen, settings, options, source, engine, tracker) -> AuditResult:
         if section is not None:
             sections[d.name] = section
         findings.extend(found)
-        timings[d.name] = round(time.perf_counter() - t0, 3)
+    tracker.stage("grading")
     findings, family_size, n_testable = grade(findings, settings)
     rows_ctx = sample_ctx() if sc.sample_complete and len(sc.sample.rows) else None
     if rows_ctx is None:
@@ -216,7 +214,6 @@ def _run(sc, chosen, settings, options, source, engine, tracker) -> AuditResult:
     # the family but are not reported one by one
     n_hidden = sum(1 for f in findings if f.details and f.details.get("hidden"))
     findings = [f for f in findings if not (f.details and f.details.get("hidden"))]
-    sc.timings["detectors_s"] = timings
     dataset = dataset_info(sc, source)
     sections["engine"] = engine_section(sc, engine)
     sections["method"] = method_section(settings, family_size, n_testable)
@@ -229,45 +226,58 @@ def _run(sc, chosen, settings, options, source, engine, tracker) -> AuditResult:
 
 
 class _Progress:
-    """Progress by estimated cost: reading and counting by rows, each detector by its cost model.
+    """Progress by estimated cost, so that the ETA follows the work left.
 
-    ``progress(stage, done, total)`` is called with ``done`` and ``total`` in estimated seconds; the
-    estimate of what is left is rescaled by the time reading actually took, so the ETA follows the
-    machine.
+    ``progress(stage, done, total)`` is called with ``done`` (seconds elapsed) and ``total`` (elapsed
+    plus the estimate of what is left).  What is left: reading (from the rows read so far), counting
+    (a third of reading) and every detector still to run (:meth:`Detector.estimate`, on the reference
+    machine, scaled by how fast this machine read the data compared with the reference).
     """
+
+    #: Seconds the reference machine takes to read a million rows x columns (pass one).
+    REFERENCE_READ = 0.3
 
     def __init__(self, progress, chosen) -> None:
         self.progress = progress
         self.chosen = chosen
         self.t0 = time.perf_counter()
-        self.read_share = None
-        self.detector_costs: dict = {}
-        self.done_cost = 0.0
+        self.started: set = set()
+        self.shape = None  # (rows, sample rows, attributes, columns) once known
+        self.speed = 1.0
 
-    def _emit(self, stage: str, done: float, total: float) -> None:
+    def _emit(self, stage: str, left: float) -> None:
         if self.progress is not None:
-            self.progress(stage, max(0.0, done), max(total, done, 1e-9))
+            elapsed = time.perf_counter() - self.t0
+            self.progress(stage, elapsed, elapsed + max(left, 0.0))
 
-    def step(self, stage: str, i: float, total: float) -> None:
+    def _detectors_left(self) -> float:
+        if self.shape is None:
+            return 0.0
+        n, n_sample, n_attr, _ = self.shape
+        return self.speed * sum(d.estimate(n, n_sample, n_attr) for d in self.chosen if d.name not in self.started)
+
+    def step(self, stage: str, done: float, total: float) -> None:
         elapsed = time.perf_counter() - self.t0
+        frac = done / total if total else 1.0
         if stage == "reading":
-            frac = i / total if total else 1.0
-            est_read = elapsed / max(frac, 1e-6)
-            rest = est_read * 0.3 + self._detector_estimate(est_read)
-            self._emit(stage, elapsed, est_read + rest)
+            read_left = elapsed * (1 - frac) / frac if frac > 0 else elapsed
+            self._emit(stage, read_left * 1.3 + self._detectors_left())
         else:
-            self._emit(stage, elapsed, elapsed + self._detector_estimate(elapsed))
-
-    def _detector_estimate(self, read_seconds: float) -> float:
-        left = [d for d in self.chosen if d.name not in self.detector_costs]
-        return sum(d.weight for d in left) * max(read_seconds, 0.05) * 0.5
+            self._emit(stage, self._detectors_left())
 
     def start(self, d, sc) -> None:
-        self.detector_costs[d.name] = True
-        elapsed = time.perf_counter() - self.t0
-        read = sc.timings.get("pass1_s", elapsed) or elapsed
-        self._emit(d.name, elapsed, elapsed + self._detector_estimate(read) + d.weight * read * 0.5)
+        if self.shape is None:
+            self.shape = (sc.n_rows, max(len(sc.sample.rows), 1), len(sc.roles.attributes), len(sc.columns))
+            read = sc.timings.get("pass1_s") or 0.0
+            cells = sc.n_rows * len(sc.columns) / 1e6
+            if read > 0 and cells > 0.05:  # too little data to time the machine reliably
+                self.speed = min(max(read / (cells * self.REFERENCE_READ), 0.25), 8.0)
+        self.started.add(d.name)
+        n, n_sample, n_attr, _ = self.shape
+        self._emit(d.name, self._detectors_left() + self.speed * d.estimate(n, n_sample, n_attr))
+
+    def stage(self, name: str) -> None:
+        self._emit(name, 0.0)
 
     def done(self) -> None:
-        elapsed = time.perf_counter() - self.t0
-        self._emit("done", elapsed, elapsed)
+        self._emit("done", 0.0)

@@ -36,15 +36,23 @@ class Detector:
     reads : {"counts", "sample"}
     hashes : tuple of str
         Row hash counts it reads from the count store (``"duplicates"``, ``"conflicts"``).
-    weight : float
-        Relative cost per sampled row and attribute, for the progress estimate.
+    cost : float
+        Seconds on the reference machine per audited attribute (count readers) or per million
+        sampled rows x attributes (sample readers): the progress bar's estimate (:meth:`estimate`).
+        Measured with ``benchmarks/bench_scale.py`` (the per-stage times of ``audit-df``).
     """
 
     name: str
     target: str
     reads: str = "counts"
     hashes: tuple = ()
-    weight: float = 1.0
+    cost: float = 0.05
+
+    def estimate(self, n_rows: int, n_sample: int, n_attributes: int) -> float:
+        """Estimated seconds on the reference machine."""
+        if self.reads == "counts":
+            return self.cost * n_attributes
+        return self.cost * min(n_rows, n_sample) * n_attributes / 1e6
 
     @property
     def module(self):
@@ -60,19 +68,20 @@ class Detector:
 
 
 _D = Detector
-#: name -> Detector, in the order they run.
+#: name -> Detector, in the order they run.  Detectors that still read rows declare ``"sample"``;
+#: their declaration flips to ``"counts"`` when they read only count tables.
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
-    _D("group_attribution", "biasaudit.detectors.group_attribution:group_attribution", "counts", weight=0.2),
-    _D("overgeneralization", "biasaudit.detectors.overgeneralization:overgeneralization", "sample", weight=3.0),
-    _D("conditional", "biasaudit.detectors.conditional:conditional", "counts", weight=0.5),
-    _D("proxies", "biasaudit.detectors.proxies:proxies", "sample", weight=1.0),
-    _D("selection", "biasaudit.detectors.selection:selection", "sample", weight=0.1),
-    _D("shift", "biasaudit.detectors.shift:shift", "sample", weight=0.3),
-    _D("reporting", "biasaudit.detectors.reporting:reporting", "counts", ("duplicates",), weight=0.3),
-    _D("predictions", "biasaudit.detectors.predictions:predictions", "sample", weight=0.3),
-    _D("label_quality", "biasaudit.detectors.label_quality:label_quality", "counts", ("conflicts",), weight=0.2),
-    _D("image_probe", "biasaudit.detectors.image_probe:image_probe", "sample", weight=0.5),
-    _D("probe", "biasaudit.detectors.probe.detector:probe", "sample", weight=4.0),
+    _D("group_attribution", "biasaudit.detectors.group_attribution:group_attribution", "counts", cost=0.05),
+    _D("overgeneralization", "biasaudit.detectors.overgeneralization:overgeneralization", "sample", cost=100.0),
+    _D("conditional", "biasaudit.detectors.conditional:conditional", "counts", cost=0.05),
+    _D("proxies", "biasaudit.detectors.proxies:proxies", "sample", cost=0.7),
+    _D("selection", "biasaudit.detectors.selection:selection", "sample", cost=0.05),
+    _D("shift", "biasaudit.detectors.shift:shift", "sample", cost=0.1),
+    _D("reporting", "biasaudit.detectors.reporting:reporting", "counts", ("duplicates",), cost=0.03),
+    _D("predictions", "biasaudit.detectors.predictions:predictions", "sample", cost=0.1),
+    _D("label_quality", "biasaudit.detectors.label_quality:label_quality", "counts", ("conflicts",), cost=0.02),
+    _D("image_probe", "biasaudit.detectors.image_probe:image_probe", "sample", cost=0.5),
+    _D("probe", "biasaudit.detectors.probe.detector:probe", "sample", cost=6.5),
 )}
 
 

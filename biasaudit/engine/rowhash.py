@@ -1,10 +1,11 @@
 """Whole rows by hashing: exact duplicate rows and attribute vectors with conflicting labels.
 
 A row's columns are turned into canonical 64-bit value ids (a dictionary column's typed value,
-a number's bits, a high-cardinality column's value hash), mixed into one 64-bit row hash per
-row (splitmix64 finaliser per value, combined with a per-column constant), and the hashes are
-counted chunk by chunk.  Two rows have the same hash when their values are equal (missing equals
-missing); distinct rows collide with probability about ``n**2 / 2**65``.
+a number's bits, a high-cardinality column's value hash), combined into one 64-bit row hash per
+row (each column's id, offset by a column constant, xor-ed in and mixed by splitmix64's finaliser), and the
+hashes are counted chunk by chunk (hash tables, linear in the rows), keeping each key's first row.
+Two rows have the same hash when their values are equal (missing equals missing); distinct rows
+collide with probability about ``n**2 / 2**65``.
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser (a bijection on 64-bit integers)."""
-    x = x.copy()
+    """splitmix64's finaliser (a bijection on 64-bit integers), in place."""
     x ^= x >> np.uint64(30)
     x *= _M1
     x ^= x >> np.uint64(27)
@@ -61,33 +61,54 @@ def row_hash(columns: list) -> np.ndarray:
     """One uint64 hash per row of the value ids in ``columns`` (a list of equal-length arrays)."""
     h = np.zeros(len(columns[0]) if columns else 0, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for j, ids in enumerate(columns):
-            h = _mix(h * _GOLD + _mix(ids + np.uint64(j + 1) * _GOLD))
+        for j, ids in enumerate(columns):  # h <- mix(h xor (id + c_j)): a bijection at every step
+            h ^= ids + np.uint64(j + 1) * _GOLD
+            _mix(h)
     return h
 
 
-def group_sum(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct keys (sorted), their row counts and their weight sums (row counts without weights)."""
+def _first_positions(codes: np.ndarray) -> np.ndarray:
+    """Row of the first occurrence of each code, for codes numbered in order of first appearance."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    top = np.maximum.accumulate(codes)
+    new = np.empty(len(codes), dtype=bool)
+    new[0] = True
+    new[1:] = top[1:] > top[:-1]
+    return np.flatnonzero(new)
+
+
+def group_sum(keys: np.ndarray, weights: np.ndarray | None = None, offset: int = 0):
+    """Distinct keys (in order of first appearance), their row counts, weight sums and first rows.
+
+    Hash-based (``pandas.factorize``), linear in the rows.  Without weights the sums are the row
+    counts.  ``offset`` is the position of the chunk's first row in the whole data.
+    """
+    import pandas as pd
     keys = np.asarray(keys, dtype=np.uint64)
-    if weights is None:
-        u, rows = np.unique(keys, return_counts=True)
-        return u, rows.astype(np.int64), rows.astype(float)
-    u, inv, rows = np.unique(keys, return_inverse=True, return_counts=True)
-    return u, rows.astype(np.int64), np.bincount(inv, weights=weights, minlength=len(u))
+    codes, uniq = pd.factorize(keys)
+    rows = np.bincount(codes, minlength=len(uniq)).astype(np.int64)
+    sums = rows if weights is None else np.bincount(codes, weights=weights, minlength=len(uniq))
+    return np.asarray(uniq, dtype=np.uint64), rows, sums, _first_positions(codes) + int(offset)
 
 
-def merge_groups(parts: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Combine ``group_sum`` results of several chunks."""
+def merge_groups(parts: list):
+    """Combine ``group_sum`` results of several chunks given in row order (first rows: the earliest)."""
+    import pandas as pd
     parts = [p for p in parts if len(p[0])]
     if not parts:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), np.zeros(0)
+        z = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.uint64), z, z, z
     if len(parts) == 1:
         return parts[0]
-    keys = np.concatenate([p[0] for p in parts])
-    u, inv = np.unique(keys, return_inverse=True)
-    rows = np.bincount(inv, weights=np.concatenate([p[1] for p in parts]).astype(float), minlength=len(u))
-    sums = np.bincount(inv, weights=np.concatenate([p[2] for p in parts]), minlength=len(u))
-    return u, np.rint(rows).astype(np.int64), sums
+    codes, uniq = pd.factorize(np.concatenate([p[0] for p in parts]))
+    k = len(uniq)
+    rows = np.rint(np.bincount(codes, weights=np.concatenate([p[1] for p in parts]), minlength=k)).astype(np.int64)
+    weighted = any(p[2] is not p[1] for p in parts)
+    sums = rows if not weighted else np.bincount(codes, weights=np.concatenate([p[2] for p in parts]), minlength=k)
+    # parts come in row order: a key's first occurrence in the concatenation holds its first row
+    first = np.concatenate([p[3] for p in parts])[_first_positions(codes)]
+    return np.asarray(uniq, dtype=np.uint64), rows, sums, first
 
 
 class GroupAccumulator:

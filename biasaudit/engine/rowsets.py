@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .levels import MISSING, fmt_value
-from .rowhash import GroupAccumulator, group_sum, row_hash, value_ids
+from .rowhash import group_sum, merge_groups, row_hash, value_ids
 from .summaries import NULL16
 
 __all__ = ["duplicates", "conflicts", "MAX_GROUPS", "MAX_ROWS_SHOWN"]
@@ -73,40 +73,47 @@ def _first_k(groups: np.ndarray, pos: np.ndarray, extra: np.ndarray, k: int):
     return g[keep], p[keep], e[keep]
 
 
-def _collect(scan, columns, match_fn, k: int, extra=()):
-    """One pass: for the rows ``match_fn`` assigns to a group (index >= 0), the first ``k`` positions per group,
-    the id values at them, and each group's stored values (any row: a group's rows are identical)."""
-    ids = scan.roles.ids
-    id_col = ids[0] if ids and ids[0] in scan.columns else None
-    read = list(dict.fromkeys(list(columns) + list(extra) + ([id_col] if id_col else [])))
+class _Rows:
+    """Collects, over the chunks of one pass, the first ``k`` rows of each chosen group, the id values
+    at them and each group's stored values (any of its rows: a group's rows are identical in ``columns``)."""
 
-    def task(offset, m, stored):
-        g = match_fn(stored)
+    def __init__(self, scan, columns, k: int) -> None:
+        ids = scan.roles.ids
+        self.id_col = ids[0] if ids and ids[0] in scan.columns else None
+        self.columns, self.k = list(columns), k
+        self.read = list(dict.fromkeys(self.columns + ([self.id_col] if self.id_col else [])))
+
+    def chunk(self, offset: int, stored: dict, g: np.ndarray) -> tuple:
         rows = np.flatnonzero(g >= 0)
         grp = g[rows]
-        idv = stored[id_col][rows] if id_col else None
+        idv = stored[self.id_col][rows] if self.id_col else None
         idv = idv.astype(np.float64) if idv is not None and idv.dtype in (np.uint16, np.float64) \
             else np.zeros(len(rows))
-        gg, pp, ee = _first_k(grp, rows + offset, idv, k)
+        gg, pp, ee = _first_k(grp, rows + offset, idv, self.k)
         u, first = np.unique(grp, return_index=True)
-        vals = {c: stored[c][rows[first]] for c in columns}
-        return gg, pp, ee, u, vals
+        return gg, pp, ee, u, {c: stored[c][rows[first]] for c in self.columns}
 
-    parts = scan.map_stored(task, read)
-    g = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    pos = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    idv = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
-    g, pos, idv = _first_k(g, pos, idv, k)
-    values: dict = {}
-    for p in parts:
-        for i, grp in enumerate(p[3]):
-            if int(grp) not in values:
-                values[int(grp)] = {c: p[4][c][i] for c in columns}
-    if id_col and scan.typed[id_col].mode == "dict":
-        idv = idv.astype(np.int64)
-    else:
-        idv = None
-    return g, pos, idv, values
+    def combine(self, scan, parts: list):
+        g = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        pos = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        idv = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
+        g, pos, idv = _first_k(g, pos, idv, self.k)
+        values: dict = {}
+        for p in parts:
+            for i, grp in enumerate(p[3]):
+                values.setdefault(int(grp), {c: p[4][c][i] for c in self.columns})
+        idv = idv.astype(np.int64) if self.id_col and scan.typed[self.id_col].mode == "dict" else None
+        return g, pos, idv, values
+
+
+def _margin(stored: np.ndarray, ids: np.ndarray, canon):
+    """A chunk's counts of a column's values (missing is a value): by typed value for a dictionary
+    column (global codes: chunks add up), else the distinct value ids with their counts."""
+    if stored.dtype == np.uint16:
+        bc = np.bincount(stored, minlength=NULL16 + 1)
+        per = np.bincount(canon, weights=bc[:len(canon)]) if canon is not None and len(canon) else np.zeros(0)
+        return np.append(per, bc[NULL16]).astype(np.int64)
+    return group_sum(ids)
 
 
 def duplicates(scan) -> dict:
@@ -117,12 +124,12 @@ def duplicates(scan) -> dict:
     dict
         ``columns``, ``n`` (rows compared), ``n_distinct``, ``redundant`` (n - n_distinct), ``pairs``
         (sum of C(m, 2) over groups of m identical rows), ``groups``; when rows repeat also
-        ``evidence`` (the largest groups: copies, row names, values), ``margins`` (per column the
-        counts of its values, missing included) and ``skew`` (label and attribute -> levels, their
-        weighted counts and the weighted copies in excess of one per group).
+        ``evidence`` (the largest groups, then by first row: copies, row names, values), ``margins``
+        (per column the counts of its values, missing included) and ``skew`` (label and attribute ->
+        levels, their weighted counts and the weighted copies in excess of one per group).
     """
     cols = scan.dup_columns()
-    keys, rows, _ = scan.row_counts["duplicates"]
+    keys, rows, _, first = scan.row_counts["duplicates"]
     n = int(rows.sum())
     multi = rows > 1
     out = {"columns": cols, "n": n, "n_distinct": int(len(keys)), "redundant": n - int(len(keys)),
@@ -131,27 +138,28 @@ def duplicates(scan) -> dict:
                               "integral": bool(scan.typed[c].integral)} for c in cols}
     if out["redundant"] == 0:
         return out
-    dup_keys, dup_sizes = keys[multi], rows[multi]
+    sizes_m, first_m = rows[multi], first[multi]
+    top = np.lexsort((first_m, -sizes_m))[:MAX_GROUPS]  # the largest groups, then the earliest
+    order = np.argsort(keys[multi])
+    dup_keys, dup_sizes = keys[multi][order], sizes_m[order]
+    rank = np.full(len(order), -1, dtype=np.int64)
+    rank[np.argsort(order)[top]] = np.arange(len(top))  # sorted group index -> rank among the shown groups
     canon = {c: scan.typed[c].canon for c in cols}
     roles = scan.roles
     groups = [roles.label] + [g for g in roles.attributes if g not in roles.derived]
     preps = {a: scan.preps[a] for a in groups}
     weights_of = scan.weight_reader()
-
-    def hashes(stored):
-        h = row_hash([value_ids(stored[c], canon[c]) for c in cols])
-        w = weights_of(stored)
-        idx = np.searchsorted(dup_keys, h).clip(0, len(dup_keys) - 1)
-        hit = dup_keys[idx] == h
-        if w is not None:
-            hit &= w > 0
-        return np.where(hit, idx, -1), w
+    collect = _Rows(scan, cols, MAX_ROWS_SHOWN)
 
     def task(offset, m, stored):
-        g, w = hashes(stored)
+        ids = [value_ids(stored[c], canon[c]) for c in cols]
+        h = row_hash(ids)
+        w = weights_of(stored)
         w1 = np.ones(m) if w is None else w
         rows_ok = np.ones(m, dtype=bool) if w is None else w > 0
-        marg = {c: group_sum(value_ids(stored[c], canon[c])[rows_ok]) for c in cols}
+        idx = np.searchsorted(dup_keys, h).clip(0, len(dup_keys) - 1)
+        g = np.where((dup_keys[idx] == h) & rows_ok, idx, -1)
+        marg = {c: _margin(stored[c][rows_ok], x[rows_ok], canon[c]) for c, x in zip(cols, ids)}
         y = preps[roles.label].encode(stored[roles.label])
         keep = y >= 0
         hit = np.flatnonzero((g >= 0) & keep)
@@ -164,20 +172,13 @@ def duplicates(scan) -> dict:
             lv[g[hit]] = codes[hit]
             level[a] = lv
             totals[a] = np.bincount(codes[keep], weights=w1[keep], minlength=len(preps[a].levels))
-        first = np.full(len(dup_keys), np.iinfo(np.int64).max, dtype=np.int64)
-        any_hit = np.flatnonzero(g >= 0)
-        np.minimum.at(first, g[any_hit], any_hit + offset)
-        return marg, (weight, level, totals), first
+        shown = np.where(g >= 0, rank[g.clip(0)], -1)
+        return marg, (weight, level, totals), collect.chunk(offset, stored, shown)
 
-    read = list(dict.fromkeys(cols + [roles.label] + [preps[a].source for a in groups]
+    read = list(dict.fromkeys(collect.read + [roles.label] + [preps[a].source for a in groups]
                               + ([roles.weight] if roles.weight else [])))
     parts = scan.map_stored(task, read)
-    margins = {}
-    for c in cols:
-        acc = GroupAccumulator()
-        for p in parts:
-            acc.add(p[0][c])
-        margins[c] = acc.flush()[1]
+    margins = {c: _merge_margin([p[0][c] for p in parts]) for c in cols}
     weight = sum(p[1][0] for p in parts)  # per duplicate group: the weight of its audited rows
     extra = np.where(weight > 0, weight * (dup_sizes - 1) / dup_sizes, 0.0)  # copies beyond one per group
     skew = {}
@@ -186,32 +187,28 @@ def duplicates(scan) -> dict:
         k = len(scan.levels[a])
         skew[a] = (scan.levels[a], sum(p[1][2][a] for p in parts),
                    np.bincount(lv[lv >= 0], weights=extra[lv >= 0], minlength=k))
-    first = np.minimum.reduce([p[2] for p in parts])
-    order = np.lexsort((first, -dup_sizes))[:MAX_GROUPS]
-    lut = _lut(order, len(dup_keys))
-
-    def match(stored):
-        g, _ = hashes(stored)
-        return np.where(g >= 0, lut[g.clip(0)], -1)
-
-    g, pos, idv, values = _collect(scan, cols, match, MAX_ROWS_SHOWN,
-                                   extra=[roles.weight] if roles.weight else [])
+    g, pos, idv, values = collect.combine(scan, [p[2] for p in parts])
     evidence = []
-    for i, gi in enumerate(order):
+    for i, gi in enumerate(top):
         sel = g == i
         names = row_labels(scan, pos[sel], None if idv is None else idv[sel])
         vals = values.get(i, {})
-        evidence.append({"copies": int(dup_sizes[gi]), "rows": names,
+        evidence.append({"copies": int(sizes_m[gi]), "rows": names,
                          "values": {c: _value(scan, c, vals.get(c)) for c in cols}})
     out.update({"evidence": evidence, "margins": margins, "skew": skew})
     return out
 
 
-def _lut(order: np.ndarray, size: int) -> np.ndarray:
-    """Group index -> its rank among the chosen groups ``order`` (-1 for the others)."""
-    lut = np.full(max(size, 1), -1, dtype=np.int64)
-    lut[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
-    return lut
+def _merge_margin(parts: list) -> np.ndarray:
+    """A column's value counts over every chunk."""
+    if isinstance(parts[0], tuple):
+        return merge_groups(parts)[1]
+    width = max(len(a) for a in parts)
+    total = np.zeros(width, dtype=np.int64)
+    for a in parts:  # the last entry of each is the missing count
+        total[:len(a) - 1] += a[:-1]
+        total[-1] += a[-1]
+    return total
 
 
 def conflicts(scan) -> dict:
@@ -229,13 +226,12 @@ def conflicts(scan) -> dict:
     label = scan.roles.label
     levels = scan.levels[label]
     k = len(levels)
-    keys, _, sums = scan.row_counts["conflicts"]
+    keys, _, sums, first = scan.row_counts["conflicts"]
     bits = max(1, int(k - 1).bit_length())
     v = keys >> np.uint64(bits)
     y = (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
     uv, inv = np.unique(v, return_inverse=True)
-    counts = np.zeros((len(uv), k))
-    np.add.at(counts, (inv, y), sums)
+    counts = np.bincount(inv * k + y, weights=sums, minlength=len(uv) * k).reshape(len(uv), k)
     sizes = counts.sum(axis=1)
     n = float(sizes.sum())
     bad = np.flatnonzero((counts > 0).sum(axis=1) >= 2)
@@ -245,39 +241,28 @@ def conflicts(scan) -> dict:
            "error_floor": float((sizes - counts.max(axis=1)).sum() / n) if n else 0.0, "vectors": []}
     if not len(bad):
         return out
-    bad_v = uv[bad]
+    vfirst = np.full(len(uv), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(vfirst, inv, first)
+    top = bad[np.lexsort((vfirst[bad], -sizes[bad]))[:MAX_GROUPS]]  # the largest vectors, then the earliest
+    order = np.argsort(uv[top])
+    top_v = uv[top][order]
+    pos_rank = order  # top_v[j] is top[order[j]], whose rank is order[j]
     canon = {c: scan.typed[c].canon for c in cols}
     y_prep = scan.preps[label]
+    collect = _Rows(scan, cols, 10)
 
-    def vec_group(stored):
+    def task(offset, m, stored):
         h = row_hash([value_ids(stored[c], canon[c]) for c in cols])
         h = (h << np.uint64(bits)) >> np.uint64(bits)  # as the vector part of the pass-two keys
         yy = y_prep.encode(stored[label])
-        idx = np.searchsorted(bad_v, h).clip(0, len(bad_v) - 1)
-        return np.where((bad_v[idx] == h) & (yy >= 0), idx, -1), yy
+        idx = np.searchsorted(top_v, h).clip(0, len(top_v) - 1)
+        r = np.where((top_v[idx] == h) & (yy >= 0), pos_rank[idx], -1)
+        return collect.chunk(offset, stored, np.where(r >= 0, r * k + yy, -1))
 
-    def first_task(offset, m, stored):
-        g, _ = vec_group(stored)
-        first = np.full(len(bad_v), np.iinfo(np.int64).max, dtype=np.int64)
-        hit = np.flatnonzero(g >= 0)
-        np.minimum.at(first, g[hit], hit + offset)
-        return first
-
-    read = list(dict.fromkeys(cols + [label]))
-    first = np.minimum.reduce(scan.map_stored(first_task, read))
-    order = np.lexsort((first, -sizes[bad]))[:MAX_GROUPS]
-    lut = _lut(order, len(bad_v))
-
-    def match(stored):  # group = chosen vector x label
-        g, yy = vec_group(stored)
-        r = np.where(g >= 0, lut[g.clip(0)], -1)
-        return np.where(r >= 0, r * k + yy, -1)
-
-    g, pos, idv, values = _collect(scan, cols, match, 10, extra=[label])
+    g, pos, idv, values = collect.combine(scan, scan.map_stored(task, list(dict.fromkeys(collect.read + [label]))))
     vectors = []
-    for i, gi in enumerate(order):
-        row = bad[gi]
-        vals = values.get(next((x for x in values if x // k == i), -1), {})
+    for i, row in enumerate(top):
+        vals = next((values[x] for x in sorted(values) if x // k == i), {})
         by_label = {}
         for j in np.flatnonzero(counts[row] > 0):
             sel = g == i * k + j

@@ -137,6 +137,8 @@ class Scan:
         sample = Sample(self.sample_rows)
         row = 0
         est = source.rows_estimate
+        if progress is not None:
+            progress("reading", 0, est or 1)
         for m, chunk in prefetch(source.chunks()):
             present, stored, switched, inputs = add_chunk(states, chunk, label)
             for c, before in switched.items():
@@ -281,6 +283,8 @@ class Scan:
         each result added to ``acc`` (``acc.add``), which is returned (the dask engine maps partitions)."""
         out = [] if acc is None else acc
         total = max(1, len(getattr(self.spill, "chunks", [])))
+        if progress is not None:
+            progress("counting", 0, total)
         for i, (o, m, s) in enumerate(self.stored_chunks(columns)):
             r = fn(o, m, s)
             out.append(r) if acc is None else acc.add(r)
@@ -385,15 +389,23 @@ class _CountTask:
     def __call__(self, offset: int, m: int, stored: dict) -> dict:
         w = self.weights(stored)
         out = {}
+        ids = {c: value_ids(stored[c], self.canon[c]) for c in dict.fromkeys(self.dup_cols + self.vec_cols)}
         if "duplicates" in self.hashes:
-            h = row_hash([value_ids(stored[c], self.canon[c]) for c in self.dup_cols])
-            out["duplicates"] = group_sum(h if w is None else h[w > 0])
+            h = row_hash([ids[c] for c in self.dup_cols])
+            if w is None:
+                out["duplicates"] = group_sum(h, offset=offset)
+            else:  # rows of weight 0 are left out; first rows counted in the whole data
+                ok = np.flatnonzero(w > 0)
+                part = group_sum(h[ok], offset=0)
+                out["duplicates"] = part[:3] + (ok[part[3]] + offset,)
         y = self.preps[self.label].encode(stored[self.label])
         keep = y >= 0
         if "conflicts" in self.hashes:
-            v = row_hash([value_ids(stored[c], self.canon[c]) for c in self.vec_cols])
-            key, _ = label_key(v[keep], y[keep], len(self.preps[self.label].levels))
-            out["conflicts"] = group_sum(key, None if w is None else w[keep])
+            v = row_hash([ids[c] for c in self.vec_cols])
+            key, _ = label_key(v, y.clip(0), len(self.preps[self.label].levels))
+            kept = np.flatnonzero(keep)
+            part = group_sum(key[kept], None if w is None else w[kept])
+            out["conflicts"] = part[:3] + (kept[part[3]] + offset,)
         needed = dict.fromkeys(c for t in self.tables for c in t)
         codes = {c: (y if c == self.label else self.preps[c].encode(stored[self.preps[c].source])) for c in needed}
         if not keep.all():

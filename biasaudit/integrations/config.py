@@ -150,12 +150,14 @@ class Config:
         names = {"label": "label", "sensitive": "sensitive", "non_causal": "non_causal",
                  "positive": "positive", "weight": "weight", "ids": "ids", "attributes": "attributes",
                  "exclude": "exclude", "reference_group": "reference_group", "alpha": "alpha", "correction": "correction",
-                 "seed": "random_state", "bins": "bins", "max_levels": "max_levels", "k_max": "k_max",
+                 "seed": "random_state", "bins": "n_bins", "max_levels": "max_levels", "k_max": "k_max",
                  "probe": "probe"}
         out = {kw: (list(getattr(self, k)) if isinstance(getattr(self, k), tuple) else getattr(self, k))
                for k, kw in names.items() if self.is_set(k)}
         if "reference_group" in out:
             out["reference_group"] = dict(out["reference_group"])
+        if "n_bins" in out and not isinstance(out["n_bins"], int):  # per-column cut points
+            out["bins"] = out.pop("n_bins")
         if self.reference is not None:
             out["reference"] = self.reference_frame()
         if self.compare is not None:
