@@ -9,6 +9,8 @@ The public names are imported when first used (``import biasaudit`` stays light:
 """
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -35,3 +37,16 @@ def __getattr__(name: str):
 
 def __dir__() -> list:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """The package module: importing the sub-package ``biasaudit.audit`` must not hide the function
+    ``biasaudit.audit`` (the import system sets a sub-package as an attribute of its parent)."""
+
+    def __setattr__(self, name, value):
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

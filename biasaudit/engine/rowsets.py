@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .levels import MISSING, fmt_value
-from .rowhash import group_sum, merge_groups, row_hash, value_ids
+from .rowhash import GroupAccumulator, group_sum, row_hash, value_ids
 from .summaries import NULL16
 
 __all__ = ["duplicates", "conflicts", "MAX_GROUPS", "MAX_ROWS_SHOWN"]
@@ -151,6 +151,10 @@ def duplicates(scan) -> dict:
     weights_of = scan.weight_reader()
     collect = _Rows(scan, cols, MAX_ROWS_SHOWN)
 
+    classes = np.unique(dup_sizes)  # group sizes present: copies beyond one are summed per size, exactly
+    size_class = np.searchsorted(classes, dup_sizes)
+    n_cls = len(classes)
+
     def task(offset, m, stored):
         ids = [value_ids(stored[c], canon[c]) for c in cols]
         h = row_hash(ids)
@@ -162,32 +166,23 @@ def duplicates(scan) -> dict:
         marg = {c: _margin(stored[c][rows_ok], x[rows_ok], canon[c]) for c, x in zip(cols, ids)}
         y = preps[roles.label].encode(stored[roles.label])
         keep = y >= 0
-        hit = np.flatnonzero((g >= 0) & keep)
-        # a group's rows are identical: its level of every attribute is that of any of its rows
-        weight = np.bincount(g[hit], weights=w1[hit], minlength=len(dup_keys))
-        level, totals = {}, {}
+        cls = np.where(g >= 0, size_class[g.clip(0)], n_cls)  # n_cls: not in a duplicate group
+        skew = {}
         for a in groups:
-            codes = y if a == roles.label else preps[a].encode(stored[preps[a].source])
-            lv = np.full(len(dup_keys), -1, dtype=np.int64)
-            lv[g[hit]] = codes[hit]
-            level[a] = lv
-            totals[a] = np.bincount(codes[keep], weights=w1[keep], minlength=len(preps[a].levels))
+            codes = (y if a == roles.label else preps[a].encode(stored[preps[a].source]))[keep].astype(np.int64)
+            by = np.bincount(codes * (n_cls + 1) + cls[keep], weights=w1[keep],
+                             minlength=len(preps[a].levels) * (n_cls + 1))
+            skew[a] = by.reshape(len(preps[a].levels), n_cls + 1)  # level x size class: weight of the rows
         shown = np.where(g >= 0, rank[g.clip(0)], -1)
-        return marg, (weight, level, totals), collect.chunk(offset, stored, shown)
+        return {"margins": marg, "skew": skew, "rows": collect.chunk(offset, stored, shown)}
 
     read = list(dict.fromkeys(collect.read + [roles.label] + [preps[a].source for a in groups]
                               + ([roles.weight] if roles.weight else [])))
-    parts = scan.map_stored(task, read)
-    margins = {c: _merge_margin([p[0][c] for p in parts]) for c in cols}
-    weight = sum(p[1][0] for p in parts)  # per duplicate group: the weight of its audited rows
-    extra = np.where(weight > 0, weight * (dup_sizes - 1) / dup_sizes, 0.0)  # copies beyond one per group
-    skew = {}
-    for a in groups:
-        lv = np.maximum.reduce([p[1][1][a] for p in parts])
-        k = len(scan.levels[a])
-        skew[a] = (scan.levels[a], sum(p[1][2][a] for p in parts),
-                   np.bincount(lv[lv >= 0], weights=extra[lv >= 0], minlength=k))
-    g, pos, idv, values = collect.combine(scan, [p[2] for p in parts])
+    acc = scan.map_stored(task, read, _DupTotals(cols))
+    margins = {c: acc.margin(c) for c in cols}
+    share = (classes - 1) / classes  # a group of m identical rows holds m - 1 copies
+    skew = {a: (scan.levels[a], acc.skew[a].sum(axis=1), acc.skew[a][:, :n_cls] @ share) for a in groups}
+    g, pos, idv, values = collect.combine(scan, acc.rows)
     evidence = []
     for i, gi in enumerate(top):
         sel = g == i
@@ -199,10 +194,31 @@ def duplicates(scan) -> dict:
     return out
 
 
+class _DupTotals:
+    """The duplicate detail pass's results, added up chunk by chunk (memory bounded by the distinct values)."""
+
+    def __init__(self, cols) -> None:
+        self.dict_margins: dict = {}
+        self.hashed = {c: GroupAccumulator() for c in cols}
+        self.skew: dict = {}
+        self.rows: list = []
+
+    def add(self, part: dict) -> None:
+        for c, m in part["margins"].items():
+            if isinstance(m, tuple):
+                self.hashed[c].add(m)
+            else:
+                self.dict_margins[c] = _merge_margin([self.dict_margins[c], m]) if c in self.dict_margins else m
+        for a, t in part["skew"].items():
+            self.skew[a] = self.skew[a] + t if a in self.skew else t
+        self.rows.append(part["rows"])
+
+    def margin(self, c: str) -> np.ndarray:
+        return self.dict_margins[c] if c in self.dict_margins else self.hashed[c].flush()[1]
+
+
 def _merge_margin(parts: list) -> np.ndarray:
-    """A column's value counts over every chunk."""
-    if isinstance(parts[0], tuple):
-        return merge_groups(parts)[1]
+    """A dictionary column's value counts over chunks (the last entry: missing values)."""
     width = max(len(a) for a in parts)
     total = np.zeros(width, dtype=np.int64)
     for a in parts:  # the last entry of each is the missing count
