@@ -231,3 +231,18 @@ def test_missingness_invariant_to_row_order_and_names(small):
         if key.startswith("reporting:missing"):
             assert again[key].p_value == pytest.approx(f.p_value, rel=1e-12)
             assert again[key].p_min == pytest.approx(f.p_min, rel=1e-12)
+
+
+def test_dense_cell_keys_and_row_hashes_find_the_same_duplicates(large, monkeypatch):
+    """Rows keyed by their exact cell (few possible rows) or by 64-bit hashes give one answer."""
+    from biasaudit.engine import rowhash
+    df = large.drop(columns=["weight_kg", "photo_hash"])  # low-cardinality columns: dense cell keys
+    kw = dict(label="species", detectors=["reporting", "label_quality"])
+    dense = audit(df, **kw)
+    monkeypatch.setattr(rowhash, "DENSE_CELLS", 0)
+    hashed = audit(df, **kw)
+    assert [f.to_dict() for f in dense.findings] == [f.to_dict() for f in hashed.findings]
+    f = by_id(dense)["reporting:duplicates"]
+    non_id = [c for c in df.columns if c != "id"]
+    assert f.details["redundant"] == int(df.duplicated(subset=non_id).sum())
+    assert f.details["n_distinct"] == len(df.drop_duplicates(subset=non_id))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .summaries import NULL16
 
-__all__ = ["value_ids", "row_hash", "group_sum", "merge_groups", "GroupAccumulator", "label_key"]
+__all__ = ["value_ids", "row_hash", "group_sum", "merge_groups", "GroupAccumulator", "label_key", "RowKeyer",
+           "DenseGroups", "DENSE_CELLS"]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -30,7 +30,14 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def value_ids(stored: np.ndarray, canon: np.ndarray | None) -> np.ndarray:
+def id_table(canon: np.ndarray | None) -> np.ndarray:
+    """Stored dictionary code -> value id (the typed distinct value's index; the last entry, 2**63, for
+    missing): index it with ``np.minimum(codes, len(table) - 1)``."""
+    canon = np.zeros(0, dtype=np.int64) if canon is None else canon
+    return np.append(canon.astype(np.uint64), np.uint64(2**63))
+
+
+def value_ids(stored: np.ndarray, canon: np.ndarray | None, table: np.ndarray | None = None) -> np.ndarray:
     """Canonical uint64 id of each row's value in one stored column (missing values share one id).
 
     ``stored`` is what pass one kept: uint16 dictionary codes (``canon`` maps a code to its typed
@@ -38,10 +45,8 @@ def value_ids(stored: np.ndarray, canon: np.ndarray | None) -> np.ndarray:
     (their bits; every NaN one id) or uint64 value hashes.
     """
     if stored.dtype == np.uint16:
-        table = np.full(NULL16 + 1, np.uint64(2**63), dtype=np.uint64)
-        if canon is not None and len(canon):
-            table[:len(canon)] = canon.astype(np.uint64)
-        return table[stored]
+        table = id_table(canon) if table is None else table
+        return table[np.minimum(stored, len(table) - 1)]
     if stored.dtype == np.float64:
         x = stored.copy()
         x[np.isnan(x)] = np.nan
@@ -130,3 +135,92 @@ class GroupAccumulator:
             self.merged = merge_groups([self.merged] + self.pending)
             self.pending, self.n_pending = [], 0
         return self.merged
+
+
+#: Largest product of column cardinalities for which whole rows are keyed by their exact cell number
+#: (mixed radix) and counted in a dense array instead of hashed (64 MiB of int64 counts).
+DENSE_CELLS = 1 << 23
+
+
+class RowKeyer:
+    """One uint64 key per row of ``columns``: the exact cell number when the product of the columns'
+    cardinalities (missing included) is at most :data:`DENSE_CELLS` and twice the rows, else the row hash.
+
+    Parameters
+    ----------
+    columns : list of str
+    typed : mapping of column -> TypedColumn
+        Every value of a dictionary column is one of its typed distinct values; a number column
+        with exact value counts has its distinct values; other columns are hashed.
+    """
+
+    def __init__(self, columns, typed, extra: int = 1, n_rows: int | None = None) -> None:
+        self.columns = list(columns)
+        self.canon = {c: typed[c].canon for c in self.columns}
+        self.tables = {c: id_table(typed[c].canon) for c in self.columns if typed[c].mode == "dict"}
+        radix, luts = [], {}
+        for c in self.columns:
+            t = typed[c]
+            missing = 1 if t.n_missing_all > 0 else 0  # a level of its own when present
+            if t.mode == "dict" and t.canon is not None:
+                k = int(t.canon.max()) + 1 if len(t.canon) else 0
+                luts[c] = ("codes", np.append(t.canon.astype(np.int64), k))  # the last entry: missing
+                radix.append(max(k + missing, 1))
+            elif t.mode == "num" and t.exact:
+                vals = np.unique(t.distinct.to_numpy(dtype=float))
+                luts[c] = ("values", vals)
+                radix.append(max(len(vals) + missing, 1))
+            else:
+                radix = None
+                break
+        cells = int(extra)  # room for ``extra`` values per cell (e.g. the label, joined in later)
+        for r in radix or []:
+            cells *= r
+        limit = DENSE_CELLS if n_rows is None else min(DENSE_CELLS, 2 * int(n_rows))  # never larger than the data
+        self.dense = radix is not None and cells <= limit
+        self.cells = cells if self.dense else None  # keys of this keyer times ``extra`` stay below cells
+        self.luts, self.radix = luts, radix
+
+    def ids(self, stored: dict, c: str) -> np.ndarray:
+        """Value ids of column ``c`` of a stored chunk (see :func:`value_ids`)."""
+        return value_ids(stored[c], self.canon[c], self.tables.get(c))
+
+    def __call__(self, stored: dict) -> np.ndarray:
+        if not self.dense:
+            return row_hash([self.ids(stored, c) for c in self.columns])
+        key = None
+        for c, r in zip(self.columns, self.radix):
+            kind, lut = self.luts[c]
+            if kind == "codes":
+                code = lut[np.minimum(stored[c], len(lut) - 1)]
+            else:
+                x = stored[c]
+                code = np.searchsorted(lut, x).astype(np.int64)
+                code[np.isnan(x)] = len(lut)
+            key = code if key is None else key * r + code
+        if key is None:
+            key = np.zeros(0, dtype=np.int64)
+        return key.astype(np.uint64)
+
+
+class DenseGroups:
+    """Counts, weight sums and first rows of keys ``0 .. cells - 1``, added chunk by chunk."""
+
+    def __init__(self, cells: int, weighted: bool) -> None:
+        self.rows = np.zeros(cells, dtype=np.int64)
+        self.sums = np.zeros(cells) if weighted else None
+        self.first = np.full(cells, np.iinfo(np.int64).max, dtype=np.int64)
+
+    def add(self, part) -> None:
+        _, keys, weights, positions = part
+        keys = keys.astype(np.intp)
+        self.rows += np.bincount(keys, minlength=len(self.rows))
+        if self.sums is not None:
+            self.sums += np.bincount(keys, weights=weights, minlength=len(self.rows))
+        new = self.first[keys] == np.iinfo(np.int64).max  # chunks come in row order: earlier rows win
+        self.first[keys[new][::-1]] = positions[new][::-1]
+
+    def flush(self):
+        nz = np.flatnonzero(self.rows)
+        rows = self.rows[nz]
+        return nz.astype(np.uint64), rows, (rows if self.sums is None else self.sums[nz]), self.first[nz]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .levels import MISSING, fmt_value
-from .rowhash import GroupAccumulator, group_sum, row_hash, value_ids
+from .rowhash import GroupAccumulator, group_sum, value_ids
 from .summaries import NULL16
 
 __all__ = ["duplicates", "conflicts", "MAX_GROUPS", "MAX_ROWS_SHOWN"]
@@ -149,6 +149,11 @@ def duplicates(scan) -> dict:
     groups = [roles.label] + [g for g in roles.attributes if g not in roles.derived]
     preps = {a: scan.preps[a] for a in groups}
     weights_of = scan.weight_reader()
+    keyer = scan.keyers(("duplicates",))["duplicates"]
+    lookup = None
+    if keyer.dense:
+        lookup = np.full(keyer.cells, -1, dtype=np.int64)
+        lookup[dup_keys.astype(np.intp)] = np.arange(len(dup_keys))
     collect = _Rows(scan, cols, MAX_ROWS_SHOWN)
 
     classes = np.unique(dup_sizes)  # group sizes present: copies beyond one are summed per size, exactly
@@ -156,13 +161,16 @@ def duplicates(scan) -> dict:
     n_cls = len(classes)
 
     def task(offset, m, stored):
-        ids = [value_ids(stored[c], canon[c]) for c in cols]
-        h = row_hash(ids)
+        ids = [keyer.ids(stored, c) for c in cols]
+        h = keyer(stored)
         w = weights_of(stored)
         w1 = np.ones(m) if w is None else w
         rows_ok = np.ones(m, dtype=bool) if w is None else w > 0
-        idx = np.searchsorted(dup_keys, h).clip(0, len(dup_keys) - 1)
-        g = np.where((dup_keys[idx] == h) & rows_ok, idx, -1)
+        if lookup is not None:  # dense keys: a table of every cell
+            g = np.where(rows_ok, lookup[h.astype(np.intp)], -1)
+        else:
+            idx = np.searchsorted(dup_keys, h).clip(0, len(dup_keys) - 1)
+            g = np.where((dup_keys[idx] == h) & rows_ok, idx, -1)
         marg = {c: _margin(stored[c][rows_ok], x[rows_ok], canon[c]) for c, x in zip(cols, ids)}
         y = preps[roles.label].encode(stored[roles.label])
         keep = y >= 0
@@ -263,12 +271,12 @@ def conflicts(scan) -> dict:
     order = np.argsort(uv[top])
     top_v = uv[top][order]
     pos_rank = order  # top_v[j] is top[order[j]], whose rank is order[j]
-    canon = {c: scan.typed[c].canon for c in cols}
+    keyer = scan.keyers(("conflicts",))["conflicts"]
     y_prep = scan.preps[label]
     collect = _Rows(scan, cols, 10)
 
     def task(offset, m, stored):
-        h = row_hash([value_ids(stored[c], canon[c]) for c in cols])
+        h = keyer(stored)
         h = (h << np.uint64(bits)) >> np.uint64(bits)  # as the vector part of the pass-two keys
         yy = y_prep.encode(stored[label])
         idx = np.searchsorted(top_v, h).clip(0, len(top_v) - 1)

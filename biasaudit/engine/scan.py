@@ -29,7 +29,7 @@ import pandas as pd
 
 from .coltypes import typed_column
 from .resolver import label_order, missing_indicator, resolve_summary, infer_label
-from .rowhash import GroupAccumulator, group_sum, label_key, row_hash, value_ids
+from .rowhash import DenseGroups, GroupAccumulator, RowKeyer, group_sum, label_key
 from .sources import (MemorySpill, Sample, Source, Spill, frame_source, open_source, prefetch, sample_keys,
                       stream_format)
 from .store import CountStore, cover, count_chunk, plan_tables
@@ -259,7 +259,7 @@ class Scan:
         if "conflicts" in hashes:
             cols += [c for c in self.vector_columns() if c not in cols]
         task = _CountTask(self, self.tables, hashes)
-        acc = self.map_stored(task, cols, _Totals(hashes), progress)
+        acc = self.map_stored(task, cols, _Totals(task.keyers), progress)
         self.finish_count(acc.result())
         self.timings["pass2_s"] = round(time.perf_counter() - t0, 3)
 
@@ -324,7 +324,7 @@ class Scan:
         """An unplanned table: another pass over the stored codes."""
         task = _CountTask(self, [tuple(columns)], ())
         cols = self._count_columns([tuple(columns)])
-        out = self.map_stored(task, cols, _Totals(())).result()["tables"]
+        out = self.map_stored(task, cols, _Totals({})).result()["tables"]
         return out[tuple(columns)] if out else np.zeros(tuple(self.sizes[c] for c in columns), dtype=np.int64)
 
     # ------------------------------------------------------------------ row hashes
@@ -332,6 +332,17 @@ class Scan:
         """Columns compared for duplicate rows: every column but ids and the weight."""
         roles = self.roles
         return [c for c in self.columns if c not in roles.ids and c != roles.weight]
+
+    def keyers(self, kinds=("duplicates", "conflicts")) -> dict:
+        """How whole rows are keyed for duplicates (every column but ids and the weight) and conflicting
+        labels (the attribute vector, the label joined in its low bits)."""
+        out = {}
+        if "duplicates" in kinds:
+            out["duplicates"] = RowKeyer(self.dup_columns(), self.typed, n_rows=self.n_rows)
+        if "conflicts" in kinds:
+            bits = max(1, int(len(self.levels[self.roles.label]) - 1).bit_length())
+            out["conflicts"] = RowKeyer(self.vector_columns(), self.typed, extra=1 << bits, n_rows=self.n_rows)
+        return out
 
     def vector_columns(self) -> list:
         """Columns of the attribute vectors compared for conflicting labels (parents of the attributes)."""
@@ -379,9 +390,7 @@ class _CountTask:
         self.label = scan.roles.label
         self.weights = scan.weight_reader()
         self.hashes = tuple(hashes)
-        self.canon = {c: scan.typed[c].canon for c in scan.columns}
-        self.dup_cols = scan.dup_columns() if "duplicates" in hashes else []
-        self.vec_cols = scan.vector_columns() if "conflicts" in hashes else []
+        self.keyers = scan.keyers(hashes)
 
     def empty(self) -> dict:
         return {"tables": None, "n": 0.0, "w2": 0.0}
@@ -389,23 +398,18 @@ class _CountTask:
     def __call__(self, offset: int, m: int, stored: dict) -> dict:
         w = self.weights(stored)
         out = {}
-        ids = {c: value_ids(stored[c], self.canon[c]) for c in dict.fromkeys(self.dup_cols + self.vec_cols)}
-        if "duplicates" in self.hashes:
-            h = row_hash([ids[c] for c in self.dup_cols])
-            if w is None:
-                out["duplicates"] = group_sum(h, offset=offset)
-            else:  # rows of weight 0 are left out; first rows counted in the whole data
-                ok = np.flatnonzero(w > 0)
-                part = group_sum(h[ok], offset=0)
-                out["duplicates"] = part[:3] + (ok[part[3]] + offset,)
+        if "duplicates" in self.keyers:
+            keyer = self.keyers["duplicates"]
+            h = keyer(stored)
+            ok = np.arange(m) if w is None else np.flatnonzero(w > 0)  # rows of weight 0 are left out
+            out["duplicates"] = _groups(keyer, h[ok], None, ok + offset)
         y = self.preps[self.label].encode(stored[self.label])
         keep = y >= 0
-        if "conflicts" in self.hashes:
-            v = row_hash([ids[c] for c in self.vec_cols])
-            key, _ = label_key(v, y.clip(0), len(self.preps[self.label].levels))
+        if "conflicts" in self.keyers:
+            keyer = self.keyers["conflicts"]
+            key, _ = label_key(keyer(stored), y.clip(0), len(self.preps[self.label].levels))
             kept = np.flatnonzero(keep)
-            part = group_sum(key[kept], None if w is None else w[kept])
-            out["conflicts"] = part[:3] + (kept[part[3]] + offset,)
+            out["conflicts"] = _groups(keyer, key[kept], None if w is None else w[kept], kept + offset)
         needed = dict.fromkeys(c for t in self.tables for c in t)
         codes = {c: (y if c == self.label else self.preps[c].encode(stored[self.preps[c].source])) for c in needed}
         if not keep.all():
@@ -417,12 +421,21 @@ class _CountTask:
         return out
 
 
-class _Totals:
-    """Pass-two results of many chunks added up (tables, totals; row hash counts merged)."""
+def _groups(keyer, keys: np.ndarray, weights, positions: np.ndarray):
+    """A chunk's row keys for the accumulator: raw for dense keys, else grouped (hash table)."""
+    if keyer.dense:
+        return ("dense", keys, weights, positions)
+    u, rows, sums, first = group_sum(keys, weights)
+    return u, rows, sums, positions[first]
 
-    def __init__(self, hashes) -> None:
+
+class _Totals:
+    """Pass-two results of many chunks added up (tables, totals; row key counts merged)."""
+
+    def __init__(self, keyers: dict) -> None:
         self.tables, self.n, self.w2 = None, 0.0, 0.0
-        self.groups = {k: GroupAccumulator() for k in hashes}
+        self.groups = {k: (DenseGroups(kr.cells, k == "conflicts") if kr.dense else GroupAccumulator())
+                       for k, kr in keyers.items()}
 
     def add(self, part: dict) -> None:
         if part["tables"] is not None:
