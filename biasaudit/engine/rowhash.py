@@ -204,23 +204,33 @@ class RowKeyer:
 
 
 class DenseGroups:
-    """Counts, weight sums and first rows of keys ``0 .. cells - 1``, added chunk by chunk."""
+    """Counts, weight sums and first rows of keys ``0 .. cells - 1``, added chunk by chunk.
+
+    Counts and first rows are int32 (rows < 2**31); used only when the cells are at most twice the
+    rows (:class:`RowKeyer`), so a chunk's ``bincount`` over every cell costs no more than its rows.
+    """
+
+    _NONE = np.iinfo(np.int32).max
 
     def __init__(self, cells: int, weighted: bool) -> None:
-        self.rows = np.zeros(cells, dtype=np.int64)
+        self.rows = np.zeros(cells, dtype=np.int32)
         self.sums = np.zeros(cells) if weighted else None
-        self.first = np.full(cells, np.iinfo(np.int64).max, dtype=np.int64)
+        self.first = np.full(cells, self._NONE, dtype=np.int32)
 
     def add(self, part) -> None:
         _, keys, weights, positions = part
+        if not len(keys):
+            return
         keys = keys.astype(np.intp)
-        self.rows += np.bincount(keys, minlength=len(self.rows))
+        cells = len(self.rows)
+        np.add(self.rows, np.bincount(keys, minlength=cells), out=self.rows, casting="unsafe")
         if self.sums is not None:
-            self.sums += np.bincount(keys, weights=weights, minlength=len(self.rows))
-        new = self.first[keys] == np.iinfo(np.int64).max  # chunks come in row order: earlier rows win
-        self.first[keys[new][::-1]] = positions[new][::-1]
+            self.sums += np.bincount(keys, weights=weights, minlength=cells)
+        new = self.first[keys] == self._NONE  # chunks come in row order: a key's first chunk holds its first row
+        self.first[keys[new][::-1]] = positions[new][::-1]  # reversed: the earliest row is written last
 
     def flush(self):
         nz = np.flatnonzero(self.rows)
-        rows = self.rows[nz]
-        return nz.astype(np.uint64), rows, (rows if self.sums is None else self.sums[nz]), self.first[nz]
+        rows = self.rows[nz].astype(np.int64)
+        sums = rows if self.sums is None else self.sums[nz]
+        return nz.astype(np.uint64), rows, sums, self.first[nz].astype(np.int64)

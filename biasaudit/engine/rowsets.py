@@ -11,15 +11,57 @@ from __future__ import annotations
 import numpy as np
 
 from .levels import MISSING, fmt_value
-from .rowhash import GroupAccumulator, group_sum, value_ids
+from .rowhash import DenseGroups, GroupAccumulator, group_sum, value_ids
 from .summaries import NULL16
 
-__all__ = ["duplicates", "conflicts", "MAX_GROUPS", "MAX_ROWS_SHOWN"]
+__all__ = ["duplicates", "conflicts", "summarize", "MAX_GROUPS", "MAX_ROWS_SHOWN"]
 
 #: Groups (duplicate rows, conflicting vectors) described in full.
 MAX_GROUPS = 20
 #: Rows named per duplicate group.
 MAX_ROWS_SHOWN = 50
+
+
+def summarize(kind: str, acc, bits: int) -> dict:
+    """What is kept of pass two's row key counts (a :class:`DenseGroups` or a merged hash accumulator).
+
+    Duplicates: rows, distinct rows, coincident pairs and the groups of more than one row (key, size,
+    first row).  Conflicts: weighted rows, distinct attribute vectors, the error floor and the vectors
+    with more than one label (key, label counts, first row).  Everything else is released.
+    """
+    if kind == "duplicates":
+        if isinstance(acc, DenseGroups):
+            rows = acc.rows
+            multi = np.flatnonzero(rows > 1)
+            keys, sizes, first = multi.astype(np.uint64), rows[multi].astype(np.int64), acc.first[multi].astype(np.int64)
+            n, n_distinct = int(rows.sum(dtype=np.int64)), int(np.count_nonzero(rows))
+        else:
+            k, rows, _, f = acc.flush()
+            multi = rows > 1
+            keys, sizes, first = k[multi], rows[multi], f[multi]
+            n, n_distinct = int(rows.sum()), int(len(k))
+        return {"n": n, "n_distinct": n_distinct, "pairs": int((sizes * (sizes - 1) // 2).sum()),
+                "keys": keys, "sizes": sizes, "first": first}
+    width = 1 << bits
+    if isinstance(acc, DenseGroups):  # cell = vector * 2**bits + label: one row of the matrix per vector
+        counts = acc.sums.reshape(-1, width)
+        firsts = acc.first.reshape(-1, width)
+        present = np.flatnonzero(acc.rows.reshape(-1, width).any(axis=1))
+        counts, firsts = counts[present], firsts[present]
+        vkeys = present.astype(np.uint64)
+        vfirst = firsts.min(axis=1).astype(np.int64)
+    else:
+        k, _, sums, f = acc.flush()
+        v, y = k >> np.uint64(bits), (k & np.uint64(width - 1)).astype(np.int64)
+        vkeys, inv = np.unique(v, return_inverse=True)
+        counts = np.bincount(inv * width + y, weights=sums, minlength=len(vkeys) * width).reshape(-1, width)
+        vfirst = np.full(len(vkeys), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(vfirst, inv, f)
+    sizes = counts.sum(axis=1)
+    n = float(sizes.sum())
+    bad = np.flatnonzero((counts > 0).sum(axis=1) >= 2)
+    return {"n": n, "n_vectors": int(len(vkeys)), "floor": float((sizes - counts.max(axis=1)).sum()),
+            "keys": vkeys[bad], "counts": counts[bad], "first": vfirst[bad]}
 
 
 def _value(scan, col: str, stored):
@@ -106,14 +148,15 @@ class _Rows:
         return g, pos, idv, values
 
 
-def _margin(stored: np.ndarray, ids: np.ndarray, canon):
+def _margin(stored: np.ndarray, keyer, col: str):
     """A chunk's counts of a column's values (missing is a value): by typed value for a dictionary
     column (global codes: chunks add up), else the distinct value ids with their counts."""
+    canon = keyer.canon[col]
     if stored.dtype == np.uint16:
         bc = np.bincount(stored, minlength=NULL16 + 1)
         per = np.bincount(canon, weights=bc[:len(canon)]) if canon is not None and len(canon) else np.zeros(0)
         return np.append(per, bc[NULL16]).astype(np.int64)
-    return group_sum(ids)
+    return group_sum(keyer.ids({col: stored}, col))
 
 
 def duplicates(scan) -> dict:
@@ -129,22 +172,20 @@ def duplicates(scan) -> dict:
         levels, their weighted counts and the weighted copies in excess of one per group).
     """
     cols = scan.dup_columns()
-    keys, rows, _, first = scan.row_counts["duplicates"]
-    n = int(rows.sum())
-    multi = rows > 1
-    out = {"columns": cols, "n": n, "n_distinct": int(len(keys)), "redundant": n - int(len(keys)),
-           "pairs": int((rows[multi] * (rows[multi] - 1) // 2).sum()), "groups": int(multi.sum())}
+    sm = scan.row_counts["duplicates"]
+    n = sm["n"]
+    out = {"columns": cols, "n": n, "n_distinct": sm["n_distinct"], "redundant": n - sm["n_distinct"],
+           "pairs": sm["pairs"], "groups": int(len(sm["keys"]))}
     out["column_info"] = {c: {"n_unique": scan.typed[c].n_unique_all, "kind": scan.typed[c].kind,
                               "integral": bool(scan.typed[c].integral)} for c in cols}
     if out["redundant"] == 0:
         return out
-    sizes_m, first_m = rows[multi], first[multi]
+    sizes_m, first_m = sm["sizes"], sm["first"]
     top = np.lexsort((first_m, -sizes_m))[:MAX_GROUPS]  # the largest groups, then the earliest
-    order = np.argsort(keys[multi])
-    dup_keys, dup_sizes = keys[multi][order], sizes_m[order]
+    order = np.argsort(sm["keys"])
+    dup_keys, dup_sizes = sm["keys"][order], sizes_m[order]
     rank = np.full(len(order), -1, dtype=np.int64)
     rank[np.argsort(order)[top]] = np.arange(len(top))  # sorted group index -> rank among the shown groups
-    canon = {c: scan.typed[c].canon for c in cols}
     roles = scan.roles
     groups = [roles.label] + [g for g in roles.attributes if g not in roles.derived]
     preps = {a: scan.preps[a] for a in groups}
@@ -161,7 +202,6 @@ def duplicates(scan) -> dict:
     n_cls = len(classes)
 
     def task(offset, m, stored):
-        ids = [keyer.ids(stored, c) for c in cols]
         h = keyer(stored)
         w = weights_of(stored)
         w1 = np.ones(m) if w is None else w
@@ -171,7 +211,7 @@ def duplicates(scan) -> dict:
         else:
             idx = np.searchsorted(dup_keys, h).clip(0, len(dup_keys) - 1)
             g = np.where((dup_keys[idx] == h) & rows_ok, idx, -1)
-        marg = {c: _margin(stored[c][rows_ok], x[rows_ok], canon[c]) for c, x in zip(cols, ids)}
+        marg = {c: _margin(stored[c][rows_ok], keyer, c) for c in cols}
         y = preps[roles.label].encode(stored[roles.label])
         keep = y >= 0
         cls = np.where(g >= 0, size_class[g.clip(0)], n_cls)  # n_cls: not in a duplicate group
@@ -250,24 +290,18 @@ def conflicts(scan) -> dict:
     label = scan.roles.label
     levels = scan.levels[label]
     k = len(levels)
-    keys, _, sums, first = scan.row_counts["conflicts"]
+    sm = scan.row_counts["conflicts"]
     bits = max(1, int(k - 1).bit_length())
-    v = keys >> np.uint64(bits)
-    y = (keys & np.uint64((1 << bits) - 1)).astype(np.int64)
-    uv, inv = np.unique(v, return_inverse=True)
-    counts = np.bincount(inv * k + y, weights=sums, minlength=len(uv) * k).reshape(len(uv), k)
+    counts, n = sm["counts"][:, :k], sm["n"]
     sizes = counts.sum(axis=1)
-    n = float(sizes.sum())
-    bad = np.flatnonzero((counts > 0).sum(axis=1) >= 2)
-    n_conf = float(sizes[bad].sum())
-    out = {"columns": cols, "n": n, "n_vectors": int(len(uv)), "n_vectors_conflicting": int(len(bad)),
+    n_conf = float(sizes.sum())
+    out = {"columns": cols, "n": n, "n_vectors": sm["n_vectors"], "n_vectors_conflicting": int(len(counts)),
            "n_rows_conflicting": n_conf, "share_conflicting": n_conf / n if n else 0.0,
-           "error_floor": float((sizes - counts.max(axis=1)).sum() / n) if n else 0.0, "vectors": []}
-    if not len(bad):
+           "error_floor": sm["floor"] / n if n else 0.0, "vectors": []}
+    if not len(counts):
         return out
-    vfirst = np.full(len(uv), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(vfirst, inv, first)
-    top = bad[np.lexsort((vfirst[bad], -sizes[bad]))[:MAX_GROUPS]]  # the largest vectors, then the earliest
+    top = np.lexsort((sm["first"], -sizes))[:MAX_GROUPS]  # the largest vectors, then the earliest
+    uv = sm["keys"]
     order = np.argsort(uv[top])
     top_v = uv[top][order]
     pos_rank = order  # top_v[j] is top[order[j]], whose rank is order[j]
@@ -286,7 +320,7 @@ def conflicts(scan) -> dict:
     g, pos, idv, values = collect.combine(scan, scan.map_stored(task, list(dict.fromkeys(collect.read + [label]))))
     vectors = []
     for i, row in enumerate(top):
-        vals = next((values[x] for x in sorted(values) if x // k == i), {})
+        vals = next((values[x] for x in sorted(values) if x // k == i), {})  # row: index among the bad vectors
         by_label = {}
         for j in np.flatnonzero(counts[row] > 0):
             sel = g == i * k + j

@@ -307,7 +307,9 @@ class Scan:
         self.store = CountStore(self.levels, out, float(total) if weighted else int(total), weighted=weighted,
                                 hidden={p: prep.levels for p, prep in self.indicators.items()},
                                 recount=self._recount, design_scale=scale, row_sets=sets)
-        self.row_counts = {k: v for k, v in part.items() if k in ("duplicates", "conflicts")}
+        from .rowsets import summarize
+        bits = max(1, int(len(self.levels[roles.label]) - 1).bit_length())
+        self.row_counts = {k: summarize(k, part[k], bits) for k in ("duplicates", "conflicts") if k in part}
         if weighted and self._positive_given is False:
             self._weighted_label_order()
 
@@ -451,7 +453,7 @@ class _Totals:
 
     def result(self) -> dict:
         out = {"tables": self.tables, "n": self.n, "w2": self.w2}
-        out.update({k: acc.flush() for k, acc in self.groups.items()})
+        out.update(self.groups)  # read by rowsets.summarize (then released)
         return out
 
 

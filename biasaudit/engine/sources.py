@@ -136,6 +136,8 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
             reader = pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=conv)
         except pa.ArrowInvalid as exc:
             raise InputFileError(f"Cannot read {path} as csv: {str(exc).splitlines()[0]}.") from exc
+        pending, n_pending = [], 0
+        target = min(chunk_rows, _MIN_CHUNK_ROWS)  # small parse blocks, fewer (larger) chunks to encode
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -143,9 +145,13 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
                 break
             except (pa.ArrowInvalid, OSError, EOFError) as exc:
                 raise InputFileError(f"Cannot read {path} as csv: {str(exc).splitlines()[0]}.") from exc
-            for start in range(0, batch.num_rows, chunk_rows):
-                part = batch.slice(start, chunk_rows)
-                yield part.num_rows, dict(zip(names, _encode_columns(part.columns)))
+            pending.append(batch)
+            n_pending += batch.num_rows
+            if n_pending >= target:
+                yield from _slices(pending, chunk_rows, names)
+                pending, n_pending = [], 0
+        if pending:
+            yield from _slices(pending, chunk_rows, names)
 
     lines = max(1, len(head.splitlines()) - 1)
     per_row = max(1.0, len(head.encode("utf-8", "replace")) / (lines + 1))
@@ -153,6 +159,19 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
     return Source(names, {c: "text" for c in names}, {c: None for c in names}, chunks, CSV_NA_STRINGS,
                   path.stat().st_size, f"CSV file, delimiter {delimiter!r}",
                   rows_estimate=int(path.stat().st_size * factor / per_row))
+
+
+#: Rows gathered from the CSV reader's small blocks before a chunk is encoded.
+_MIN_CHUNK_ROWS = 1 << 18
+
+
+def _slices(batches: list, chunk_rows: int, names: list):
+    """Gathered record batches as encoded chunks of at most ``chunk_rows`` rows."""
+    import pyarrow as pa
+    table = pa.Table.from_batches(batches).combine_chunks()
+    for start in range(0, table.num_rows, chunk_rows):
+        part = table.slice(start, chunk_rows)
+        yield part.num_rows, dict(zip(names, _encode_columns([c.combine_chunks() for c in part.columns])))
 
 
 def _parquet_source(path: Path, chunk_rows: int) -> Source:
