@@ -249,11 +249,11 @@ def profile(path: str, top: int = 25) -> None:
     st = pstats.Stats(prof)
     total = sum(v[2] for v in st.stats.values())
     rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]
-    print(f"| own s | share | calls | function |\n|---:|---:|---:|---|")
+    print("| own s | share | calls | function |\n|---:|---:|---:|---|")
     for (file, line, fn), (cc, nc, tt, ct, _) in rows:
         print(f"| {tt:.2f} | {100 * tt / total:.1f} % | {nc} | {Path(file).name}:{line} {fn} |")
     cum = sorted(st.stats.items(), key=lambda kv: -kv[1][3])[:top]
-    print(f"\n| cumulative s | share | function |\n|---:|---:|---|")
+    print("\n| cumulative s | share | function |\n|---:|---:|---|")
     for (file, line, fn), (cc, nc, tt, ct, _) in cum:
         print(f"| {ct:.2f} | {100 * ct / total:.1f} % | {Path(file).name}:{line} {fn} |")
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import biasaudit as ba
 from biasaudit.engine import coltypes as _coltypes
 from biasaudit.engine import scan as engine_scan
-from biasaudit.engine import sources as _sources
+from biasaudit.engine import spill as _spill
 from biasaudit.engine import summaries as _summaries
 from biasaudit.engine.store import CountStore, RowAccessError, cover
 from biasaudit.tools.simulate import generate_dogs_cats
@@ -92,8 +92,8 @@ def test_quantiles_from_counts_are_numpys_bit_for_bit(n, n_bins):
 
 
 def test_sample_keys_do_not_depend_on_the_chunks():
-    whole = _sources.sample_keys(7, 0, 1000)
-    parts = np.concatenate([_sources.sample_keys(7, s, m) for s, m in ((0, 1), (1, 499), (500, 500))])
+    whole = _spill.sample_keys(7, 0, 1000)
+    parts = np.concatenate([_spill.sample_keys(7, s, m) for s, m in ((0, 1), (1, 499), (500, 500))])
     assert np.array_equal(whole, parts)
 
 

@@ -23,7 +23,8 @@ import pandas as pd
 
 from ..errors import BiasAuditError
 from .scan import DEFAULT_SAMPLE_ROWS, Scan
-from .sources import Sample, frame_kinds, pandas_column
+from .sources import frame_kinds, pandas_column
+from .spill import Sample
 from .summaries import ColumnState, add_chunk, coerce, value_hashes
 
 __all__ = ["scan_dask", "read_dask", "connect", "DaskMissingError", "DaskScan"]

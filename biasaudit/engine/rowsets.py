@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .levels import MISSING, fmt_value
-from .rowhash import DenseGroups, GroupAccumulator, group_sum, value_ids
+from .rowhash import DenseGroups, GroupAccumulator, group_sum
 from .summaries import NULL16
 
 __all__ = ["duplicates", "conflicts", "summarize", "MAX_GROUPS", "MAX_ROWS_SHOWN"]

@@ -1,6 +1,6 @@
 """The seeded row sample as the rows a detector that reads rows sees (every row when it holds them all).
 
-Pass one keeps a bottom-k sample of the stored codes (:class:`~biasaudit.engine.sources.Sample`);
+Pass one keeps a bottom-k sample of the stored codes (:class:`~biasaudit.engine.spill.Sample`);
 here it becomes a loaded-looking frame (``raw``: the values :func:`biasaudit.load` would give),
 the prepared frame (``frame``: attributes as categoricals, weight, ids, model outputs) and a
 :class:`~biasaudit.engine.counts.CodedTable` over the same level codes the count store uses.

@@ -29,10 +29,11 @@ import pandas as pd
 
 from .coltypes import typed_column
 from .resolver import label_order, missing_indicator, resolve_summary, infer_label
-from .rowhash import DenseGroups, GroupAccumulator, RowKeyer, group_sum, label_key
-from .sources import (MemorySpill, Sample, Source, Spill, frame_source, open_source, prefetch, sample_keys,
-                      stream_format)
-from .store import CountStore, cover, count_chunk, plan_tables
+from .counting import CountTask, Totals, WeightReader
+from .rowhash import RowKeyer
+from .sources import Source, frame_source, open_source, stream_format
+from .spill import MemorySpill, Sample, Spill, prefetch, sample_keys
+from .store import CountStore, count_chunk, cover, plan_tables
 from .summaries import NULL16, ColumnState, add_chunk
 
 __all__ = ["Scan", "scan", "open_data", "streamable", "choose_engine", "ENGINES", "DEFAULT_CHUNK_ROWS", "DEFAULT_SAMPLE_ROWS",
@@ -258,8 +259,8 @@ class Scan:
             cols += [c for c in self.dup_columns() if c not in cols]
         if "conflicts" in hashes:
             cols += [c for c in self.vector_columns() if c not in cols]
-        task = _CountTask(self, self.tables, hashes)
-        acc = self.map_stored(task, cols, _Totals(task.keyers), progress)
+        task = CountTask(self, self.tables, hashes)
+        acc = self.map_stored(task, cols, Totals(task.keyers), progress)
         self.finish_count(acc.result())
         self.timings["pass2_s"] = round(time.perf_counter() - t0, 3)
 
@@ -324,9 +325,9 @@ class Scan:
 
     def _recount(self, columns: tuple) -> np.ndarray:
         """An unplanned table: another pass over the stored codes."""
-        task = _CountTask(self, [tuple(columns)], ())
+        task = CountTask(self, [tuple(columns)], ())
         cols = self._count_columns([tuple(columns)])
-        out = self.map_stored(task, cols, _Totals({})).result()["tables"]
+        out = self.map_stored(task, cols, Totals({})).result()["tables"]
         return out[tuple(columns)] if out else np.zeros(tuple(self.sizes[c] for c in columns), dtype=np.int64)
 
     # ------------------------------------------------------------------ row hashes
@@ -365,96 +366,6 @@ class Scan:
         if self.spill is not None:
             self.spill.close()
             self.spill = None
-
-
-class WeightReader:
-    """Per-row weights of a stored chunk: None without a weight column."""
-
-    def __init__(self, column: str | None, table: np.ndarray | None) -> None:
-        self.column, self.table = column, table
-
-    def __call__(self, stored: dict) -> np.ndarray | None:
-        if not self.column:
-            return None
-        r = stored[self.column]
-        if r.dtype == np.uint16 and self.table is not None:
-            return self.table[r]
-        return np.asarray(r, dtype=float)
-
-
-class _CountTask:
-    """Pass two on one chunk of stored codes: table counts, weight sums and (when asked) row hash counts."""
-
-    def __init__(self, scan: Scan, tables, hashes) -> None:
-        self.preps = {**scan.preps, **scan.indicators}
-        self.sizes = {c: scan.sizes[c] for t in tables for c in t}
-        self.tables = list(tables)
-        self.label = scan.roles.label
-        self.weights = scan.weight_reader()
-        self.hashes = tuple(hashes)
-        self.keyers = scan.keyers(hashes)
-
-    def empty(self) -> dict:
-        return {"tables": None, "n": 0.0, "w2": 0.0}
-
-    def __call__(self, offset: int, m: int, stored: dict) -> dict:
-        w = self.weights(stored)
-        out = {}
-        if "duplicates" in self.keyers:
-            keyer = self.keyers["duplicates"]
-            h = keyer(stored)
-            ok = np.arange(m) if w is None else np.flatnonzero(w > 0)  # rows of weight 0 are left out
-            out["duplicates"] = _groups(keyer, h[ok], None, ok + offset)
-        y = self.preps[self.label].encode(stored[self.label])
-        keep = y >= 0
-        if "conflicts" in self.keyers:
-            keyer = self.keyers["conflicts"]
-            key, _ = label_key(keyer(stored), y.clip(0), len(self.preps[self.label].levels))
-            kept = np.flatnonzero(keep)
-            out["conflicts"] = _groups(keyer, key[kept], None if w is None else w[kept], kept + offset)
-        needed = dict.fromkeys(c for t in self.tables for c in t)
-        codes = {c: (y if c == self.label else self.preps[c].encode(stored[self.preps[c].source])) for c in needed}
-        if not keep.all():
-            codes = {c: x[keep] for c, x in codes.items()}
-            w = w[keep] if w is not None else None
-        out["tables"] = count_chunk(codes, self.sizes, self.tables, w)
-        out["n"] = float(w.sum()) if w is not None else int(keep.sum())
-        out["w2"] = float(np.dot(w, w)) if w is not None else 0.0
-        return out
-
-
-def _groups(keyer, keys: np.ndarray, weights, positions: np.ndarray):
-    """A chunk's row keys for the accumulator: raw for dense keys, else grouped (hash table)."""
-    if keyer.dense:
-        return ("dense", keys, weights, positions)
-    u, rows, sums, first = group_sum(keys, weights)
-    return u, rows, sums, positions[first]
-
-
-class _Totals:
-    """Pass-two results of many chunks added up (tables, totals; row key counts merged)."""
-
-    def __init__(self, keyers: dict) -> None:
-        self.tables, self.n, self.w2 = None, 0.0, 0.0
-        self.groups = {k: (DenseGroups(kr.cells, k == "conflicts") if kr.dense else GroupAccumulator())
-                       for k, kr in keyers.items()}
-
-    def add(self, part: dict) -> None:
-        if part["tables"] is not None:
-            if self.tables is None:
-                self.tables = part["tables"]
-            else:
-                for k, v in part["tables"].items():
-                    self.tables[k] += v
-        self.n += part["n"]
-        self.w2 += part["w2"]
-        for k, acc in self.groups.items():
-            acc.add(part[k])
-
-    def result(self) -> dict:
-        out = {"tables": self.tables, "n": self.n, "w2": self.w2}
-        out.update(self.groups)  # read by rowsets.summarize (then released)
-        return out
 
 
 def scan(data, *, chunk_rows: int | None = None, sample_rows: int | None = None, encoding: str = "utf-8",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
+
 import os
 import zipfile
 from pathlib import Path
