@@ -463,3 +463,22 @@ def test_dask_engine_without_dask_says_what_to_install(wide, monkeypatch):
     monkeypatch.setattr(distributed, "import_module", no_module)
     with pytest.raises(distributed.DaskMissingError, match=r'pip install "biasaudit\[dask\]"'):
         distributed.read_dask(wide["csv"])
+
+
+def test_config_bins_table_and_exclude(wide, tmp_path):
+    from biasaudit.integrations.config import ConfigError, load_config
+    path = tmp_path / "biasaudit.toml"
+    path.write_text('exclude = ["comment"]\n[bins]\nage = [30, 50, 65]\nscore = 3\n')
+    cfg = load_config(path)
+    kw = cfg.audit_kwargs()
+    assert kw["exclude"] == ["comment"] and kw["bins"] == {"age": [30, 50, 65], "score": 3}
+    r = ba.audit(wide["frame"], probe=False, detectors=["group_attribution"], **kw)
+    assert r.dataset["bins"]["age"] == [30.0, 50.0, 65.0] and len(r.dataset["bins"]["score"]) == 4  # 3 bins + tails
+    assert "comment" in r.dataset["excluded"]
+    cfg_file = tmp_path / "setup.cfg"
+    cfg_file.write_text("[tool:biasaudit]\nbins =\n    age=30,50,65\n")
+    assert ba.audit(wide["frame"], probe=False, detectors=["group_attribution"],
+                    **load_config(cfg_file).audit_kwargs()).dataset["bins"]["age"] == [30.0, 50.0, 65.0]
+    path.write_text('[bins]\nage = [50, 30]\n')
+    with pytest.raises(ConfigError, match="increasing"):
+        load_config(path)
