@@ -251,14 +251,21 @@ class _Progress:
             self.progress(stage, elapsed, elapsed + max(left, 0.0))
 
     def _detectors_left(self) -> float:
-        if self.shape is None:
+        shape = self.shape or getattr(self, "estimate", None)
+        if shape is None:
             return 0.0
-        n, n_sample, n_attr, _ = self.shape
+        n, n_sample, n_attr, _ = shape
         return self.speed * sum(d.estimate(n, n_sample, n_attr) for d in self.chosen if d.name not in self.started)
 
     def step(self, stage: str, done: float, total: float) -> None:
+        if stage == "shape":  # columns and sampled rows, before reading: a first estimate of the detectors
+            self.columns, self.sampled = int(done), int(total)
+            return
         elapsed = time.perf_counter() - self.t0
         frac = done / total if total else 1.0
+        if stage == "reading" and self.shape is None and getattr(self, "columns", None):
+            rows = total if total > 1 else self.sampled
+            self.estimate = (rows, max(min(self.sampled, rows), 1), max(self.columns - 1, 1), self.columns)
         if stage == "reading":
             read_left = elapsed * (1 - frac) / frac if frac > 0 else elapsed
             self._emit(stage, read_left * 1.3 + self._detectors_left())

@@ -40,6 +40,8 @@ class Detector:
         Seconds on the reference machine per audited attribute (count readers) or per million
         sampled rows x attributes (sample readers): the progress bar's estimate (:meth:`estimate`).
         Measured with ``benchmarks/bench_scale.py`` (the per-stage times of ``audit-df``).
+    fixed : float
+        Seconds on the reference machine whatever the size (e.g. the probe's permutations).
     """
 
     name: str
@@ -47,12 +49,13 @@ class Detector:
     reads: str = "counts"
     hashes: tuple = ()
     cost: float = 0.05
+    fixed: float = 0.0
 
     def estimate(self, n_rows: int, n_sample: int, n_attributes: int) -> float:
-        """Estimated seconds on the reference machine."""
+        """Estimated seconds on the reference machine (``fixed`` plus the part that grows)."""
         if self.reads == "counts":
-            return self.cost * n_attributes
-        return self.cost * min(n_rows, n_sample) * n_attributes / 1e6
+            return self.fixed + self.cost * n_attributes
+        return self.fixed + self.cost * min(n_rows, n_sample) * n_attributes / 1e6
 
     @property
     def module(self):
@@ -72,7 +75,8 @@ _D = Detector
 #: their declaration flips to ``"counts"`` when they read only count tables.
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
     _D("group_attribution", "biasaudit.detectors.group_attribution:group_attribution", "counts", cost=0.05),
-    _D("overgeneralization", "biasaudit.detectors.overgeneralization:overgeneralization", "sample", cost=100.0),
+    _D("overgeneralization", "biasaudit.detectors.overgeneralization:overgeneralization", "sample", cost=45.0,
+       fixed=0.2),
     _D("conditional", "biasaudit.detectors.conditional:conditional", "counts", cost=0.05),
     _D("proxies", "biasaudit.detectors.proxies:proxies", "sample", cost=0.7),
     _D("selection", "biasaudit.detectors.selection:selection", "sample", cost=0.05),
@@ -81,7 +85,7 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
     _D("predictions", "biasaudit.detectors.predictions:predictions", "sample", cost=0.1),
     _D("label_quality", "biasaudit.detectors.label_quality:label_quality", "counts", ("conflicts",), cost=0.02),
     _D("image_probe", "biasaudit.detectors.image_probe:image_probe", "sample", cost=0.5),
-    _D("probe", "biasaudit.detectors.probe.detector:probe", "sample", cost=6.5),
+    _D("probe", "biasaudit.detectors.probe.detector:probe", "sample", cost=3.0, fixed=1.5),
 )}
 
 

@@ -139,6 +139,7 @@ class Scan:
         row = 0
         est = source.rows_estimate
         if progress is not None:
+            progress("shape", len(self.columns), min(est or self.sample_rows, self.sample_rows))
             progress("reading", 0, est or 1)
         for m, chunk in prefetch(source.chunks()):
             present, stored, switched, inputs = add_chunk(states, chunk, label)

@@ -86,7 +86,8 @@ def _progress(enabled: bool):
     def step(name, done, total):
         b = state["bar"]
         b.label = f"scanning: {name}"
-        b.update(max(0, min(1000, int(1000 * done / total)) - b.pos) if total else 0)
+        top = 1000 if name == "done" else 999  # the bar finishes only when the audit does
+        b.update(max(0, min(top, int(1000 * done / total)) - b.pos) if total else 0)
     return step, bar
 
 
