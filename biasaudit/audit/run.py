@@ -159,7 +159,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
         sc = scan(data, chunk_rows=chunk_size, sample_rows=DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows,
                   progress=tracker.step, random_state=random_state, encoding=encoding, **roles_kw)
     try:
-        return _run(sc, chosen, settings, options, source, chosen_engine, tracker)
+        return _run(sc, chosen, settings, options, source, "dask" if chosen_engine == "dask" else "local", tracker)
     finally:
         sc.close()
 
