@@ -211,7 +211,7 @@ def duplicates(scan) -> dict:
         else:
             idx = np.searchsorted(dup_keys, h).clip(0, len(dup_keys) - 1)
             g = np.where((dup_keys[idx] == h) & rows_ok, idx, -1)
-        marg = {c: _margin(stored[c][rows_ok], keyer, c) for c in cols}
+        marg = {c: _margin(stored[c][rows_ok], keyer, c) for c in counted}
         y = preps[roles.label].encode(stored[roles.label])
         keep = y >= 0
         cls = np.where(g >= 0, size_class[g.clip(0)], n_cls)  # n_cls: not in a duplicate group
@@ -224,10 +224,12 @@ def duplicates(scan) -> dict:
         shown = np.where(g >= 0, rank[g.clip(0)], -1)
         return {"margins": marg, "skew": skew, "rows": collect.chunk(offset, stored, shown)}
 
+    known = {} if roles.weight else {c: m for c in cols if (m := _summary_margin(scan.typed[c])) is not None}
+    counted = [c for c in cols if c not in known]  # margins the summaries do not hold: counted in the pass
     read = list(dict.fromkeys(collect.read + [roles.label] + [preps[a].source for a in groups]
                               + ([roles.weight] if roles.weight else [])))
-    acc = scan.map_stored(task, read, _DupTotals(cols))
-    margins = {c: acc.margin(c) for c in cols}
+    acc = scan.map_stored(task, read, _DupTotals(counted))
+    margins = {c: known[c] if c in known else acc.margin(c) for c in cols}
     share = (classes - 1) / classes  # a group of m identical rows holds m - 1 copies
     skew = {a: (scan.levels[a], acc.skew[a].sum(axis=1), acc.skew[a][:, :n_cls] @ share) for a in groups}
     g, pos, idv, values = collect.combine(scan, acc.rows)
@@ -263,6 +265,14 @@ class _DupTotals:
 
     def margin(self, c: str) -> np.ndarray:
         return self.dict_margins[c] if c in self.dict_margins else self.hashed[c].flush()[1]
+
+
+def _summary_margin(t) -> np.ndarray | None:
+    """A column's value counts over every row (missing included) from pass one's summary, when it has them."""
+    if t.mode == "hash" or (t.mode == "num" and not t.exact):
+        return None
+    counts = np.asarray(t.kept, dtype=np.int64) + np.asarray(t.dropped, dtype=np.int64)
+    return np.append(counts[counts > 0], t.n_missing_all)
 
 
 def _merge_margin(parts: list) -> np.ndarray:
