@@ -82,9 +82,9 @@ def _groups(keyer, keys: np.ndarray, weights, positions: np.ndarray):
 class Totals:
     """Pass-two results of many chunks added up (tables, totals; row key counts merged)."""
 
-    def __init__(self, keyers: dict) -> None:
+    def __init__(self, keyers: dict, weighted: bool = False) -> None:
         self.tables, self.n, self.w2 = None, 0.0, 0.0
-        self.groups = {k: (DenseGroups(kr.cells, k == "conflicts") if kr.dense else GroupAccumulator())
+        self.groups = {k: (DenseGroups(kr.cells, weighted and k == "conflicts") if kr.dense else GroupAccumulator())
                        for k, kr in keyers.items()}
 
     def add(self, part: dict) -> None:

@@ -44,7 +44,7 @@ def summarize(kind: str, acc, bits: int) -> dict:
                 "keys": keys, "sizes": sizes, "first": first}
     width = 1 << bits
     if isinstance(acc, DenseGroups):  # cell = vector * 2**bits + label: one row of the matrix per vector
-        counts = acc.sums.reshape(-1, width)
+        counts = (acc.rows if acc.sums is None else acc.sums).reshape(-1, width).astype(float)
         firsts = acc.first.reshape(-1, width)
         present = np.flatnonzero(acc.rows.reshape(-1, width).any(axis=1))
         counts, firsts = counts[present], firsts[present]

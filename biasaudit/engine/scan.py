@@ -261,7 +261,7 @@ class Scan:
         if "conflicts" in hashes:
             cols += [c for c in self.vector_columns() if c not in cols]
         task = CountTask(self, self.tables, hashes)
-        acc = self.map_stored(task, cols, Totals(task.keyers), progress)
+        acc = self.map_stored(task, cols, Totals(task.keyers, self.roles.weight is not None), progress)
         self.finish_count(acc.result())
         self.timings["pass2_s"] = round(time.perf_counter() - t0, 3)
 
