@@ -3,26 +3,34 @@
 Every step runs in a fresh process (imports included); the wall time is measured around the
 process and the peak resident memory is the process's own ``ru_maxrss``:
 
-  floor         pyarrow.csv.read_csv: just reading the file
-  memory        biasaudit.audit(path, engine="memory")  (every registered detector except the probe)
-  stream        biasaudit.audit(path, engine="stream")  (same detectors)
-  stream-passes the streaming engine's two passes alone (summary + counting, no detector)
-  dask          biasaudit.audit(read_dask(path))        (local threads, in-process)
-  floor-parquet pyarrow.parquet.read_table of the same table as Parquet (dictionary-encoded columns)
-  stream-parquet biasaudit.audit(parquet, engine="stream"): codes read straight from the dictionaries
-  fairlearn     MetricFrame(selection_rate, count) per attribute           } each in its own virtual
-  aequitas      Group().get_crosstabs over every attribute                 } environment under
-  divexplorer   DivergenceExplorer pattern divergence, min_support 0.05    } benchmarks/data/venvs
-  aif360        BinaryLabelDatasetMetric.disparate_impact per attribute    } (--setup-peers)
+  floor          pyarrow.csv.read_csv: just reading the file (the floor every other row is compared with)
+  scan           ``biasaudit scan FILE`` as a user types it: every detector, the probe on (JSON to a file)
+  scan-no-probe  the same with ``--no-probe``
+  audit-df       ``biasaudit.audit(df)`` on a DataFrame already in memory (only the call is timed: "inner s")
+  passes         the engine's own share: the summary pass and the counting pass, no detector
+  dask           biasaudit.audit(read_dask(path)) on local threads, every detector but the probe
+  floor-parquet  pyarrow.parquet.read_table of the same table as Parquet
+  scan-parquet   ``biasaudit scan FILE.parquet`` (every detector, probe on)
+  import         ``python -c "import biasaudit"``;  version: ``biasaudit --version``
+  fairlearn      MetricFrame(selection_rate, count) per attribute           } each in its own virtual
+  aequitas       Group().get_crosstabs over every attribute                 } environment under
+  divexplorer    DivergenceExplorer pattern divergence, min_support 0.05    } benchmarks/data/venvs
+  aif360         BinaryLabelDatasetMetric.disparate_impact per attribute    } (--setup-peers)
 
-The data are written by :func:`make` (the layout of ``bench_counts.make``: columns c0..c10 with
-2 + i % 6 levels "v0", "v1", ... and a yes/no label), chunk by chunk so that memory stays flat.
+The "note" of an audit step gives the engine's passes and every detector's time (seconds, measured
+inside the process).  ``--profile`` prints the functions that take the most time in the default scan.
+``--levels 500`` gives the first attribute 500 levels (growth in levels); ``--cols 12 30 60`` the
+growth in columns.
+
+The data are written by :func:`make` (columns c0..c(n-2) with 2 + i % 6 levels "v0", "v1", ... and a
+yes/no label), chunk by chunk so that memory stays flat.
 
 Usage::
 
     python benchmarks/bench_scale.py --setup-peers          # once: one venv per peer, pip install
     python benchmarks/bench_scale.py                        # 1e5, 1e6, 1e7 rows x 12 columns
-    python benchmarks/bench_scale.py --rows 100000 1000000 --steps floor stream --write benchmarks/RESULTS.md
+    python benchmarks/bench_scale.py --rows 100000 --steps floor scan --write benchmarks/results_1e5.md
+    python benchmarks/bench_scale.py --rows 1000000 --profile
 """
 from __future__ import annotations
 
@@ -42,7 +50,10 @@ ROOT = HERE.parent
 DATA = HERE / "data"
 VENVS = DATA / "venvs"
 PEERS = ("fairlearn", "aequitas", "divexplorer", "aif360")
-STEPS = ("floor", "memory", "stream", "stream-passes", "dask", "floor-parquet", "stream-parquet") + PEERS
+STEPS = ("import", "version", "floor", "scan", "scan-no-probe", "audit-df", "passes", "dask", "floor-parquet",
+         "scan-parquet") + PEERS
+DEFAULT_STEPS = ("import", "version", "floor", "scan", "scan-no-probe", "audit-df", "passes", "floor-parquet",
+                 "scan-parquet")
 
 
 # ----------------------------------------------------------------------------- data
@@ -84,12 +95,16 @@ def make(path: Path, rows: int, cols: int = 12, *, seed: int = 0, levels=None, p
     os.replace(tmp, path)
 
 
-def data_path(rows: int, cols: int, planted: bool, fmt: str = "csv") -> Path:
+def data_path(rows: int, cols: int, planted: bool, fmt: str = "csv", first_levels: int | None = None) -> Path:
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"scale_{rows}x{cols}{'' if planted else '_null'}.csv"
+    tag = f"_l{first_levels}" if first_levels else ""
+    path = DATA / f"scale_{rows}x{cols}{tag}{'' if planted else '_null'}.csv"
     if not path.exists():
         print(f"writing {path.name} ...", file=sys.stderr)
-        make(path, rows, cols, planted=planted)
+        levels = [2 + i % 6 for i in range(cols - 1)]
+        if first_levels:
+            levels[0] = first_levels
+        make(path, rows, cols, planted=planted, levels=levels)
     if fmt == "parquet":
         pq_path = path.with_suffix(".parquet")
         if not pq_path.exists():
@@ -112,48 +127,135 @@ def to_parquet(csv_path: Path, path: Path) -> None:
 
 # ----------------------------------------------------------------------------- steps (child process)
 def _detectors(spec: str | None) -> list | None:
-    if spec:
-        return spec.split(",")
-    from biasaudit.detectors import DETECTORS
-    return [d for d in DETECTORS if d not in ("probe", "image_probe")]
+    return spec.split(",") if spec else None
+
+
+class Stages:
+    """A ``progress`` callback that times every stage of an audit (reading, counting, each detector, grading)."""
+
+    def __init__(self) -> None:
+        self.t, self.current, self.times = time.perf_counter(), None, {}
+
+    def __call__(self, stage, done=None, total=None) -> None:
+        now = time.perf_counter()
+        if stage != self.current:
+            if self.current is not None:
+                self.times[self.current] = self.times.get(self.current, 0.0) + now - self.t
+            self.current, self.t = stage, now
+
+    def note(self) -> str:
+        self("done")
+        rest = sorted(((k, v) for k, v in self.times.items() if k not in ("reading", "counting")), key=lambda kv: -kv[1])
+        return (f"read {self.times.get('reading', 0):.2f} s, count {self.times.get('counting', 0):.2f} s; "
+                + ", ".join(f"{k} {v:.2f}" for k, v in rest if v >= 0.005))
+
+
+def _cli(path: str, *extra: str):
+    """``biasaudit scan`` in this process, as the console script runs it; the result from its JSON and the
+    time of every stage (the CLI's progress bar replaced by a :class:`Stages` recorder)."""
+    import tempfile
+    sys.path.insert(0, str(ROOT))
+    from biasaudit.integrations import cli as cli_module
+    stages = Stages()
+    cli_module._progress = lambda enabled: (stages, None)
+    out = Path(tempfile.mkdtemp()) / "r.json"
+    sys.argv = ["biasaudit", "scan", path, "--format", "json", "-o", str(out), "-q", "--no-config", *extra]
+    try:
+        cli_module.cli.main(prog_name="biasaudit", standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code not in (0, 1, None):
+            raise
+    return json.loads(out.read_text()), stages
+
+
+def _doc_note(doc: dict, stages: Stages) -> str:
+    e = doc["engine"]
+    return (f"{len(doc['findings'])} findings; sample {e['sample_rows']:,}"
+            f"{' (every row)' if e['sample_complete'] else ''}; {stages.note()}")
 
 
 def step(name: str, path: str, detectors: str | None) -> dict:
     t0 = time.perf_counter()
+    inner = None
     note = ""
-    if name == "floor":
+    if name == "import":
+        sys.path.insert(0, str(ROOT))
+        import biasaudit  # noqa: F401
+        heavy = [m for m in ("scipy.stats", "sklearn", "matplotlib", "statsmodels", "jinja2", "dask", "PIL")
+                 if m in sys.modules]
+        note = "heavy modules imported: " + (", ".join(heavy) or "none")
+    elif name == "version":
+        sys.path.insert(0, str(ROOT))
+        sys.argv = ["biasaudit", "--version"]
+        from biasaudit.integrations.cli import cli
+        try:
+            cli.main(prog_name="biasaudit", standalone_mode=False)
+        except SystemExit:
+            pass
+    elif name == "floor":
         import pyarrow.csv as pacsv
         pacsv.read_csv(path)
     elif name == "floor-parquet":
         import pyarrow.parquet as pq
         pq.read_table(path)
-    elif name in ("memory", "stream", "stream-parquet"):
+    elif name in ("scan", "scan-parquet"):
+        note = _doc_note(*_cli(path))
+    elif name == "scan-no-probe":
+        note = _doc_note(*_cli(path, "--no-probe"))
+    elif name == "audit-df":
+        import pyarrow.csv as pacsv
+        df = pacsv.read_csv(path).to_pandas()
         sys.path.insert(0, str(ROOT))
         import biasaudit as ba
-        r = ba.audit(path, engine=name.split("-")[0], probe=False, detectors=_detectors(detectors))
-        note = f"{len(r.findings)} findings"
-        if name.startswith("stream"):
-            e = r.sections["engine"]
-            note += f"; passes {e['timings']['pass1_s']:.1f}+{e['timings']['pass2_s']:.1f} s; " \
-                    f"on the {e['sample_rows']:,}-row sample: {', '.join(e['row_detectors']) or 'none'}"
-    elif name == "stream-passes":
+        stages = Stages()
+        t1 = time.perf_counter()
+        r = ba.audit(df, detectors=_detectors(detectors), progress=stages)
+        inner = time.perf_counter() - t1
+        note = f"{len(r.findings)} findings; {stages.note()}"
+    elif name == "passes":
         sys.path.insert(0, str(ROOT))
-        from biasaudit.engine import scan as stream
-        sc = stream.scan(path)
-        note = f"{len(sc.tables)} covering tables"
+        from biasaudit.engine import scan as engine
+        sc = engine.scan(path)
+        sc.count()
+        sc.close()
+        note = f"{len(sc.tables)} covering tables; pass one {sc.timings['pass1_s']:.2f} s, counting " \
+               f"{sc.timings['pass2_s']:.2f} s"
     elif name == "dask":
         sys.path.insert(0, str(ROOT))
         import dask
         import biasaudit as ba
         from biasaudit.engine.dask import read_dask
+        stages = Stages()
         with dask.config.set(scheduler="threads"):
-            r = ba.audit(read_dask(path), probe=False, detectors=_detectors(detectors))
-        note = f"{len(r.findings)} findings; local threads"
+            r = ba.audit(read_dask(path), probe=False, detectors=_detectors(detectors), progress=stages)
+        note = f"{len(r.findings)} findings; {stages.note()}; local threads"
     else:
         note = _peer(name, path)
     seconds = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"step": name, "inner_seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb), "note": note}
+    return {"step": name, "inner_seconds": round(inner if inner is not None else seconds, 2),
+            "peak_rss_mb": round(peak_mb), "note": note}
+
+
+def profile(path: str, top: int = 25) -> None:
+    """cProfile of the default scan: the functions with the most own time (share of the total)."""
+    import cProfile
+    import pstats
+    prof = cProfile.Profile()
+    prof.enable()
+    doc, stages = _cli(path)
+    prof.disable()
+    print(_doc_note(doc, stages) + "\n")
+    st = pstats.Stats(prof)
+    total = sum(v[2] for v in st.stats.values())
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]
+    print("| own s | share | calls | function |\n|---:|---:|---:|---|")
+    for (file, line, fn), (cc, nc, tt, ct, _) in rows:
+        print(f"| {tt:.2f} | {100 * tt / total:.1f} % | {nc} | {Path(file).name}:{line} {fn} |")
+    cum = sorted(st.stats.items(), key=lambda kv: -kv[1][3])[:top]
+    print("\n| cumulative s | share | function |\n|---:|---:|---|")
+    for (file, line, fn), (cc, nc, tt, ct, _) in cum:
+        print(f"| {ct:.2f} | {100 * ct / total:.1f} % | {Path(file).name}:{line} {fn} |")
 
 
 def _peer(name: str, path: str) -> str:
@@ -287,11 +389,13 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
-    ap.add_argument("--cols", type=int, default=12)
-    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    ap.add_argument("--cols", type=int, nargs="+", default=[12])
+    ap.add_argument("--levels", type=int, help="levels of the first attribute (default 2)")
+    ap.add_argument("--steps", nargs="+", default=list(DEFAULT_STEPS), choices=STEPS)
+    ap.add_argument("--profile", action="store_true", help="profile the default scan of the first --rows size")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before a step is stopped")
     ap.add_argument("--null", action="store_true", help="no planted bias")
-    ap.add_argument("--detectors", help="comma-separated detectors (default: all registered but the probe)")
+    ap.add_argument("--detectors", help="comma-separated detectors (default: all registered)")
     ap.add_argument("--write", help="also write the table (with the machine) to this markdown file")
     ap.add_argument("--setup-peers", action="store_true")
     ap.add_argument("--step", help=argparse.SUPPRESS)
@@ -303,26 +407,32 @@ def main() -> None:
     if args.setup_peers:
         setup_peers()
         return
-    lines = ["| rows | step | wall s | peak RSS MB | x floor | note |", "|---:|---|---:|---:|---:|---|"]
+    if args.profile:
+        profile(str(data_path(args.rows[0], args.cols[0], not args.null, "csv", args.levels)))
+        return
+    lines = ["| rows | cols | step | wall s | inner s | peak RSS MB | x floor | note |",
+             "|---:|---:|---|---:|---:|---:|---:|---|"]
     print("\n".join(lines), flush=True)
-    for rows in args.rows:
-        floor = {}
-        for name in args.steps:
-            fmt = "parquet" if name.endswith("parquet") else "csv"
-            path = data_path(rows, args.cols, not args.null, fmt)
-            r = run(name, path, args.timeout, args.detectors)
-            if name.startswith("floor"):
-                floor[fmt] = r["seconds"]
-            ratio = f"{r['seconds'] / floor[fmt]:.1f}" if r["seconds"] and floor.get(fmt) else ""
-            secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
-            peak = f"{r['peak_rss_mb']:,}" if r["peak_rss_mb"] is not None else "-"
-            line = f"| {rows:,} | {name} | {secs} | {peak} | {ratio} | {r['note']} |"
-            lines.append(line)
-            print(line, flush=True)
+    for cols in args.cols:
+        for rows in args.rows:
+            floor = {}
+            for name in args.steps:
+                fmt = "parquet" if name.endswith("parquet") else "csv"
+                path = data_path(rows, cols, not args.null, fmt, args.levels)
+                r = run(name, path, args.timeout, args.detectors)
+                if name.startswith("floor"):
+                    floor[fmt] = r["seconds"]
+                ratio = f"{r['seconds'] / floor[fmt]:.1f}" if r["seconds"] and floor.get(fmt) else ""
+                secs = f"{r['seconds']:.2f}" if r["seconds"] is not None else "-"
+                inner = f"{r['inner_seconds']:.2f}" if r.get("inner_seconds") is not None else "-"
+                peak = f"{r['peak_rss_mb']:,}" if r["peak_rss_mb"] is not None else "-"
+                line = f"| {rows:,} | {cols} | {name} | {secs} | {inner} | {peak} | {ratio} | {r['note']} |"
+                lines.append(line)
+                print(line, flush=True)
     if args.write:
-        size = ", ".join(f"{r:,} rows: {data_path(r, args.cols, not args.null).stat().st_size / 1e6:.0f} MB"
-                         for r in args.rows)
-        text = (f"{machine()}- Files ({args.cols} columns, CSV): {size}\n- Command: "
+        size = ", ".join(f"{r:,} x {c}: {data_path(r, c, not args.null, 'csv', args.levels).stat().st_size / 1e6:.0f} MB"
+                         for c in args.cols for r in args.rows)
+        text = (f"{machine()}- Files (CSV): {size}\n- Command: "
                 f"`python benchmarks/bench_scale.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n")
         Path(args.write).write_text(text)
 

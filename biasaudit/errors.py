@@ -7,6 +7,9 @@ expected and what to do; the CLI prints them on one line and exits with code 2.
 """
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 __all__ = [
     "BiasAuditError",
     "DataError",
@@ -14,6 +17,7 @@ __all__ = [
     "ColumnError",
     "BiasCheckError",
     "BiasAuditWarning",
+    "missing_column",
 ]
 
 
@@ -55,3 +59,13 @@ class BiasCheckError(BiasAuditError, AssertionError):
 
 class BiasAuditWarning(UserWarning):
     """Emitted by checks run with ``on_fail="warn"``."""
+
+
+def missing_column(name: str, columns: Iterable[str], what: str) -> ColumnError:
+    """"<what> column 'x' not found. Did you mean 'X'? Columns are: ..." as a :class:`ColumnError`."""
+    columns = [str(c) for c in columns]
+    lower = {c.lower(): c for c in columns}
+    close = [lower[name.lower()]] if name.lower() in lower else difflib.get_close_matches(name, columns, n=3)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
+    return ColumnError(f"{what} column {name!r} not found.{hint} Columns are: {shown}.")

@@ -57,7 +57,7 @@ def large():
 
 
 def test_registered():
-    assert DETECTORS["overgeneralization"] == "biasaudit.detectors.overgeneralization:overgeneralization"
+    assert DETECTORS["overgeneralization"].target == "biasaudit.detectors.overgeneralization:overgeneralization"
 
 
 # ----------------------------------------------------------------- the lecture's six statements (§9)

@@ -79,15 +79,38 @@ def test_large_planted_duplicates_found(large, large_result):
     assert row["share_deduplicated"] == pytest.approx((dedup["species"] == "CAT").mean())
 
 
-def test_poisson_rule_without_high_entropy_column():
-    # 30 copies of one row among 100 rows of 4 independent binary columns: far more than chance
-    rng = np.random.default_rng(1)
-    base = pd.DataFrame(rng.integers(0, 2, size=(70, 4)).astype(str), columns=list("abcd"))
-    df = pd.concat([base, pd.DataFrame([["0", "1", "0", "1"]] * 30, columns=list("abcd"))], ignore_index=True)
-    df["label"] = np.tile(["p", "q"], 50)
+def _copies(n_cols: int, n_base: int = 70, n_copies: int = 30, seed: int = 1) -> pd.DataFrame:
+    """``n_base`` random rows of independent binary columns and ``n_copies`` copies of one row."""
+    rng = np.random.default_rng(seed)
+    cols = [f"c{i}" for i in range(n_cols)]
+    base = pd.DataFrame(rng.integers(0, 2, size=(n_base, n_cols)).astype(str), columns=cols)
+    df = pd.concat([base, pd.DataFrame([["0", "1"] * (n_cols // 2)] * n_copies, columns=cols)], ignore_index=True)
+    df["label"] = np.tile(["p", "q"], (n_base + n_copies) // 2)
+    return df
+
+
+def test_poisson_rule_in_a_roomy_space():
+    # 30 copies among 100 rows of 14 independent binary columns (+ label): K = 2**15 >= n**2 cells,
+    # where rows would rarely coincide: the coincidences are evidence of copying
+    df = _copies(14)
     f = by_id(run(df, label="label"))["reporting:duplicates"]
-    assert f.details["high_entropy_columns"] == [] and f.p_value <= ALPHA
+    shares = [df[c].value_counts(normalize=True).to_numpy() for c in df.columns]
+    e_pairs = math.comb(100, 2) * math.prod(float((p ** 2).sum()) for p in shares)
+    sizes = df.groupby(list(df.columns)).size()
+    pairs = int(sum(math.comb(int(m), 2) for m in sizes))
+    assert f.details["cells"] == 2 ** 15 >= 100 ** 2
+    assert f.details["pairs"] == pairs and f.expected == pytest.approx(e_pairs)
+    assert f.p_value == pytest.approx(stats.poisson.sf(pairs - 1, e_pairs)) and f.p_value <= ALPHA
+    assert f.details["high_entropy_columns"] == []
     assert f.details["duplicate_publication"] and "independent columns predict" in f.message
+
+
+def test_few_possible_rows_are_no_evidence_of_copying():
+    # the same 30 copies among 100 rows of 4 binary columns: only 32 distinct rows exist
+    f = by_id(run(_copies(4), label="label"))["reporting:duplicates"]
+    assert f.details["cells"] == 32 and f.p_value <= ALPHA
+    assert not f.details["duplicate_publication"] and "dimensions imply" in f.message
+    assert f.severity == "info" and not f.pattern
 
 
 def test_no_duplicates_no_finding(small):
@@ -95,13 +118,26 @@ def test_no_duplicates_no_finding(small):
     assert "reporting:duplicates" not in by_id(run(df, label="species"))
 
 
-def test_weighted_table_equals_expanded_rows(small):
+def test_aggregated_table_has_no_duplicates_and_its_expansion_is_no_evidence(small):
     agg = small.groupby(["size", "color", "species"]).size().rename("count").reset_index()
-    f_agg = by_id(run(agg, label="species", weight="count"))["reporting:duplicates"]
-    f_rows = by_id(run(small.drop(columns="id"), label="species"))["reporting:duplicates"]
-    for key in ("pairs", "redundant", "n_distinct", "expected_pairs", "poisson_p", "cells"):
-        assert f_agg.details[key] == pytest.approx(f_rows.details[key]), key
-    assert f_agg.details["skew"] == f_rows.details["skew"]
+    assert "reporting:duplicates" not in by_id(run(agg, label="species", weight="count"))
+    expanded = agg.loc[agg.index.repeat(agg["count"])].drop(columns="count")
+    f = by_id(run(expanded, label="species"))["reporting:duplicates"]
+    assert f.details["redundant"] == len(small) - len(agg) and not f.details["duplicate_publication"]
+
+
+def test_a_weighted_row_listed_twice_is_a_duplicate(small):
+    agg = small.groupby(["size", "color", "species"]).size().rename("count").reset_index()
+    twice = pd.concat([agg, agg.iloc[[0]]], ignore_index=True)
+    f = by_id(run(twice, label="species", weight="count"))["reporting:duplicates"]
+    assert (f.details["n_rows"], f.details["redundant"], f.details["pairs"]) == (len(agg) + 1, 1, 1)
+    # the copy stands for agg.count[0] records: without it the group's weighted share falls back
+    row = agg.iloc[0]
+    skew = next(r for r in f.details["skew"] if r["attribute"] == "species" and r["group"] == row["species"])
+    total = agg["count"].sum() + row["count"]
+    in_group = agg.loc[agg["species"] == row["species"], "count"].sum() + row["count"]
+    assert skew["share"] == pytest.approx(in_group / total)
+    assert skew["share_deduplicated"] == pytest.approx((in_group - row["count"]) / (total - row["count"]))
 
 
 # --------------------------------------------------------------------------- A5 missingness
@@ -198,3 +234,18 @@ def test_missingness_invariant_to_row_order_and_names(small):
         if key.startswith("reporting:missing"):
             assert again[key].p_value == pytest.approx(f.p_value, rel=1e-12)
             assert again[key].p_min == pytest.approx(f.p_min, rel=1e-12)
+
+
+def test_dense_cell_keys_and_row_hashes_find_the_same_duplicates(large, monkeypatch):
+    """Rows keyed by their exact cell (few possible rows) or by 64-bit hashes give one answer."""
+    from biasaudit.engine import rowhash
+    df = large.drop(columns=["weight_kg", "photo_hash"])  # low-cardinality columns: dense cell keys
+    kw = dict(label="species", detectors=["reporting", "label_quality"])
+    dense = audit(df, **kw)
+    monkeypatch.setattr(rowhash, "DENSE_CELLS", 0)
+    hashed = audit(df, **kw)
+    assert [f.to_dict() for f in dense.findings] == [f.to_dict() for f in hashed.findings]
+    f = by_id(dense)["reporting:duplicates"]
+    non_id = [c for c in df.columns if c != "id"]
+    assert f.details["redundant"] == int(df.duplicated(subset=non_id).sum())
+    assert f.details["n_distinct"] == len(df.drop_duplicates(subset=non_id))

@@ -45,15 +45,46 @@ def test_detect_multi_separator(values, sep):
     assert detect_multi_separator(values) == sep
 
 
-def test_numeric_binned_into_quantiles():
+def _round2(v: float) -> float:
+    """Two significant digits, written out independently of the engine."""
+    return float(f"{v:.2g}")
+
+
+@pytest.mark.parametrize("n, tails", [(1000, True), (300, False)])
+def test_numeric_binned_at_rounded_quantiles_with_tails(n, tails):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=1000)
-    df = pd.DataFrame({"x": x, "y": rng.integers(0, 2, 1000)})
+    x = rng.normal(size=n)
+    df = pd.DataFrame({"x": x, "y": rng.integers(0, 2, n)})
     frame, roles = resolve(df, label="y")
-    edges = roles.bins["x"]
-    assert np.allclose(edges, np.quantile(x, np.linspace(0, 1, 6)))
-    counts = frame["x"].value_counts().sort_index()
-    assert counts.sum() == 1000 and counts.min() >= 199
+    probs = [0.05, 0.2, 0.4, 0.6, 0.8, 0.95] if tails else [0.2, 0.4, 0.6, 0.8]
+    cuts = [_round2(q) for q in np.quantile(x, probs)]
+    assert roles.bins["x"] == cuts
+    labels = [f"<={cuts[0]:g}"] + [f"({a:g}, {b:g}]" for a, b in zip(cuts, cuts[1:])] + [f">{cuts[-1]:g}"]
+    assert list(frame["x"].cat.categories) == labels
+    # each bin holds the values pandas puts between the cut points (right-closed)
+    want = pd.cut(x, [-np.inf] + cuts + [np.inf], labels=labels).value_counts().reindex(labels)
+    assert frame["x"].value_counts().reindex(labels).tolist() == want.tolist()
+    if tails:  # the bottom and top 5 % are bins of their own
+        assert abs(want.iloc[0] - 50) <= 15 and abs(want.iloc[-1] - 50) <= 15
+
+
+def test_bin_names_survive_a_subsample():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"age": rng.integers(18, 90, 20000), "y": rng.integers(0, 2, 20000)})
+    _, full = resolve(df, label="y")
+    _, part = resolve(df.sample(frac=0.97, random_state=2), label="y")
+    assert full.bins["age"] == part.bins["age"]
+
+
+def test_explicit_bins_and_empty_outer_bins_dropped():
+    df = pd.DataFrame({"age": [20, 30, 50, 60, 70, 22, 33, 44] * 10, "y": [0, 1] * 40})
+    frame, roles = resolve(df, label="y", bins={"age": [18, 25, 45, 65]})
+    assert roles.bins["age"] == [18.0, 25.0, 45.0, 65.0]
+    # no age <= 18: that bin is left out; 70 falls in the open top bin
+    assert list(frame["age"].cat.categories) == ["(18, 25]", "(25, 45]", "(45, 65]", ">65"]
+    assert frame["age"].value_counts()[">65"] == 10 and frame["age"].value_counts()["(18, 25]"] == 20
+    with pytest.raises(DataError, match="not numeric"):
+        resolve(df.assign(s=["a", "b"] * 40), label="y", bins={"s": [1, 2]})
 
 
 def test_small_integer_columns_are_categorical():

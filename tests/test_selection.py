@@ -254,7 +254,7 @@ def test_wide_joint_and_mapping_forms(small):
 def test_numeric_attribute_reference_uses_bins_or_raw_values(large):
     frame, roles = resolve(large, label="species")
     labels = list(frame["weight_kg"].cat.categories)
-    ref = pd.DataFrame({"attribute": "weight_kg", "value": labels, "share": [0.2] * 5})
+    ref = pd.DataFrame({"attribute": "weight_kg", "value": labels, "share": [1 / len(labels)] * len(labels)})
     res = by_id(run_selection(large, ref, label="species"))
     f = res["selection:reference:weight_kg"]
     counts = frame["weight_kg"].value_counts().reindex(labels).to_numpy()
@@ -383,11 +383,11 @@ def test_apply_roles_reproduces_resolve(large):
     again = apply_roles(large, roles)
     for c in frame.columns:
         assert frame[c].astype(object).fillna("NA").tolist() == again[c].astype(object).fillna("NA").tolist(), c
-    edges = roles.bins["weight_kg"]
-    out = large.head(3).assign(weight_kg=[edges[0] - 1, edges[-1] + 1, edges[1]])
+    cuts = roles.bins["weight_kg"]  # cut points: bins <=c0, (c0, c1], ..., >ck
+    out = large.head(3).assign(weight_kg=[cuts[0] - 1, cuts[-1] + 1, cuts[0]])
     binned = apply_roles(out, roles)["weight_kg"].astype(str).tolist()
     cats = list(frame["weight_kg"].cat.categories)
-    assert binned == [cats[0], cats[-1], cats[0]]  # outside the range -> edge bins; an edge -> the lower bin
+    assert binned == [cats[0], cats[-1], cats[0]]  # outside the range -> edge bins; a cut point -> the lower bin
 
 
 def test_cli_compare_end_to_end(tmp_path, small):

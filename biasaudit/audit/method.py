@@ -70,14 +70,14 @@ def method_section(settings, family_size: int, n_testable: int, families: dict |
 
 
 def environment() -> dict:
-    """Software versions for the method section."""
-    import matplotlib
-    import numpy as np
-    import pandas as pd
-    import scipy
-    import sklearn
-    import statsmodels
+    """Software versions for the method section (read from the installed metadata, nothing imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
     return {"python": sys.version.split()[0], "platform": platform.platform(terse=True),
-            "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
-            "statsmodels": statsmodels.__version__, "scikit-learn": sklearn.__version__,
-            "matplotlib": matplotlib.__version__, "biasaudit": __version__}
+            "numpy": v("numpy"), "pandas": v("pandas"), "scipy": v("scipy"), "statsmodels": v("statsmodels"),
+            "scikit-learn": v("scikit-learn"), "matplotlib": v("matplotlib"), "biasaudit": __version__}

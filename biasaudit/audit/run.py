@@ -1,61 +1,87 @@
-"""Orchestration: roles -> counts -> detectors -> two multiple-testing families -> severity -> result."""
+"""Orchestration: source -> summaries -> roles -> count store -> detectors -> families -> severity -> result."""
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..detectors import get_detectors
+from ..detectors import planned_tables, registry
 from ..engine.context import AuditContext
-from ..engine.counts import encode
-from ..engine.roles import resolve
+from ..engine.describe import dataset_info, engine_section
+from ..engine.levels import parse_bins
+from ..engine.store import RowGuard
 from ..findings import AuditResult, Finding
-from ..loaders import load
 from ..settings import Settings
 from .families import assign_families, families_section
 from .folding import fold_group_rates, settle_folding
 from .grading import grade, sort_key
 from .method import method_section
-from .tables import coverage_tables, dataset_info, group_table
+from .tables import coverage_tables, group_table
 
-__all__ = ["audit", "grade", "group_table"]
+__all__ = ["audit", "grade", "group_table", "LABEL_TYPE_ERROR"]
+
+#: Message of the TypeError for a label that is not a column name.
+LABEL_TYPE_ERROR = "The 'label' parameter of audit must be a column name (str). Got {got} instead."
 
 
-def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = None,
+def _names(value, param: str) -> tuple | None:
+    """A column name or a list of them as a tuple (a single string is one column)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (pd.Series, pd.DataFrame)):
+        raise TypeError(f"The '{param}' parameter of audit must be column names (str). Got a "
+                        f"{type(value).__name__} instead.")
+    out = tuple(value)
+    bad = [v for v in out if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"The '{param}' parameter of audit must be column names (str). Got {bad[0]!r} instead.")
+    return out
+
+
+def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | None = None,
           weight: str | None = None, ids: Iterable[str] | None = None,
-          attributes: Iterable[str] | None = None, multi: Mapping[str, str | None] | None = None,
-          positive: str | None = None, reference=None, compare=None,
-          reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
+          attributes: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+          multi: Mapping[str, str | None] | None = None, positive: str | None = None, reference=None,
+          compare=None, reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
           alpha: float = 0.05, correction: str = "bh", primary_correction: str = "holm",
-          random_state: int = 0, n_bins: int = 5,
+          random_state: int = 0, n_bins: int = 5, bins=None,
           max_levels: int = 50, k_max: int | None = None, probe: bool = True,
           detectors: Iterable[str] | None = None, source: str | None = None,
           progress: Callable | None = None, engine: str = "auto", chunk_size: int | None = None,
           sample_rows: int | None = None, prediction: str | None = None,
           predicted_positive: Iterable[str] | str | None = None, score: str | None = None,
-          threshold: float | None = None, weight_file=None) -> AuditResult:
+          threshold: float | None = None, weight_file=None, encoding: str = "utf-8") -> AuditResult:
     """Audit a labelled table for bias.
+
+    Every input takes one path: a source of column chunks, one pass of per-column summaries, one
+    role resolver, one count store of encoded tables, then the detectors (see
+    :mod:`biasaudit.engine.scan`).
 
     Parameters
     ----------
-    data : pandas.DataFrame or path
-        The table (or a file :func:`biasaudit.load` reads).
+    data : pandas.DataFrame, dask DataFrame or path
+        The table, or a file :func:`biasaudit.load` reads (CSV/TSV/Parquet files are read in chunks).
     label : str, optional
         The label column; inferred when omitted (a column named label/class/target/y/outcome,
         else the last column).
-    sensitive : list of str, optional
+    sensitive : str or list of str, optional
         The sensitive attributes your question is about.  Their hypotheses (association, group
-        rates, conditional checks by the other named attributes, coverage of their combinations)
-        form the primary family, corrected on its own and reported first.  When omitted, every
-        attribute is audited for group attribution and proxies, in one exploratory family.
+        rates, the association of each pair of them, conditional checks by the other named
+        attributes) form the primary family, corrected on its own and reported first.  When
+        omitted, every attribute is audited for group attribution and proxies, in one exploratory
+        family.
     weight : str, optional
         A column of non-negative frequency weights (aggregated tables).
+    attributes, exclude : list of str, optional
+        Audit only these columns; leave these columns out.
     multi : dict, optional
         Multi-valued columns and their separators (None: detect).
     positive : str, optional
-        The label value whose rate is compared (default: the minority value).
+        The label value whose rate is compared (default: the minority value, by weight when weighted).
     reference : DataFrame or path, optional
         Population shares (columns attribute, value, share) for the selection detector.
     compare : DataFrame or path, optional
@@ -68,56 +94,59 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
         Correction of the primary family (Holm: family-wise error control for the few hypotheses
         named before the scan).
     random_state : int
-        Seed of all Monte Carlo and permutation procedures.
+        Seed of the row sample and of every Monte Carlo and permutation procedure.
+    n_bins : int
+        Quantile bins of numeric attributes (plus a bottom and a top 5 % bin).
+    bins : int, mapping or list of str, optional
+        Overrides ``n_bins``: an int, or per column the cut points (``{"age": [18, 25, 45, 65]}``)
+        or a number of bins; the CLI's ``"5"`` / ``"age=18,25,45,65"`` strings are accepted too.
     engine : {"auto", "memory", "stream", "dask"}
-        ``"memory"`` loads the table; ``"stream"`` reads a CSV/Parquet file (or a DataFrame) in
-        chunks and counts without holding the rows (:mod:`biasaudit.stream`); ``"dask"`` counts
-        a dask DataFrame partition by partition (:mod:`biasaudit.distributed`). ``"auto"``: dask
-        for a dask DataFrame, stream for a CSV/Parquet file larger than 256 MB or than a quarter
-        of the available memory, memory otherwise. Count-based findings are identical across engines.
+        One engine runs in every case.  ``"memory"`` keeps every row in the row sample (exact
+        row-reading detectors at any size); ``"dask"`` is implied by a dask DataFrame.
     chunk_size : int, optional
-        Rows per chunk of the streaming engine.
+        Rows per chunk.
     sample_rows : int, optional
-        Rows of the seeded sample that detectors needing rows (the probe, duplicates, missing
-        values, the coverage scan) use under the stream and dask engines; exact when the data
-        have no more rows than this.
-    prediction : str, optional
-        Column of a model's hard predictions; audited by the ``predictions`` detector (error
-        rates, PPV and selection rates by group) and left out of the audited attributes.
-    predicted_positive : str or list of str, optional
-        Prediction value(s) meaning "positive" (default: the label's positive value).
-    score : str, optional
-        Column of a model's scores: predicted positive when ``score >= threshold``; also used
-        for calibration by group.  Left out of the audited attributes.
-    threshold : float, optional
-        Cut-off of ``score`` (default 0.5 for scores within [0, 1]).
+        Rows of the seeded sample that detectors reading rows use (default 200,000); exact when
+        the data have no more rows than this.
+    prediction, predicted_positive, score, threshold
+        A model's outputs, audited by the ``predictions`` detector (its rows are matched, so the
+        sample holds every row).
     weight_file : path or DataFrame, optional
-        Per-row weights written by ``biasaudit reweigh`` (see :mod:`biasaudit.reweigh`); the
-        tests then use counts scaled to Kish's effective sample size.
+        Per-row weights written by ``biasaudit reweigh``; the tests then use counts scaled to
+        Kish's effective sample size.
+    encoding : str
+        Text encoding of a delimited file.
 
     Returns
     -------
     AuditResult
     """
+    if label is not None and not isinstance(label, str):
+        raise TypeError(LABEL_TYPE_ERROR.format(got=f"a {type(label).__name__}"))
+    sensitive, attributes = _names(sensitive, "sensitive"), _names(attributes, "attributes")
+    exclude, ids = _names(exclude, "exclude"), _names(ids, "ids")
+    n_given, per_column = parse_bins(bins)
+    n_bins = n_given if n_given is not None else n_bins
     from ..validation import validate_all  # the validators of the CLI and the config file
     checked = validate_all(alpha=alpha, correction=correction, random_state=random_state, n_bins=n_bins,
                            max_levels=max_levels, k_max=k_max, threshold=threshold, chunk_size=chunk_size,
                            sample_rows=sample_rows)
     alpha, random_state, n_bins, max_levels = (checked[k] for k in ("alpha", "random_state", "n_bins", "max_levels"))
-    sensitive = tuple(sensitive) if sensitive is not None else None  # read twice: roles and families
     if primary_correction not in ("bh", "holm", "by"):
         raise ValueError("The 'primary_correction' parameter of audit must be 'holm', 'bh' or 'by'. "
                          f"Got {primary_correction!r} instead.")
-    from ..engine.scan import choose_engine
-    model_inputs = prediction is not None or score is not None or weight_file is not None
-    if model_inputs and engine == "auto" and choose_engine(data, engine) == "stream":
-        engine = "memory"  # predictions and weight files are matched row by row
-    engine = choose_engine(data, engine)
-    if model_inputs and engine != "memory":
-        raise ValueError(f"Predictions, scores and weight files need engine='memory'. Got {engine!r} instead.")
+    from ..engine.scan import DEFAULT_SAMPLE_ROWS, ENGINES, choose_engine
+    if engine not in ENGINES:
+        raise ValueError(f"The 'engine' parameter of audit must be one of {', '.join(ENGINES)}. Got {engine!r} "
+                         f"instead.")
+    outputs = [c for c in (prediction, score) if c is not None]
+    every_row = engine == "memory" or bool(outputs) or weight_file is not None
+    if every_row:
+        sample_rows = max(int(sample_rows or 0), 2**62)
+    chosen_engine = choose_engine(data, engine)
     if source is None:
         source = "DataFrame" if isinstance(data, pd.DataFrame) else (
-            "dask DataFrame" if engine == "dask" else str(data))
+            "dask DataFrame" if chosen_engine == "dask" else str(data))
     settings = Settings(alpha=alpha, correction=correction, primary_correction=primary_correction,
                         random_state=random_state, n_bins=n_bins,
                         max_levels=max_levels, k_max=k_max, probe=probe, non_causal=tuple(non_causal))
@@ -125,63 +154,154 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
                "prediction": prediction, "score": score, "threshold": threshold,
                "predicted_positive": ((predicted_positive,) if isinstance(predicted_positive, str)
                                       else tuple(predicted_positive or ())), "weight_file": weight_file}
-    streamed = None
-    if engine == "memory":
-        raw = load(data, label=label)
-        if raw.attrs.get("biasaudit_multi"):  # multi-valued columns the loader made (e.g. COCO categories)
-            multi = {**raw.attrs["biasaudit_multi"], **dict(multi or {})}
-        if weight_file is not None:  # reweighing / raking weights (biasaudit reweigh)
-            from ..tools.reweigh import attach_weight_file
-            raw, weight = attach_weight_file(raw, weight_file, weight=weight)
-        frame, roles = resolve(raw, label=label, sensitive=sensitive, weight=weight, ids=ids,
-                               attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
-                               max_levels=max_levels, exclude=[c for c in (prediction, score) if c is not None])
-        table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
-        from ..engine.weights import needs_design_weights
-        if weight_file is not None or needs_design_weights(table.weights):
-            from ..tools.reweigh import weighted_table  # fractional weights: tests see Kish-scaled counts
-            table = weighted_table(table)
-        ctx = AuditContext(table=table, roles=roles, settings=settings, frame=frame, raw=raw, options=options)
-    else:  # count tables chunk by chunk (stream) or partition by partition (dask); rows never held
-        from ..engine.scan import engine_scan
-        streamed = engine_scan(data, engine=engine, chunk_size=chunk_size, sample_rows=sample_rows,
-                               progress=progress, label=label, sensitive=sensitive, weight=weight, ids=ids,
-                               attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
-                               max_levels=max_levels, k_max=k_max, random_state=random_state)
-        roles, table = streamed.roles, streamed.store
-        ctx = streamed.context(settings, options)
+    roles_kw = dict(label=label, sensitive=sensitive, weight=weight, ids=ids, attributes=attributes,
+                    exclude=exclude, multi=multi, positive=positive, n_bins=n_bins, bins=per_column,
+                    max_levels=max_levels, outputs=outputs)
+    chosen = registry(detectors, probe)
+    tracker = _Progress(progress, chosen)
+    if weight_file is not None:  # reweighing / raking weights (biasaudit reweigh), matched by id or row order
+        from ..loaders import load
+        from ..engine.weights import attach_weight_file
+        frame = load(data, label=label, encoding=encoding) if not isinstance(data, pd.DataFrame) else data
+        frame, roles_kw["weight"] = attach_weight_file(frame, weight_file, weight=weight)
+        data = frame
+    if chosen_engine == "dask":
+        from ..engine.dask import scan_dask
+        sc = scan_dask(data, sample_rows=sample_rows, progress=tracker.step, random_state=random_state, **roles_kw)
+    else:
+        from ..engine.scan import scan
+        sc = scan(data, chunk_rows=chunk_size, sample_rows=DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows,
+                  progress=tracker.step, random_state=random_state, encoding=encoding, **roles_kw)
+    try:
+        return _run(sc, chosen, settings, options, source, "dask" if chosen_engine == "dask" else "local", tracker,
+                    sensitive)
+    finally:
+        sc.close()
 
-    names = list(detectors) if detectors is not None else None
-    chosen = get_detectors(names)
-    if not probe:
-        chosen.pop("probe", None)
-        chosen.pop("image_probe", None)
+
+def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> AuditResult:
+    extra = planned_tables(chosen, sc.roles, sc.all_levels, sc.n_kept, settings)
+    hashes = tuple(dict.fromkeys(h for d in chosen for h in d.hashes))
+    sc.count(extra, progress=tracker.step, hashes=hashes)
+    roles = sc.roles
+    attrs = sc.source.frame.attrs if sc.source is not None and sc.source.frame is not None else {}
+    counts_ctx = AuditContext(table=sc.store, roles=roles, settings=settings, frame=RowGuard("frame", list(sc.preps)),
+                              raw=RowGuard("raw", sc.columns, attrs), options=options)
+    sample = {}
+
+    def sample_ctx():
+        if "ctx" not in sample:
+            from ..engine.sample import sample_context
+            sample["ctx"] = sample_context(sc, settings, options)
+        return sample["ctx"]
+
     findings: list[Finding] = []
     sections: dict = {}
-    for i, (name, fn) in enumerate(chosen.items()):
-        if progress is not None:
-            progress(name, i, len(chosen))
-        found = fn(ctx) if streamed is None else streamed.run(name, fn, settings, options)
+    note = (f"computed on a seeded uniform sample of {len(sc.sample.rows):,} of {sc.n_rows:,} rows: approximate"
+            if not sc.sample_complete else None)
+    for d in chosen:
+        tracker.start(d, sc)
+        if d.reads == "sample":
+            if len(sc.sample.rows) == 0:
+                sc.skipped.append(f"{d.name} (reads rows; sample_rows=0)")
+                continue
+            sc.sample_readers.append(d.name)
+            found = d.function()(sample_ctx())
+        else:
+            found = d.function()(counts_ctx)
+        section = None
         if isinstance(found, tuple):  # (findings, section)
             found, section = found
-            sections[name] = section
+        if d.reads == "sample" and note:
+            found = [f.evolve(details={**(f.details or {}), "approximate": note}) for f in found]
+            if isinstance(section, dict):
+                section = {**section, "approximate": note}
+        if section is not None:
+            sections[d.name] = section
         findings.extend(found)
-
+    tracker.stage("grading")
     findings, family_size, n_testable = grade(assign_families(findings, sensitive, roles), settings)
-    findings = settle_folding(fold_group_rates(
-        findings, roles, ctx if streamed is None else streamed.rows_context(settings, options)), sort_key)
+    rows_ctx = sample_ctx() if sc.sample_complete and len(sc.sample.rows) else None
+    if rows_ctx is None:
+        sc.skipped.append("group-rate folding by stratified tests (needs every row; raise --sample-rows)")
+    findings = settle_folding(fold_group_rates(findings, roles, rows_ctx), sort_key)
     families = families_section(findings, settings, sensitive, roles)
     # hypotheses tested only to keep the family honest (e.g. cells that are not depleted) count in
     # the family but are not reported one by one
     n_hidden = sum(1 for f in findings if f.details and f.details.get("hidden"))
     findings = [f for f in findings if not (f.details and f.details.get("hidden"))]
-    dataset = dataset_info(raw, frame, roles, table, source) if streamed is None else streamed.dataset_info(source)
-    if streamed is not None:
-        sections["engine"] = streamed.section(engine)
+    dataset = dataset_info(sc, source)
+    sections["engine"] = engine_section(sc, engine)
     sections["families"] = families
     sections["method"] = method_section(settings, family_size, n_testable, families)
     sections["method"]["n_tested_not_reported"] = n_hidden
-    sections["coverage_tables"] = coverage_tables(ctx, findings)
-    return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(ctx),
+    sections["coverage_tables"] = coverage_tables(counts_ctx, findings)
+    tracker.done()
+    return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(counts_ctx),
                        findings=tuple(findings), family_size=family_size, n_testable=n_testable,
                        sections=sections, tool={"name": "biasaudit", "version": __version__})
+
+
+class _Progress:
+    """Progress by estimated cost, so that the ETA follows the work left.
+
+    ``progress(stage, done, total)`` is called with ``done`` (seconds elapsed) and ``total`` (elapsed
+    plus the estimate of what is left).  What is left: reading (from the rows read so far), counting
+    (a third of reading) and every detector still to run (:meth:`Detector.estimate`, on the reference
+    machine, scaled by how fast this machine read the data compared with the reference).
+    """
+
+    #: Seconds the reference machine takes to read a million rows x columns (pass one).
+    REFERENCE_READ = 0.3
+
+    def __init__(self, progress, chosen) -> None:
+        self.progress = progress
+        self.chosen = chosen
+        self.t0 = time.perf_counter()
+        self.started: set = set()
+        self.shape = None  # (rows, sample rows, attributes, columns) once known
+        self.speed = 1.0
+
+    def _emit(self, stage: str, left: float) -> None:
+        if self.progress is not None:
+            elapsed = time.perf_counter() - self.t0
+            self.progress(stage, elapsed, elapsed + max(left, 0.0))
+
+    def _detectors_left(self) -> float:
+        shape = self.shape or getattr(self, "estimate", None)
+        if shape is None:
+            return 0.0
+        n, n_sample, n_attr, _ = shape
+        return self.speed * sum(d.estimate(n, n_sample, n_attr) for d in self.chosen if d.name not in self.started)
+
+    def step(self, stage: str, done: float, total: float) -> None:
+        if stage == "shape":  # columns and sampled rows, before reading: a first estimate of the detectors
+            self.columns, self.sampled = int(done), int(total)
+            return
+        elapsed = time.perf_counter() - self.t0
+        frac = done / total if total else 1.0
+        if stage == "reading" and self.shape is None and getattr(self, "columns", None):
+            rows = total if total > 1 else self.sampled
+            self.estimate = (rows, max(min(self.sampled, rows), 1), max(self.columns - 1, 1), self.columns)
+        if stage == "reading":
+            read_left = elapsed * (1 - frac) / frac if frac > 0 else elapsed
+            self._emit(stage, read_left * 1.3 + self._detectors_left())
+        else:
+            self._emit(stage, self._detectors_left())
+
+    def start(self, d, sc) -> None:
+        if self.shape is None:
+            self.shape = (sc.n_rows, max(len(sc.sample.rows), 1), len(sc.roles.attributes), len(sc.columns))
+            read = sc.timings.get("pass1_s") or 0.0
+            cells = sc.n_rows * len(sc.columns) / 1e6
+            if read > 0 and cells > 0.05:  # too little data to time the machine reliably
+                self.speed = min(max(read / (cells * self.REFERENCE_READ), 0.25), 8.0)
+        self.started.add(d.name)
+        n, n_sample, n_attr, _ = self.shape
+        self._emit(d.name, self._detectors_left() + self.speed * d.estimate(n, n_sample, n_attr))
+
+    def stage(self, name: str) -> None:
+        self._emit(name, 0.0)
+
+    def done(self) -> None:
+        self._emit("done", 0.0)

@@ -8,7 +8,7 @@ import pandas as pd
 from ..engine.context import AuditContext
 from ..findings import Finding
 
-__all__ = ["coverage_tables", "group_table", "dataset_info"]
+__all__ = ["coverage_tables", "group_table"]
 
 
 def coverage_tables(ctx: AuditContext, findings: list[Finding], limit: int = 4, max_levels: int = 12) -> dict:
@@ -32,7 +32,7 @@ def coverage_tables(ctx: AuditContext, findings: list[Finding], limit: int = 4, 
             continue
         try:
             t = ctx.label_table(a, b)
-        except (KeyError, ValueError, NotImplementedError):  # not counted (streaming engine)
+        except KeyError:  # not an audited column
             continue
         if max(len(t.levels[0]), len(t.levels[1])) > max_levels:
             continue
@@ -60,28 +60,3 @@ def group_table(ctx: AuditContext) -> pd.DataFrame:
             recs.append(rec)
     cols = ["attribute", "group", "n", "share"] + [f"rate:{v}" for v in label_levels]
     return pd.DataFrame(recs, columns=cols)
-
-
-def dataset_info(raw, frame, roles, table, source) -> dict:
-    label_counts = table.count(roles.label)
-    cols = []
-    for c in raw.columns:
-        s = raw[c]
-        cols.append({"name": str(c), "kind": roles.kinds.get(c, "excluded"), "n_unique": int(s.nunique()),
-                     "n_missing": int(s.isna().sum())})
-    for c, parent in roles.derived.items():
-        cols.append({"name": c, "kind": "derived", "derived_from": parent,
-                     "n_unique": int(frame[c].nunique()), "n_missing": int(frame[c].isna().sum())})
-    return {
-        "source": source, "n_rows": int(len(raw)), "n_rows_audited": int(len(frame)),
-        "n_weighted": float(table.n) if roles.weight else None,
-        "label": roles.label, "label_values": list(roles.label_values), "positive": roles.positive,
-        "label_counts": {v: label_counts.counts[i] for i, v in enumerate(label_counts.levels[0])},
-        "sensitive": list(roles.sensitive), "attributes": list(roles.attributes),
-        "ids": list(roles.ids), "weight": roles.weight, "bins": dict(roles.bins),
-        "derived": dict(roles.derived), "excluded": dict(roles.excluded),
-        "notes": list(raw.attrs.get("biasaudit_notes", [])) + list(roles.notes),
-        "skipped": list(raw.attrs.get("biasaudit_skipped", [])),
-        "columns": cols,
-    }
-

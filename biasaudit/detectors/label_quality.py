@@ -1,7 +1,8 @@
 """Label quality: conflicting labels, class imbalance and the positives each group has to learn from.
 
 * **Conflicting labels.** Rows whose audited attributes are identical (raw values of every
-  audited column; a missing value is a value) but whose labels differ -- the lecture's Ex01 small
+  audited column; a missing value is a value) but whose labels differ, counted over every row
+  from hashes of the attribute vectors by label (:meth:`biasaudit.engine.store.CountStore.conflicts`) -- the lecture's Ex01 small
   brown KURI against Ex04 small brown PUSI.  Counted by attribute vector with the share of the
   data they touch, naming the rows.  They mean label noise or an attribute that decides the label
   but is missing.  The share of rows that no rule on these attributes can classify correctly,
@@ -24,13 +25,9 @@ regression analysis. J. Clin. Epidemiol. 49, 1373-1379.
 """
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from .. import stats
 from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
-from ..engine.roles import MISSING, _as_text
 
 __all__ = ["label_quality", "conflicting_labels", "MIN_EVENTS"]
 
@@ -40,61 +37,18 @@ _MAX_VECTORS_SHOWN = 20
 _MAX_IDS = 10
 
 
-def _columns(ctx: AuditContext) -> list[str]:
-    """The raw columns behind the audited attributes (parents of derived ones), in order."""
-    roles = ctx.roles
-    cols = list(dict.fromkeys(roles.parent(a) for a in roles.attributes))
-    return [c for c in cols if c in ctx.raw.columns]
-
-
 def conflicting_labels(ctx: AuditContext) -> dict:
-    """Attribute vectors carrying more than one label value.
+    """Attribute vectors carrying more than one label value, counted over every row by hashing.
 
     Returns
     -------
     dict
         ``columns``, ``n``, ``n_vectors``, ``vectors`` (one dict per conflicting vector, largest
-        first: values, n, label counts, ids per label), ``n_rows_conflicting``,
-        ``share_conflicting`` and ``error_floor`` (share of rows any rule on these attributes
-        gets wrong).
+        first, then by first appearance; at most 20: values, n, label counts, ids per label),
+        ``n_vectors_conflicting``, ``n_rows_conflicting``, ``share_conflicting`` and
+        ``error_floor`` (share of rows any rule on these attributes gets wrong).
     """
-    roles = ctx.roles
-    cols = _columns(ctx)
-    raw = ctx.raw
-    keep = _as_text(raw[roles.label]).notna().to_numpy()
-    w = ctx.table.weights if ctx.table.weights is not None else np.ones(int(keep.sum()))
-    sub = raw.loc[keep, cols]
-    codes = pd.DataFrame({c: pd.factorize(sub[c], use_na_sentinel=False)[0] for c in cols})
-    vec = codes.groupby(cols, sort=False).ngroup().to_numpy() if cols else np.zeros(len(w), dtype=np.int64)
-    y = ctx.table.codes[roles.label].astype(np.int64)
-    k_y = len(ctx.table.levels[roles.label])
-    n_v = int(vec.max()) + 1 if vec.size else 0
-    counts = np.bincount(vec * k_y + y, weights=w, minlength=n_v * k_y).reshape(n_v, k_y)
-    n = float(w.sum())
-    labels_per = (counts > 0).sum(axis=1)
-    bad = np.flatnonzero(labels_per >= 2)
-    sizes = counts.sum(axis=1)
-    ids = (raw[roles.ids[0]][keep].astype(str).to_numpy() if roles.ids
-           else np.array([f"row {i + 1}" for i in np.flatnonzero(keep)]))
-    vectors = []
-    for v in sorted(bad, key=lambda v: (-sizes[v], v)):
-        rows = np.flatnonzero(vec == v)
-        first = rows[0]
-        by_label = {}
-        for j in np.flatnonzero(counts[v] > 0):
-            lab = ctx.table.levels[roles.label][j]
-            members = rows[y[rows] == j]
-            by_label[lab] = {"n": float(counts[v, j]), "ids": [str(x) for x in ids[members][:_MAX_IDS]]}
-        vectors.append({"values": {c: _show(sub[c].iloc[first]) for c in cols}, "n": float(sizes[v]),
-                        "labels": by_label})
-    n_conf = float(sizes[bad].sum())
-    floor = float((sizes - counts.max(axis=1)).sum() / n) if n else 0.0
-    return {"columns": cols, "n": n, "n_vectors": int(n_v), "vectors": vectors, "n_rows_conflicting": n_conf,
-            "share_conflicting": n_conf / n if n else 0.0, "error_floor": floor}
-
-
-def _show(value) -> str:
-    return MISSING if pd.isna(value) else str(_as_text(pd.Series([value])).iloc[0])
+    return ctx.table.conflicts()
 
 
 def _vector_text(v: dict) -> str:
@@ -109,7 +63,7 @@ def _conflict_finding(ctx: AuditContext, c: dict) -> Finding | None:
         return None
     label = ctx.roles.label
     cols = " and ".join(c["columns"])
-    k = len(c["vectors"])
+    k = c["n_vectors_conflicting"]
     shown = "; ".join(_vector_text(v) for v in c["vectors"][:3]) + ("; ..." if k > 3 else "")
     msg = (f"{c['n_rows_conflicting']:g} of {c['n']:g} rows ({100 * c['share_conflicting']:.0f}%) share their {cols} "
            f"with a row of another {label}: {k} attribute vector(s) with conflicting labels ({shown}); any rule on "
@@ -186,7 +140,7 @@ def label_quality(ctx: AuditContext):
     balance, by_group, few = _balance(ctx)
     out += few
     cols = ", ".join(conflicts["columns"])
-    text = [f"Label quality: {len(conflicts['vectors'])} of {conflicts['n_vectors']} distinct attribute vectors "
+    text = [f"Label quality: {conflicts['n_vectors_conflicting']} of {conflicts['n_vectors']} distinct attribute vectors "
             f"({cols}) carry more than one {roles.label}, touching {conflicts['n_rows_conflicting']:g} rows "
             f"({100 * conflicts['share_conflicting']:.1f}%); error floor of any rule on these attributes "
             f"{100 * conflicts['error_floor']:.1f}%."]

@@ -6,7 +6,9 @@ derived from a multi-valued attribute are represented by their parent): the tabl
 g x 1[c missing], tested by §1.1 (``stats.independence_test``).
 Effects: the range of missing rates across groups, the disparate impact of the *observed* rates
 (min / max of 1 - missing rate), and the bias-corrected Cramér's V (graded on Cohen's w scale).
-Counts come from one ``np.bincount`` per pair on the coded table.
+Every table is read from the count store: the engine counts a hidden indicator column
+``__missing__:<c>`` (level 0 missing, 1 present) chunk by chunk, with the tables g x indicator and
+s x g x indicator declared by :func:`tables`, so the tests are exact at any size.
 
 *Folding.* When c's missingness depends on several attributes, the one with the smallest p-value
 (then the largest V) is taken as the explanation; every other g is re-tested stratified on it
@@ -16,35 +18,44 @@ fails; ``stats.cmh_test``) for a two-level g, and for a g with R > 2 levels the 
 statistic for R x 2 x K tables (:func:`generalized_cmh`, Landis, Heyman & Koch 1978), which
 reduces to the CMH statistic when R = 2.
 
-**Duplicates.** Exact duplicate rows over every column except ids (missing values compare
-equal): the groups, the redundant copies (n - n_distinct) and the coincident pairs Σ C(m_g, 2).
-Chance baseline: with π_c the product of the column marginals, the expected number of coincident
-pairs of n independent rows is E = C(n, 2) Σ_c π_c² = C(n, 2) Π_j Σ_v p_jv², and
-P(pairs >= obs) is read from Poisson(E).  The rows are called *duplicate publication* only when a
-high-entropy column takes part (free text or a hash: more than ``max_levels`` distinct values; or
-a non-integer number with more than 10 distinct values) or the Poisson p <= alpha; otherwise the
-finding says identical feature vectors are expected in a space of K cells.  Note that dependent
-columns also raise the number of coincidences above the independence baseline, so without a
-high-entropy column a small Poisson p is worded as "more identical rows than independent columns
-predict", not as proof of copying.  The finding also shows how the duplicates shift group shares.
-Duplicate findings are observations outside the test family (severity ``info``).
+**Duplicates** (:mod:`biasaudit.detectors._duplicates`): identical rows over every column except
+ids and the weight, counted over every row by hashing whole rows.
 """
 from __future__ import annotations
 
 import math
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .. import stats
 from ..engine.context import AuditContext
+from ..engine.resolver import MISSING_PREFIX
 from ..findings import BiasType, Finding
-from ..engine.roles import _as_text
+from ._duplicates import duplicate_baseline, duplicate_findings
 
-__all__ = ["reporting", "missingness_findings", "duplicate_findings", "generalized_cmh", "duplicate_baseline"]
+__all__ = ["reporting", "tables", "missingness_findings", "duplicate_findings", "generalized_cmh",
+           "duplicate_baseline"]
 
-_MAX_GROUPS_SHOWN = 20
+
+def _groups(roles) -> list:
+    """The label and every non-derived attribute: what a column's missingness is tested against."""
+    return [roles.label] + [g for g in roles.attributes if g not in roles.derived]
+
+
+def tables(roles, levels, n, settings) -> list:
+    """g x 1[c missing] and, for folding, s x g x 1[c missing] for every column c with missing values."""
+    groups = _groups(roles)
+    out = []
+    for ind in levels:
+        if not ind.startswith(MISSING_PREFIX):
+            continue
+        column = ind[len(MISSING_PREFIX):]
+        gs = [g for g in groups if g != column and roles.parent(g) != column]
+        out += [(g, ind) for g in gs]
+        out += [(a, b, ind) for a, b in combinations(gs, 2)]
+    return out
 
 
 def reporting(ctx: AuditContext) -> tuple[list[Finding], dict]:
@@ -59,10 +70,6 @@ def reporting(ctx: AuditContext) -> tuple[list[Finding], dict]:
 
 
 # ----------------------------------------------------------------------------- missingness
-def _kept_rows(ctx: AuditContext) -> np.ndarray:
-    return _as_text(ctx.raw[ctx.roles.label]).notna().to_numpy()
-
-
 def generalized_cmh(tables) -> tuple[float, int, float]:
     r"""Generalised Cochran-Mantel-Haenszel test of R x 2 tables across K strata.
 
@@ -106,8 +113,9 @@ def generalized_cmh(tables) -> tuple[float, int, float]:
     dof = int(np.linalg.matrix_rank(v, tol=1e-9 * max(1.0, float(np.abs(v).max()))))
     if dof == 0:
         return 0.0, 0, 1.0
+    from scipy.stats import chi2
     q = float(d @ np.linalg.pinv(v, rcond=1e-10) @ d)
-    return q, dof, float(sps.chi2.sf(q, dof))
+    return q, dof, float(chi2.sf(q, dof))
 
 
 def _related(ctx: AuditContext, column: str, g: str) -> bool:
@@ -116,42 +124,33 @@ def _related(ctx: AuditContext, column: str, g: str) -> bool:
     return g == column or roles.parent(g) == column
 
 
-def _miss_table(codes: np.ndarray, k: int, miss: np.ndarray, weights) -> np.ndarray:
-    """k x 2 counts: column 0 missing, column 1 present."""
-    return np.bincount(codes.astype(np.int64) * 2 + (~miss).astype(np.int64), weights=weights,
-                       minlength=2 * k).reshape(k, 2)
-
-
 def missingness_findings(ctx: AuditContext) -> tuple[list[Finding], list]:
     """One finding per (column with missing values, attribute or label); see the module docstring."""
-    roles, table, alpha = ctx.roles, ctx.table, ctx.settings.alpha
-    keep = _kept_rows(ctx)
-    if keep.sum() != table.n_rows:
-        return [], []
+    roles, table = ctx.roles, ctx.table
     skip = set(roles.ids) | {roles.label} | ({roles.weight} if roles.weight else set())
-    groups = [roles.label] + [g for g in roles.attributes if g not in roles.derived]
-    weights = table.weights
+    weighted = roles.weight is not None
     out: list[Finding] = []
     section = []
     for column in ctx.raw.columns:
-        if column in skip:
+        ind = MISSING_PREFIX + str(column)
+        if column in skip or not table.has(ind):
             continue
-        miss = _as_text(ctx.raw[column][keep]).isna().to_numpy()
-        n_miss = float(weights[miss].sum()) if weights is not None else int(miss.sum())
+        n_miss = table.count(ind).counts[0]
+        n_miss = float(n_miss) if weighted else int(n_miss)
         if n_miss == 0:
             continue
         section.append({"column": str(column), "n_missing": n_miss, "share": n_miss / table.n})
         if n_miss == table.n:
             continue
         found = []
-        for g in groups:
+        for g in _groups(roles):
             if _related(ctx, column, g):
                 continue
-            t = _miss_table(table.codes[g], len(table.levels[g]), miss, weights)
+            t = table.count(g, ind).counts
             f = _missing_finding(ctx, column, g, t)
             if f is not None:
                 found.append((f, t))
-        out.extend(_fold(ctx, column, miss, found))
+        out.extend(_fold(ctx, ind, found))
     return out, section
 
 
@@ -197,7 +196,7 @@ def _missing_finding(ctx: AuditContext, column: str, g: str, t: np.ndarray) -> F
         details=details)
 
 
-def _fold(ctx: AuditContext, column: str, miss: np.ndarray, found: list) -> list[Finding]:
+def _fold(ctx: AuditContext, ind: str, found: list) -> list[Finding]:
     """Mark the consequences of the strongest association ``explained_by`` it (stratified test p > alpha)."""
     if len(found) < 2:
         return [f for f, _ in found]
@@ -208,18 +207,13 @@ def _fold(ctx: AuditContext, column: str, miss: np.ndarray, found: list) -> list
     if primary.p_value > alpha:
         return [f for f, _ in found]
     s = next(iter(primary.attributes))
-    s_codes, k_s = ctx.table.codes[s], len(ctx.table.levels[s])
-    weights = ctx.table.weights
     out = []
     for f, _ in found:
         if f is primary:
             out.append(f)
             continue
         g = next(iter(f.attributes))
-        g_codes, k_g = ctx.table.codes[g], len(ctx.table.levels[g])
-        # one bincount: stratum x level of g x missing
-        combined = (s_codes.astype(np.int64) * k_g + g_codes) * 2 + (~miss).astype(np.int64)
-        cube = np.bincount(combined, weights=weights, minlength=k_s * k_g * 2).reshape(k_s, k_g, 2)
+        cube = ctx.table.count(s, g, ind).counts  # stratum x level of g x (missing, present)
         cube = np.round(cube[:, cube.sum(axis=(0, 2)) > 0, :]).astype(np.int64)
         if cube.shape[1] == 2:
             cmh = stats.cmh_test(list(cube))
@@ -235,157 +229,3 @@ def _fold(ctx: AuditContext, column: str, miss: np.ndarray, found: list) -> list
             f = f.evolve(details=details)
         out.append(f)
     return out
-
-
-# ----------------------------------------------------------------------------- duplicates
-def _high_entropy(s: pd.Series, max_levels: int) -> bool:
-    n_unique = int(s.nunique(dropna=True))
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        x = s.dropna().astype(float)
-        return bool(n_unique > 10 and not x.eq(x.round()).all()) or n_unique > max_levels
-    return n_unique > max_levels
-
-
-def duplicate_baseline(frame: pd.DataFrame, weights: np.ndarray | None = None) -> dict:
-    r"""Chance baseline of coincident rows under independent columns.
-
-    .. math:: E[\text{pairs}] = \binom{n}{2} \prod_j \sum_v p_{jv}^2, \qquad
-              E[\text{distinct}] = \sum_c 1 - (1 - \pi_c)^n \ (\text{when } K \le 10^6)
-
-    with :math:`p_{jv}` the share of value v in column j (missing is a value; frequency
-    ``weights`` count each row that many times) and :math:`\pi_c = \prod_j p_{j c_j}` the share of
-    cell c of the K-cell product space.
-    """
-    w = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)
-    n_total = float(w.sum())
-    n = int(round(n_total))
-    margins = []
-    for c in frame.columns:
-        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
-        margins.append(np.bincount(codes, weights=w, minlength=len(uniques)) / n_total)
-    margins = [m[m > 0] for m in margins]
-    collision = math.prod(float(np.sum(m * m)) for m in margins)
-    k_cells = math.prod(len(m) for m in margins)
-    expected_pairs = math.comb(n, 2) * collision
-    expected_distinct = None
-    if k_cells <= 1_000_000:
-        pi = np.ones(1)
-        for m in margins:
-            pi = np.outer(pi, m).ravel()
-        expected_distinct = float(np.sum(-np.expm1(n * np.log1p(-np.minimum(pi, 1 - 1e-12)))))
-    return {"expected_pairs": expected_pairs, "cells": k_cells, "expected_distinct": expected_distinct}
-
-
-def duplicate_findings(ctx: AuditContext) -> tuple[list[Finding], dict]:
-    """One duplicates finding (or none when every row is distinct); see the module docstring.
-
-    With frequency weights each row stands for ``weight`` identical records, so an aggregated
-    table and its expanded rows give the same finding.
-    """
-    roles, alpha = ctx.roles, ctx.settings.alpha
-    raw = ctx.raw
-    cols = [c for c in raw.columns if c not in roles.ids and c != roles.weight]
-    w = np.ones(len(raw)) if roles.weight is None else \
-        pd.to_numeric(raw[roles.weight], errors="coerce").fillna(0).to_numpy(dtype=float)
-    from ..engine.weights import needs_design_weights
-    if needs_design_weights(w):  # fractional, or beyond exact float counts (1e308)
-        return [], {"note": "non-integer weights: duplicate rows are not counted"}
-    w = np.round(w).astype(np.int64)
-    present = w > 0
-    if present.sum() < 1 or not cols:
-        return [], {}
-    data = raw.loc[present, cols].reset_index(drop=True)
-    w = w[present]
-    group = data.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
-    sizes = np.bincount(group, weights=w).astype(np.int64)
-    n = int(w.sum())
-    n_distinct = int(np.count_nonzero(sizes))
-    redundant = n - n_distinct
-    pairs = int(sum(math.comb(int(m), 2) for m in sizes if m > 1))
-    if redundant == 0:
-        return [], {"n_rows": n, "n_distinct": n_distinct, "redundant": 0, "pairs": 0}
-    base = duplicate_baseline(data, w)
-    e_pairs = base["expected_pairs"]
-    p_value = float(sps.poisson.sf(pairs - 1, e_pairs)) if e_pairs > 0 else 0.0
-    high = [str(c) for c in cols if _high_entropy(data[c], ctx.settings.max_levels)]
-    published = bool(high) or p_value <= alpha
-    dup_groups = np.flatnonzero(sizes > 1)
-    ids_all = raw[roles.ids[0]].astype(str).to_numpy() if roles.ids else \
-        np.array([f"row {i + 1}" for i in range(len(raw))])
-    ids = ids_all[present]
-    evidence = []
-    for gi in sorted(dup_groups, key=lambda g: (-sizes[g], g))[:_MAX_GROUPS_SHOWN]:
-        rows = np.flatnonzero(group == gi)
-        evidence.append({"copies": int(sizes[gi]), "rows": [str(x) for x in ids[rows][:50]],
-                         **{str(c): _plain(data[c].iloc[rows[0]]) for c in cols if str(c) not in high}})
-    skew = _skew(ctx, raw, cols)
-    share = redundant / n
-    skew_text = ""
-    if skew:
-        top = skew[0]
-        delta = abs(top["share"] - top["share_deduplicated"])
-        skew_text = (f"; removing them changes no group's share by more than {100 * delta:.1f} points" if delta < 0.01
-                     else f"; removing them moves {top['attribute']}={top['group']} from {100 * top['share']:.1f}% "
-                          f"to {100 * top['share_deduplicated']:.1f}%")
-    n_groups = int(len(dup_groups))
-    if published:
-        why = (f"they repeat high-entropy column(s) {', '.join(high[:3])}" if high else
-               f"more identical rows than independent columns predict (expected {e_pairs:.3g} pairs, Poisson "
-               f"p={p_value:.3g}; strongly dependent columns could also explain this)")
-        msg = (f"{redundant} row(s) ({100 * share:.1f}%) are exact copies of other rows ({n_groups} group(s), "
-               f"{pairs} coincident pair(s)): duplicate publication, as {why}{skew_text}")
-        sugg = ("Drop the exact duplicates (keep one row per group) before training and evaluation, and make sure "
-                "no copy ends up on both sides of a train/test split.")
-    else:
-        msg = (f"{redundant} row(s) repeat the values of another row ({n_groups} group(s), {pairs} coincident "
-               f"pair(s)), but identical feature vectors are expected in a space of {base['cells']:,} cells "
-               f"(expected {e_pairs:.3g} pairs if the columns were independent; Poisson P(>= {pairs}) = "
-               f"{p_value:.3g}); this is not evidence of duplication")
-        sugg = "No action needed; keep identical rows unless they are known to be copies of one record."
-    details = {"n_rows": n, "n_distinct": n_distinct, "redundant": redundant, "groups": n_groups,
-               "pairs": pairs, "expected_pairs": e_pairs, "expected_distinct": base["expected_distinct"],
-               "cells": base["cells"], "poisson_p": p_value, "high_entropy_columns": high,
-               "duplicate_publication": published, "columns": [str(c) for c in cols], "skew": skew}
-    finding = Finding(
-        id="reporting:duplicates", bias_type=BiasType.REPORTING.value, detector="reporting", kind="duplicates",
-        attributes={}, message=msg, test="Poisson chance baseline", statistic=float(pairs), p_value=p_value,
-        in_family=False, testable=False, n=n, observed=float(pairs), expected=e_pairs, pattern=published,
-        severity="info", evidence=tuple(evidence), suggestion=sugg, details=details)
-    return [finding], {k: v for k, v in details.items() if k != "skew"}
-
-
-def _plain(v):
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return None
-    return v.item() if hasattr(v, "item") else v
-
-
-def _skew(ctx: AuditContext, raw: pd.DataFrame, cols: list) -> list[dict]:
-    """Group shares with and without the redundant copies (audited rows), largest change first."""
-    keep = _kept_rows(ctx)
-    data = raw.loc[keep, cols].reset_index(drop=True)
-    group = data.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
-    w = ctx.table.weights if ctx.table.weights is not None else np.ones(len(group))
-    sizes = np.bincount(group, weights=w)
-    _, first = np.unique(group, return_index=True)
-    extra = np.maximum(sizes[group[first]] - 1, 0)  # redundant copies of each group, on its first row
-    if not extra.any():
-        return []
-    rows = []
-    roles = ctx.roles
-    for a in [roles.label] + [c for c in roles.attributes if c not in roles.derived]:
-        codes, levels = ctx.table.codes[a], ctx.table.levels[a]
-        k = len(levels)
-        all_c = np.bincount(codes, weights=w, minlength=k)
-        dup_c = np.bincount(codes[first], weights=extra, minlength=k)
-        n_all, n_dup = all_c.sum(), dup_c.sum()
-        n_dedup = n_all - n_dup
-        for i, g in enumerate(levels):
-            if all_c[i] == 0:
-                continue
-            rows.append({"attribute": a, "group": g, "n": float(all_c[i]), "n_redundant": float(dup_c[i]),
-                         "share": float(all_c[i] / n_all),
-                         "share_among_redundant": float(dup_c[i] / n_dup),
-                         "share_deduplicated": float((all_c[i] - dup_c[i]) / n_dedup) if n_dedup else math.nan})
-    rows.sort(key=lambda r: (-abs(r["share"] - r["share_deduplicated"]), r["attribute"], r["group"]))
-    return rows

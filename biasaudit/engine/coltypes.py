@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .summaries import _FALSE, _INT_LITERAL, _TRUE, ColumnState
+from ..loaders.tables import TRUE_WORDS, text_kind
+from .summaries import _INT_LITERAL, ColumnState
 
 __all__ = ["TypedColumn", "typed_column", "quantiles_from_counts"]
 
@@ -63,12 +64,12 @@ class TypedColumn:
 
 
 def _typed_text(values: list) -> tuple[str, list]:
+    """The loader's rule (:func:`biasaudit.loaders.tables.text_kind`) on a column's distinct values."""
     stripped = [v.strip() for v in values]
-    non_empty = set(stripped) - {""}
-    if non_empty and non_empty <= (_TRUE | _FALSE):
-        return "bool", [True if v in _TRUE else False for v in stripped]
-    num = pd.to_numeric(pd.Series(stripped, dtype=object), errors="coerce").to_numpy(dtype=float)
-    if len(num) and not np.isnan(num).any():
+    kind, num = text_kind(stripped)
+    if kind == "bool":
+        return "bool", [v in TRUE_WORDS for v in stripped]
+    if kind == "num":
         return "num", list(num)
     return "text", stripped
 

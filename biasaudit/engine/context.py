@@ -1,4 +1,4 @@
-"""What every detector receives: the coded table, the roles, the settings and the inputs."""
+"""What every detector receives: the count store (or the row sample), the roles, the settings and the inputs."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .counts import CodedTable, CountTable
-from .roles import Roles
+from .resolver import Roles
 from ..settings import Settings
 
 __all__ = ["AuditContext"]
@@ -20,14 +20,15 @@ class AuditContext:
 
     Attributes
     ----------
-    table : CodedTable
-        Label and attributes encoded once; detectors count from it.
+    table : CountStore or CodedTable
+        Count tables: the engine's count store for detectors that read counts, a coded table of the
+        row sample for those that read rows.  Read with ``table.count(*columns)``.
     roles : Roles
     settings : Settings
     frame : pandas.DataFrame
-        The prepared frame (audited attributes as categories); for the few detectors that need rows.
+        The prepared rows of the sample (audited attributes as categories), for detectors that read rows.
     raw : pandas.DataFrame
-        The data as loaded (never modified).
+        The sample's rows as loaded (never modified).
     options : mapping
         Detector inputs such as ``reference`` (a DataFrame of attribute, value, share),
         ``compare`` (a second sample) and ``reference_group``.

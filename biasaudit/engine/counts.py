@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .roles import MISSING
+from .levels import MISSING
 
 __all__ = ["CountTable", "CodedTable", "encode", "encode_column"]
 

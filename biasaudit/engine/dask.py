@@ -1,19 +1,18 @@
-"""Dask engine: the streaming scan's two passes, one task per partition, summed on the cluster.
+"""Dask back end: the engine's passes, one task per partition, on the active scheduler.
 
 ``biasaudit.audit(ddf)`` with a :class:`dask.dataframe.DataFrame` runs
 
-1. a **summary** task per partition (the column dictionaries, value counts and a seeded bottom-k
-   row sample of :mod:`biasaudit._colsummary`), merged pairwise in partition order, so that the
-   shared dictionary assigns codes in order of first appearance exactly as the streaming
-   engine does;
-2. after the roles are decided on the client, a **counting** task per partition that codes its
-   rows with the shared dictionary and counts the planned tables (one ``np.bincount`` each),
-   summed pairwise (a tree) on the workers.
+1. a **summary** task per partition (the column states and the partition's bottom-k row sample,
+   :func:`biasaudit.engine.summaries.add_chunk`, the same function the file and DataFrame sources
+   use), merged pairwise in partition order, so that the shared dictionary assigns codes in order
+   of first appearance exactly as a single pass does;
+2. after the roles are decided on the client, every later pass (counting, unplanned tables, row
+   hashes) as a task per partition that turns its rows into the shared stored codes and runs the
+   same per-chunk function as the other sources; only the small results travel.
 
-Only summaries and count tables travel; the rows stay where the partitions are.  Tasks run
-on the active scheduler: a ``distributed.Client`` when one is connected (``--scheduler ADDRESS``
-on the command line), local threads otherwise.  Counts, p-values and findings equal those of
-the in-memory engine; detectors that need rows run on the row sample, as in streaming mode.
+Tasks run on the active scheduler: a ``distributed.Client`` when one is connected (``--scheduler
+ADDRESS`` on the command line), local threads otherwise.  Counts, p-values and findings equal
+those of any other source of the same rows.
 """
 from __future__ import annotations
 
@@ -22,12 +21,13 @@ from importlib import import_module
 import numpy as np
 import pandas as pd
 
-from .summaries import ColumnState
 from ..errors import BiasAuditError
-from .sources import Sample, frame_kinds, pandas_column
-from .scan import DEFAULT_SAMPLE_ROWS, ChunkCounter, StreamScan, _coerce
+from .scan import DEFAULT_SAMPLE_ROWS, Scan
+from .sources import frame_kinds, pandas_column
+from .spill import Sample
+from .summaries import ColumnState, add_chunk, coerce, value_hashes
 
-__all__ = ["scan_dask", "read_dask", "connect", "DaskMissingError"]
+__all__ = ["scan_dask", "read_dask", "connect", "DaskMissingError", "DaskScan"]
 
 
 class DaskMissingError(BiasAuditError, ImportError):
@@ -39,7 +39,8 @@ def _require(module: str):
         return import_module(module)
     except ImportError as exc:
         raise DaskMissingError(f"The dask engine needs {module.split('.')[0]}: pip install \"biasaudit[dask]\" "
-                               f"(or use --engine stream).") from exc
+                               f"(or pass a pandas DataFrame or a file).") from exc
+
 
 _PARTITION_BITS = 40
 _SEED_OFFSET = 0xDA5C
@@ -59,41 +60,31 @@ def _partition_columns(pdf: pd.DataFrame, kinds: dict) -> dict:
 
 def _summarize(pdf: pd.DataFrame, part: int, kinds: dict, dtypes: dict, label: str, sample_rows: int,
                seed: int) -> tuple:
-    """Pass one on one partition: column states, its bottom-k sample (raw values) and its rows."""
+    """Pass one on one partition: column states, its bottom-k sample (raw values) and its length."""
     states = {c: ColumnState(c, k, pandas_dtype=dtypes[c]) for c, k in kinds.items()}
     m = len(pdf)
-    cols = _partition_columns(pdf, kinds)
-    lab = _coerce(cols[label], states[label])
-    if lab[0] == "dict":
-        present = ~np.append(states[label].local_missing(lab[1]), True)[lab[2]]
-    else:
-        present = ~np.isnan(lab[1])
+    present, _, _, inputs = add_chunk(states, _partition_columns(pdf, kinds), label)
     keys = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), _SEED_OFFSET, int(part)]))).random(m)
     take = np.argpartition(keys, sample_rows - 1)[:sample_rows] if m > sample_rows else np.arange(m)
     take = take[np.argsort(take)] if sample_rows else np.empty(0, dtype=np.int64)
     picked = {"__present__": present[take]}
-    for c, st in states.items():
-        inp = _coerce(cols[c], st)
-        if inp[0] == "dict":
-            st.add_dict(inp[1], inp[2], present)
-            picked[c] = np.array(list(inp[1]) + [None], dtype=object)[inp[2][take]]
-        else:
-            st.add_num(inp[1], present)
-            picked[c] = inp[1][take]
+    for c, inp in inputs.items():
+        picked[c] = (np.array(list(inp[1]) + [None], dtype=object)[inp[2][take]] if inp[0] == "dict"
+                     else inp[1][take])
     sample = Sample(sample_rows)
     sample.add(keys[take], (int(part) << _PARTITION_BITS) + take.astype(np.int64), picked)
-    return states, sample, m
+    return states, sample, [m]
 
 
 def _merge(a: tuple, b: tuple) -> tuple:
     """Two summaries, ``b``'s rows after ``a``'s (states are merged in place)."""
-    states, sample, m = a
+    states, sample, lengths = a
     for c, st in states.items():
         st.merge(b[0][c])
     bs = b[1]
     bs.compact()
     sample.add(bs.keys, bs.rows, bs.cols)
-    return states, sample, m + b[2]
+    return states, sample, lengths + b[2]
 
 
 def _global_sample(states: dict, sample: Sample) -> Sample:
@@ -109,69 +100,88 @@ def _global_sample(states: dict, sample: Sample) -> Sample:
     return out
 
 
-def _count(pdf: pd.DataFrame, counter: ChunkCounter, states: dict, kinds: dict) -> tuple:
-    """Pass two on one partition: its counts of the planned tables."""
-    wanted = set(counter.sources)
-    raw = {}
+def _stored(pdf: pd.DataFrame, states: dict, kinds: dict, columns) -> dict:
+    """A partition's columns as the engine stores them (shared codes, numbers, value hashes)."""
+    wanted = set(columns)
+    out = {}
     for c in pdf.columns:
         name = str(c).strip()
         if name not in wanted:
             continue
         st = states[name]
-        inp = _coerce(pandas_column(pdf[c], kinds[name]), st)
-        if inp[0] == "num" and st.mode == "num":
-            raw[name] = inp[1]
-        elif st.mode == "hash":  # only its null flags are counted (missingness)
-            miss = np.isnan(inp[1]) if inp[0] == "num" else np.append(st.local_missing(inp[1]), True)[inp[2]]
-            raw[name] = miss.astype(np.uint8)
+        inp = coerce(pandas_column(pdf[c], kinds[name]), st)
+        if st.mode == "num":
+            out[name] = np.asarray(inp[1], dtype=np.float64)
+        elif st.mode == "hash":
+            if inp[0] == "num":
+                out[name] = value_hashes(st, [f"{v:.15g}" for v in inp[1]], np.isnan(inp[1]))
+            else:
+                local = inp[1]
+                out[name] = np.append(value_hashes(st, local, st.local_missing(local)), np.uint64(0))[inp[2]]
         else:
-            raw[name] = st.global_codes(inp[1], inp[2])
-    return counter.count(raw)
+            out[name] = st.global_codes(inp[1], inp[2])
+    return out
 
 
-def _add(a: tuple, b: tuple) -> tuple:
-    ta, na = a
-    tb, nb = b
-    return {k: ta[k] + tb[k] for k in ta}, na + nb
+def _map_part(pdf: pd.DataFrame, offset: int, states: dict, kinds: dict, columns, fn):
+    return fn(offset, len(pdf), _stored(pdf, states, kinds, columns))
 
 
-def scan_dask(ddf, *, sample_rows: int | None = None, progress=None, random_state: int = 0, k_max=None,
-              **roles_kw) -> StreamScan:
-    """The two passes of the dask engine over a dask DataFrame (see the module docstring).
+class DaskScan(Scan):
+    """A :class:`~biasaudit.engine.scan.Scan` whose passes run as dask tasks, one per partition."""
 
-    Returns
-    -------
-    biasaudit.stream.StreamScan
-        With the count tables summed over the partitions.
-    """
+    def attach(self, ddf, kinds: dict) -> None:
+        self.parts = ddf.to_delayed()
+        self.kinds = kinds
+
+    def map_stored(self, fn, columns, acc=None, progress=None):
+        dask = _require("dask")
+        needed = {c: self.states[c] for c in columns}
+        states = dask.delayed(needed, pure=True)
+        task = dask.delayed(_map_part, pure=True)
+        offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(int)
+        results = dask.compute(*[task(p, int(o), states, self.kinds, list(columns), fn)
+                                 for p, o in zip(self.parts, offsets)])
+        if progress is not None:
+            progress("counting", 1, 1)
+        if acc is None:
+            return list(results)
+        for r in results:
+            acc.add(r)
+        return acc
+
+    def close(self) -> None:
+        self.parts = []
+
+
+def scan_dask(ddf, *, sample_rows: int | None = None, progress=None, random_state: int = 0, **roles_kw) -> DaskScan:
+    """Pass one (a task per partition) and the roles of a dask DataFrame (see the module docstring)."""
     import time
 
     dask = _require("dask")
-    sample_rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else int(sample_rows)
+    sample_rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else int(min(sample_rows, 2**40))
     meta = ddf._meta
     kinds, dtypes = frame_kinds(meta)
     kinds = {str(c).strip(): k for c, k in kinds.items()}
     dtypes = {str(c).strip(): d for c, d in dtypes.items()}
     columns = [str(c).strip() for c in meta.columns]
-    scan = StreamScan(columns, f"dask DataFrame, {ddf.npartitions} partition(s)", chunk_rows=0,
-                      sample_rows=sample_rows, random_state=random_state)
-    label = scan.label_of(roles_kw.get("label"))
-    parts = ddf.to_delayed()
+    sc = DaskScan(columns, f"dask DataFrame, {ddf.npartitions} partition(s)", chunk_rows=0,
+                  sample_rows=sample_rows, random_state=random_state)
+    sc.attach(ddf, kinds)
+    label = sc.label_of(roles_kw.get("label"))
     t0 = time.perf_counter()
     summarize, merge = dask.delayed(_summarize, pure=True), dask.delayed(_merge, pure=True)
-    total = _tree([summarize(p, i, kinds, dtypes, label, sample_rows, random_state) for i, p in enumerate(parts)],
-                  merge)
-    states, sample, n_rows = dask.compute(total)[0]
-    scan.finish_summary(states, _global_sample(states, sample), n_rows, k_max=k_max, **roles_kw)
-    t1 = time.perf_counter()
-    counter = scan.counter()
-    needed = {c: states[c] for c in counter.sources}
-    shared = dask.delayed(counter, pure=True), dask.delayed(needed, pure=True)
-    count, add = dask.delayed(_count, pure=True), dask.delayed(_add, pure=True)
-    out, n = dask.compute(_tree([count(p, shared[0], shared[1], kinds) for p in parts], add))[0]
-    scan.set_counts(out, n)
-    scan.timings = {"pass1_s": round(t1 - t0, 3), "pass2_s": round(time.perf_counter() - t1, 3)}
-    return scan
+    total = _tree([summarize(p, i, kinds, dtypes, label, sample_rows, random_state)
+                   for i, p in enumerate(sc.parts)], merge)
+    states, sample, lengths = dask.compute(total)[0]
+    sc.lengths = list(lengths)
+    sc.set_states(states, _global_sample(states, sample), sum(lengths))
+    sc.timings["pass1_s"] = round(time.perf_counter() - t0, 3)
+    if progress is not None:
+        progress("reading", 1, 1)
+    sc.resolve(**roles_kw)
+    sc._positive_given = roles_kw.get("positive") is not None
+    return sc
 
 
 def connect(scheduler: str | None):
@@ -182,7 +192,7 @@ def connect(scheduler: str | None):
 
 
 def read_dask(path, *, encoding: str = "utf-8", blocksize: str = "64MB"):
-    """A CSV/TSV or Parquet file as a dask DataFrame typed like the streaming engine reads it.
+    """A CSV/TSV or Parquet file as a dask DataFrame typed like the engine reads files.
 
     Delimited text is read as text (``dtype="str"``), so that numbers, booleans and missing
     values are decided over the whole column, as :func:`biasaudit.load` decides them.

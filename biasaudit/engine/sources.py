@@ -1,23 +1,18 @@
-"""Where the streaming engine's chunks come from and where they go between its two passes.
+"""Where the engine's chunks come from: files read in chunks, DataFrames.
 
 * Sources: a CSV/TSV file (pyarrow's streaming reader, every column read as text so that types
   are decided over the whole column, as :func:`biasaudit.load` decides them; 1 MiB blocks), a
   Parquet file (record batches; string columns arrive dictionary-encoded, read straight into
   codes) or a pandas DataFrame (slices).  Each chunk is normalised to, per column, either
   ``("dict", local_values, codes)`` or ``("num", float64 values)``.
-* :class:`Spill`: the compact codes of pass one, one file per column in a temporary folder,
-  read back by pass two in chunks of any size.
-* :class:`Sample`: a seeded bottom-k row sample (one uniform key per row, drawn from a PCG64
-  stream advanced to the row's position, so the sample does not depend on the chunking).
+Where the chunks go between the passes (stored codes, the row sample): :mod:`biasaudit.engine.spill`.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -25,10 +20,8 @@ import pandas as pd
 from .summaries import CSV_NA_STRINGS
 from ..errors import InputFileError
 
-__all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "Spill", "Sample",
-           "prefetch", "sample_keys"]
+__all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "frame_source"]
 
-_SAMPLE_SEED_OFFSET = 0x5A3C
 #: Bytes pyarrow's CSV reader parses at a time (larger blocks raise its peak memory, not its speed).
 _CSV_BLOCK_BYTES = 1 << 20
 _STREAM_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".data", ".parquet", ".pq")
@@ -62,6 +55,7 @@ class Source:
     total_bytes: int | None = None
     description: str = ""
     rows_estimate: int | None = None
+    frame: pd.DataFrame | None = None  # the DataFrame a frame source reads (its attrs and index)
 
 
 def _arrow_column(arr) -> tuple:
@@ -138,16 +132,22 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
             reader = pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=conv)
         except pa.ArrowInvalid as exc:
             raise InputFileError(f"Cannot read {path} as csv: {str(exc).splitlines()[0]}.") from exc
+        pending, n_pending = [], 0
+        target = min(chunk_rows, _MIN_CHUNK_ROWS)  # small parse blocks, fewer (larger) chunks to encode
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
-            except pa.ArrowInvalid as exc:
+            except (pa.ArrowInvalid, OSError, EOFError) as exc:
                 raise InputFileError(f"Cannot read {path} as csv: {str(exc).splitlines()[0]}.") from exc
-            for start in range(0, batch.num_rows, chunk_rows):
-                part = batch.slice(start, chunk_rows)
-                yield part.num_rows, dict(zip(names, _encode_columns(part.columns)))
+            pending.append(batch)
+            n_pending += batch.num_rows
+            if n_pending >= target:
+                yield from _slices(pending, chunk_rows, names)
+                pending, n_pending = [], 0
+        if pending:
+            yield from _slices(pending, chunk_rows, names)
 
     lines = max(1, len(head.splitlines()) - 1)
     per_row = max(1.0, len(head.encode("utf-8", "replace")) / (lines + 1))
@@ -155,6 +155,19 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
     return Source(names, {c: "text" for c in names}, {c: None for c in names}, chunks, CSV_NA_STRINGS,
                   path.stat().st_size, f"CSV file, delimiter {delimiter!r}",
                   rows_estimate=int(path.stat().st_size * factor / per_row))
+
+
+#: Rows gathered from the CSV reader's small blocks before a chunk is encoded.
+_MIN_CHUNK_ROWS = 1 << 18
+
+
+def _slices(batches: list, chunk_rows: int, names: list):
+    """Gathered record batches as encoded chunks of at most ``chunk_rows`` rows."""
+    import pyarrow as pa
+    table = pa.Table.from_batches(batches).combine_chunks()
+    for start in range(0, table.num_rows, chunk_rows):
+        part = table.slice(start, chunk_rows)
+        yield part.num_rows, dict(zip(names, _encode_columns([c.combine_chunks() for c in part.columns])))
 
 
 def _parquet_source(path: Path, chunk_rows: int) -> Source:
@@ -224,21 +237,24 @@ def chunks_of(df: pd.DataFrame, chunk_rows: int, kinds: dict | None = None) -> I
         yield len(part), {str(c).strip(): pandas_column(part[c], kinds[c]) for c in cols}
 
 
-def _frame_source(df: pd.DataFrame, chunk_rows: int) -> Source:
+def frame_source(df: pd.DataFrame, chunk_rows: int, description: str = "DataFrame") -> Source:
+    """A pandas DataFrame as a source: one chunk, or a few of ``chunk_rows`` rows for a large frame."""
+    from ..errors import DataError
     if df.shape[1] == 0:
-        from ..errors import DataError
         raise DataError("the DataFrame has no columns. Give a table with a header row.")
+    if len(df) == 0:
+        raise DataError("the DataFrame has a header but no rows. An audit needs at least one labelled row.")
     kinds, dtypes = frame_kinds(df)
     names = [str(c).strip() for c in df.columns]
     return Source(names, {str(c).strip(): k for c, k in kinds.items()},
                   {str(c).strip(): d for c, d in dtypes.items()}, lambda: chunks_of(df, chunk_rows, kinds),
-                  frozenset(), None, "DataFrame", rows_estimate=len(df))
+                  frozenset(), None, description, rows_estimate=len(df), frame=df)
 
 
 def open_source(data, chunk_rows: int, encoding: str = "utf-8", delimiter: str | None = None) -> Source:
     """A :class:`Source` for a file path or a pandas DataFrame."""
     if isinstance(data, pd.DataFrame):
-        return _frame_source(data, chunk_rows)
+        return frame_source(data, chunk_rows)
     path = Path(os.fspath(data))
     if not path.exists():
         raise InputFileError(f"File not found: {path}. Check the path and try again.")
@@ -253,161 +269,3 @@ def open_source(data, chunk_rows: int, encoding: str = "utf-8", delimiter: str |
     if fmt[0] == "parquet":
         return _parquet_source(path, chunk_rows)
     return _csv_source(path, fmt[1], chunk_rows, encoding, delimiter)
-
-
-@dataclass
-class Sample:
-    """Bottom-k sample: the rows with the ``size`` smallest uniform keys (compacted lazily)."""
-
-    size: int
-    keys: np.ndarray = field(default_factory=lambda: np.empty(0))
-    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    cols: dict = field(default_factory=dict)
-    pending: list = field(default_factory=list)
-    n_pending: int = 0
-    _limit: float = np.inf
-
-    def threshold(self) -> float:
-        """Keys at or above this cannot enter the sample (an upper bound between compactions)."""
-        return self._limit
-
-    def add(self, keys: np.ndarray, rows: np.ndarray, cols: dict) -> None:
-        if len(keys) == 0:
-            return
-        self.pending.append((keys, rows, cols))
-        self.n_pending += len(keys)
-        if len(self.keys) + self.n_pending > 2 * max(self.size, 1 << 12):
-            self.compact()
-
-    def compact(self) -> None:
-        if not self.pending:
-            return
-        parts = [(self.keys, self.rows, self.cols)] + self.pending if len(self.keys) else self.pending
-        self.keys = np.concatenate([p[0] for p in parts])
-        self.rows = np.concatenate([p[1] for p in parts])
-        names = list(parts[-1][2])
-        cols = {}
-        for c in names:
-            arrs = [p[2][c] for p in parts]
-            if len({a.dtype for a in arrs}) > 1:  # numbers in one part, objects in another
-                arrs = [a.astype(object) for a in arrs]
-            cols[c] = np.concatenate(arrs)
-        self.cols = cols
-        self.pending, self.n_pending = [], 0
-        if len(self.keys) > self.size:
-            keep = np.argpartition(self.keys, self.size - 1)[:self.size] if self.size else np.empty(0, int)
-            self.keys, self.rows = self.keys[keep], self.rows[keep]
-            self.cols = {c: v[keep] for c, v in self.cols.items()}
-        if len(self.keys) >= self.size:
-            self._limit = float(self.keys.max()) if self.size else -np.inf
-
-    def ordered(self) -> "Sample":
-        self.compact()
-        o = np.argsort(self.rows, kind="stable")
-        return Sample(self.size, self.keys[o], self.rows[o], {c: v[o] for c, v in self.cols.items()})
-
-
-class Spill:
-    """One file per column in a temporary folder: uint16 codes or float64 numbers, chunk after chunk."""
-
-    def __init__(self, root: str | None = None) -> None:
-        self.dir = tempfile.mkdtemp(prefix="biasaudit-stream-", dir=root)
-        self.files: dict = {}
-        self.dtype: dict = {}
-        self.chunks: list = []
-
-    def write(self, col: str, arr: np.ndarray) -> None:
-        if col not in self.files:
-            self.files[col] = open(os.path.join(self.dir, f"c{len(self.files)}.bin"), "wb")
-            self.dtype[col] = arr.dtype
-        self.files[col].write(np.ascontiguousarray(arr).tobytes())
-
-    def convert(self, col: str, fn: Callable[[np.ndarray], np.ndarray] | None) -> None:
-        """Rewrite a column (e.g. uint16 codes -> float64 numbers); None drops it."""
-        if col not in self.files:
-            return
-        fh = self.files.pop(col)
-        fh.close()
-        old, dt = fh.name, self.dtype.pop(col)
-        if fn is None:
-            os.remove(old)
-            return
-        new = old + ".new"
-        with open(old, "rb") as src, open(new, "wb") as dst:
-            while True:
-                buf = src.read(dt.itemsize * (1 << 20))
-                if not buf:
-                    break
-                out = fn(np.frombuffer(buf, dtype=dt))
-                self.dtype[col] = out.dtype
-                dst.write(out.tobytes())
-        os.replace(new, old)
-        self.files[col] = open(old, "ab")
-        self.dtype.setdefault(col, np.dtype("float64"))
-
-    def read_chunks(self, cols: Iterable[str], rows: int) -> Iterator[tuple[int, dict]]:
-        """The spilled columns ``rows`` rows at a time (whatever the chunks they were written in)."""
-        cols = [c for c in cols if c in self.files]
-        for fh in self.files.values():
-            fh.flush()
-        handles = {c: open(self.files[c].name, "rb") for c in cols}
-        total = sum(self.chunks)
-        try:
-            for start in range(0, total, rows):
-                m = min(rows, total - start)
-                yield m, {c: np.frombuffer(h.read(m * self.dtype[c].itemsize), dtype=self.dtype[c])
-                          for c, h in handles.items()}
-        finally:
-            for h in handles.values():
-                h.close()
-
-    def close(self) -> None:
-        for fh in self.files.values():
-            fh.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def prefetch(iterator: Iterator, depth: int = 2) -> Iterator:
-    """Run ``iterator`` (reading and dictionary-encoding, which release the GIL) in a background thread."""
-    import queue
-    import threading
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer
-            q.put(exc)
-
-    t = threading.Thread(target=work, name="biasaudit-reader", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        t.join(timeout=5)
-
-
-def sample_keys(seed: int, start: int, m: int) -> np.ndarray:
-    """Uniform keys of rows start .. start+m-1 of the whole table (independent of the chunking)."""
-    bg = np.random.PCG64(np.random.SeedSequence([int(seed), _SAMPLE_SEED_OFFSET]))
-    if start:
-        bg.advance(start)
-    return np.random.Generator(bg).random(m)

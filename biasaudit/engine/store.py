@@ -1,44 +1,37 @@
-"""Count tables precomputed chunk by chunk, served like :class:`biasaudit.counts.CodedTable`.
+"""The count store: encoded count tables, added up chunk by chunk, answering any table.
 
-The streaming and Dask engines never hold the rows.  Before counting they *plan* which
-contingency tables the detectors will ask for (every attribute pair with the label, and every
-triple of few-level attributes with the label when the coverage scan goes to k = 3), then
-*cover* those column sets with a few wider tables (greedy set cover under a cell budget:
-one ``np.bincount`` over 6 columns + label gives the 20 triples inside it).  Each chunk adds
-its counts to these tables; :meth:`CountStore.count` answers any table inside one of them by
-summing out the other axes.
+Before counting, the engine *plans* the column sets the detectors read (the base plan: the
+label, every attribute with the label, every attribute pair with the label; plus what each
+detector declares in the registry), then *covers* them with a few wider tables (greedy set cover
+under a cell budget: one ``np.bincount`` over 6 columns + label gives the 20 triples inside it).
+Each chunk adds its counts to these tables; :meth:`CountStore.count` answers a planned table by
+summing out the other axes of the smallest covering table, and an unplanned one by another pass
+over the stored codes (``recount``), so a detector never fails on a table nobody planned.
 
-Anything that needs rows (``codes``, ``mask``, ``n_rows``, weights of a weighted table) raises
-:class:`RowAccessError`; a table no precomputed table contains raises
-:class:`NotPrecomputedError`.  The audit then runs that detector on the seeded row sample.
+Per-row data (``codes``, ``mask``, ``weights``) are not part of the store: a detector that needs
+rows declares it reads the row sample instead (see :mod:`biasaudit.detectors`).
 """
 from __future__ import annotations
 
 import math
 from itertools import combinations
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .counts import CountTable
 from ..errors import BiasAuditError
-from .roles import MISSING
+from .counts import CountTable
+from .levels import MISSING
 
-__all__ = ["CountStore", "RowAccessError", "NotPrecomputedError", "RowGuard", "plan_tables", "cover",
-           "count_chunk", "MAX_TABLE_CELLS"]
+__all__ = ["CountStore", "RowAccessError", "RowGuard", "plan_tables", "cover", "count_chunk",
+           "MAX_TABLE_CELLS", "observed_levels"]
 
 #: Cell budget of one covering table (counts are int64: 2 MiB).
 MAX_TABLE_CELLS = 2**18
-#: Above this many needed column sets the 3-way sets are not precomputed at all.
-_MAX_SETS = 20000
 
 
 class RowAccessError(BiasAuditError):
-    """A detector asked for row-level data, which the streaming engine does not hold."""
-
-
-class NotPrecomputedError(RowAccessError):
-    """A detector asked for a count table the streaming engine did not precompute."""
+    """Code that reads count tables asked for row-level data (a detector declared the wrong input)."""
 
 
 class _GuardedCodes(Mapping):
@@ -48,8 +41,8 @@ class _GuardedCodes(Mapping):
         self._columns = tuple(columns)
 
     def __getitem__(self, key):
-        raise RowAccessError(f"Row-level codes of {key!r} are not held by the streaming engine; "
-                             f"only count tables are.")
+        raise RowAccessError(f"Row-level codes of {key!r} are not in the count store; a detector that reads rows "
+                             f"must declare reads='sample' in the registry.")
 
     def __iter__(self):
         return iter(self._columns)
@@ -61,12 +54,21 @@ class _GuardedCodes(Mapping):
         return key in self._columns
 
 
-class RowGuard:
-    """Stands in for ``ctx.frame`` / ``ctx.raw`` in streaming mode: only ``columns`` is available."""
+class _GuardedWeights:
+    """``table.weights`` of a weighted :class:`CountStore`: it says the counts are weighted, holds no rows."""
 
-    def __init__(self, what: str, columns: Sequence[str]) -> None:
+    def __array__(self, *args, **kwargs):
+        raise RowAccessError("Per-row weights are not in the count store (its counts are weighted sums); a "
+                             "detector that reads rows must declare reads='sample' in the registry.")
+
+
+class RowGuard:
+    """Stands in for ``ctx.frame`` / ``ctx.raw`` of a count-reading detector: only ``columns`` and ``attrs``."""
+
+    def __init__(self, what: str, columns: Sequence[str], attrs: Mapping | None = None) -> None:
         object.__setattr__(self, "_what", what)
         object.__setattr__(self, "_columns", list(columns))
+        object.__setattr__(self, "_attrs", dict(attrs or {}))
 
     @property
     def columns(self):
@@ -75,147 +77,169 @@ class RowGuard:
 
     @property
     def attrs(self) -> dict:
-        """No loader annotations: the streaming engines read plain tables."""
-        return {}
+        return dict(self._attrs)
 
     def __getattr__(self, name):
-        raise RowAccessError(f"ctx.{self._what}.{name}: the rows are not held by the streaming engine.")
+        raise RowAccessError(f"ctx.{self._what}.{name}: rows are not available to a detector that reads counts.")
 
     def __getitem__(self, key):
-        raise RowAccessError(f"ctx.{self._what}[{key!r}]: the rows are not held by the streaming engine.")
+        raise RowAccessError(f"ctx.{self._what}[{key!r}]: rows are not available to a detector that reads counts.")
 
     def __len__(self) -> int:
-        raise RowAccessError(f"len(ctx.{self._what}): the rows are not held by the streaming engine.")
+        raise RowAccessError(f"len(ctx.{self._what}): rows are not available to a detector that reads counts.")
 
     def __iter__(self):
-        raise RowAccessError(f"iter(ctx.{self._what}): the rows are not held by the streaming engine.")
+        raise RowAccessError(f"iter(ctx.{self._what}): rows are not available to a detector that reads counts.")
 
 
 class CountStore:
-    """Precomputed count tables with the read-only interface of :class:`~biasaudit.counts.CodedTable`.
+    """Count tables with the read interface of :class:`~biasaudit.engine.counts.CodedTable`.
 
     Parameters
     ----------
     levels : mapping of column -> tuple of level names
-        In the order of the in-memory engine (the column order is that of ``encode``).
+        The audited columns (label first).
     tables : mapping of tuple of columns -> ndarray
         The covering tables (axes in the order of the key).
     n : int or float
         Rows (or total weight) counted.
     weighted : bool
         True when the counts are sums of frequency weights.
+    hidden : mapping, optional
+        Columns counted but not shown (e.g. the missingness indicators ``__missing__:<c>``).
+    recount : callable, optional
+        ``recount(columns) -> ndarray``: counts a table no covering table holds (another pass over
+        the stored codes).
+    design_scale : float, optional
+        Fractional weights: every count is multiplied by Kish's n_eff / sum(w) and rounded
+        (:mod:`biasaudit.engine.weights`).
     """
 
     def __init__(self, levels: Mapping[str, tuple], tables: Mapping[tuple, np.ndarray], n,
-                 weighted: bool = False, hidden: Mapping[str, tuple] | None = None) -> None:
+                 weighted: bool = False, hidden: Mapping[str, tuple] | None = None,
+                 recount: Callable[[tuple], np.ndarray] | None = None, design_scale: float | None = None,
+                 row_sets: Mapping[str, Callable[[], dict]] | None = None) -> None:
         self.levels = dict(levels)
-        self._hidden = dict(hidden or {})  # counted but not shown as columns (e.g. missingness indicators)
+        self._hidden = dict(hidden or {})
         self._tables = {tuple(k): v for k, v in tables.items()}
         self._n = n
         self._weighted = bool(weighted)
+        self._recount = recount
+        self._scale = design_scale
+        self._row_sets = dict(row_sets or {})
+        self._row_cache: dict = {}
         self.codes = _GuardedCodes(self.levels)
         self._cache: dict = {}
+        self.recounted: list = []
 
     @property
     def columns(self) -> tuple:
         return tuple(self.levels)
 
     @property
+    def hidden(self) -> dict:
+        """Counted columns not shown as attributes (name -> levels)."""
+        return dict(self._hidden)
+
+    @property
     def n(self):
+        if self._scale is not None:
+            return float(self._n * self._scale)
         return float(self._n) if self._weighted else int(self._n)
 
     @property
-    def n_rows(self) -> int:
-        raise RowAccessError("table.n_rows: the streaming engine holds count tables, not rows.")
+    def weighted(self) -> bool:
+        return self._weighted
 
     @property
     def weights(self):
-        if not self._weighted:
-            return None
-        raise RowAccessError("table.weights: the streaming engine does not hold per-row weights.")
+        """None for unweighted counts; a guard (not None) for weighted ones (rows are not held)."""
+        return _GuardedWeights() if self._weighted else None
 
     @property
     def tables(self) -> dict:
-        """The precomputed (covering) tables, keyed by their columns."""
+        """The covering tables, keyed by their columns."""
         return dict(self._tables)
 
     def count(self, *columns: str) -> CountTable:
-        """The contingency table over ``columns``, a margin of the smallest precomputed table holding them."""
+        """The contingency table over ``columns`` (any columns, any order)."""
         key = tuple(columns)
         if key in self._cache:
             return self._cache[key]
         if not columns:
-            return CountTable((), (), np.array(self._n))
+            return CountTable((), (), np.array(self.n))
         unknown = [c for c in columns if c not in self.levels and c not in self._hidden]
         if unknown:
             raise KeyError(unknown[0])
         if len(set(columns)) != len(columns):
-            raise NotPrecomputedError(f"A table over a repeated column {columns} is not precomputed.")
+            raise ValueError(f"A table over a repeated column {columns} is not defined.")
         best = None
         for cols, arr in self._tables.items():
             if set(columns) <= set(cols) and (best is None or arr.size < best[1].size):
                 best = (cols, arr)
         if best is None:
-            raise NotPrecomputedError(
-                f"The streaming engine did not precompute a table over {', '.join(columns)}; it holds every "
-                f"attribute pair with the label and the triples the coverage scan uses. Use engine='memory' "
-                f"for this detector or let it run on the row sample.")
-        cols, arr = best
-        drop = tuple(i for i, c in enumerate(cols) if c not in columns)
-        counts = arr.sum(axis=drop) if drop else arr
-        kept = [c for c in cols if c in columns]
-        counts = np.transpose(counts, [kept.index(c) for c in columns]) if kept != list(columns) else counts
+            counts = self._unplanned(key)
+        else:
+            cols, arr = best
+            drop = tuple(i for i, c in enumerate(cols) if c not in columns)
+            counts = arr.sum(axis=drop) if drop else arr
+            kept = [c for c in cols if c in columns]
+            counts = np.transpose(counts, [kept.index(c) for c in columns]) if kept != list(columns) else counts
+        if self._scale is not None:
+            counts = np.rint(counts * self._scale).astype(np.int64)
         names = {**self._hidden, **self.levels}
         table = CountTable(key, tuple(names[c] for c in columns), np.ascontiguousarray(counts))
         if len(self._cache) < 4096:
             self._cache[key] = table
         return table
 
+    def _unplanned(self, key: tuple) -> np.ndarray:
+        if self._recount is None:
+            raise RowAccessError(f"No count table over {', '.join(key)} was planned and the stored codes are gone.")
+        counts = self._recount(key)
+        self.recounted.append(list(key))
+        self._tables[key] = counts
+        return counts
+
     def all_tables(self, columns: Sequence[str], k: int) -> dict:
         return {combo: self.count(*combo) for combo in combinations(columns, k)}
 
+    def duplicates(self) -> dict:
+        """Duplicate rows over every row, from row hash counts (:func:`biasaudit.engine.rowsets.duplicates`)."""
+        return self._row_set("duplicates")
+
+    def conflicts(self) -> dict:
+        """Attribute vectors with more than one label (:func:`biasaudit.engine.rowsets.conflicts`)."""
+        return self._row_set("conflicts")
+
+    def _row_set(self, kind: str) -> dict:
+        if kind not in self._row_cache:
+            if kind not in self._row_sets:
+                raise RowAccessError(f"Row hashes for {kind} were not counted; the detector must declare "
+                                     f"hashes=({kind!r},) in the registry.")
+            self._row_cache[kind] = self._row_sets[kind]()
+        return self._row_cache[kind]
+
     def has(self, column: str) -> bool:
-        """True for a column (shown or hidden) the tables count."""
+        """True for a column (shown or hidden) the store counts."""
         return column in self.levels or column in self._hidden
 
     def mask(self, **cell):
-        raise RowAccessError("table.mask(): the streaming engine holds count tables, not rows.")
+        raise RowAccessError("table.mask(): rows are not available to a detector that reads counts.")
 
     def add_column(self, *args, **kwargs):
-        raise RowAccessError("table.add_column(): the streaming engine holds count tables, not rows.")
+        raise RowAccessError("table.add_column(): rows are not available to a detector that reads counts.")
 
 
 # ----------------------------------------------------------------------------- planning
-def plan_tables(roles, levels: Mapping[str, tuple], observed: Mapping[str, int], n: float,
-                k_max: int | None) -> list[frozenset]:
-    """The column sets the detectors count, each with the label.
-
-    Every attribute pair (so every 1-, 2-way table and attribute x label), and, when the coverage
-    scan reaches k = 3 (``k_max`` given, else n >= ``AUTO_K3_MIN_N``), every triple of attributes
-    with at most ``FEW_LEVELS`` observed levels whose members are not derived from one another
-    (the scan never crosses those).  ``observed`` is the number of observed non-missing levels.
-    """
-    try:
-        from ..detectors.cells import AUTO_K3_MIN_N, FEW_LEVELS
-    except ImportError:  # pragma: no cover - the coverage scan is part of the package
-        AUTO_K3_MIN_N, FEW_LEVELS = 500, 6
+def plan_tables(roles, extra: Iterable[Iterable[str]] = ()) -> list[frozenset]:
+    """The column sets to count: the label, every attribute and every attribute pair with the label,
+    and the ``extra`` sets the detectors declare (:func:`biasaudit.detectors.planned_tables`)."""
     label, attrs = roles.label, list(roles.attributes)
     need: list[frozenset] = [frozenset((label,))] + [frozenset((a, label)) for a in attrs]
     need += [frozenset((a, b, label)) for a, b in combinations(attrs, 2)]
-    k = int(k_max) if k_max is not None else (3 if n >= AUTO_K3_MIN_N else 2)
-    if k >= 3:
-        few = [a for a in attrs if observed.get(a, 0) <= FEW_LEVELS]
-
-        def related(x, y):
-            px, py = roles.parent(x), roles.parent(y)
-            return px == y or py == x or px == py
-
-        triples = [frozenset((a, b, c, label)) for a, b, c in combinations(few, 3)
-                   if not (related(a, b) or related(a, c) or related(b, c))]
-        if len(need) + len(triples) <= _MAX_SETS:
-            need += triples
-    out = list(dict.fromkeys(need))
-    return out
+    need += [frozenset(s) for s in extra]
+    return list(dict.fromkeys(need))
 
 
 def cover(needed: Iterable[frozenset], sizes: Mapping[str, int], order: Sequence[str],

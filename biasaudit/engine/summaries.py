@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ColumnState", "DICT_CAP", "NUM_EXACT_CAP", "HASH_CAP", "NULL16", "CSV_NA_STRINGS"]
+__all__ = ["ColumnState", "DICT_CAP", "NUM_EXACT_CAP", "HASH_CAP", "NULL16", "CSV_NA_STRINGS", "add_chunk",
+           "coerce", "value_hashes"]
 
 #: Distinct raw values a dictionary holds (codes are uint16; 65535 marks a missing value).
 DICT_CAP = 65535
@@ -31,8 +32,6 @@ HASH_CAP = 1 << 22
 #: Field texts pandas.read_csv reads as missing (``pandas._libs.parsers.STR_NA_VALUES``).
 CSV_NA_STRINGS = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND',
                             '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null'])
-_TRUE = {"true", "True", "TRUE"}
-_FALSE = {"false", "False", "FALSE"}
 _INT_LITERAL = r"^\s*[+-]?\d+\s*$"
 
 
@@ -126,12 +125,17 @@ class ColumnState:
     # ------------------------------------------------------------------ chunk input
     def local_missing(self, local: list) -> np.ndarray:
         """Which local dictionary values are missing (None/NaN; for text also NA words and blanks)."""
-        out = np.zeros(len(local), dtype=bool)
-        for i, v in enumerate(local):
-            if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
-                out[i] = True
-            elif isinstance(v, str) and self.source == "text":
-                out[i] = v.lstrip(" ") in self.na_strings or not v.strip()
+        if not len(local):
+            return np.zeros(0, dtype=bool)
+        s = pd.Series(local, dtype=object)
+        out = np.array(s.isna().to_numpy(), dtype=bool)
+        if self.source == "text" and not out.all():
+            try:
+                lead = s.str.lstrip(" ")
+            except AttributeError:  # no string at all
+                return out
+            is_str = lead.notna().to_numpy()
+            out |= is_str & (lead.isin(self.na_strings) | (s.str.strip() == "")).to_numpy()
         return out
 
     def add_dict(self, local: list, codes: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -356,7 +360,7 @@ class ColumnState:
             self.repeat_seen = True
         if not self.hash_exact:
             return
-        h = pd.util.hash_array(np.array([str(v) for v in local], dtype=object))
+        h = value_hashes(self, local, miss)
         in_kept = h[ok & (kept > 0)]
         u = np.unique(in_kept)
         before = len(self.hashes) + len(u)
@@ -366,3 +370,77 @@ class ColumnState:
         self.hashes_all = np.union1d(self.hashes_all, h[ok])
         if len(self.hashes_all) > HASH_CAP:
             self.hash_exact = False
+
+
+# ----------------------------------------------------------------------------- one chunk
+def coerce(inp: tuple, st: ColumnState) -> tuple:
+    """Make a chunk's column match the state's mode (a partition may type an all-missing column differently)."""
+    if inp[0] == "num" and st.mode != "num":
+        x = inp[1]
+        if np.isnan(x).all():
+            return ("dict", [], np.full(len(x), -1, dtype=np.int64))
+        codes, uniques = pd.factorize(pd.Series(x), use_na_sentinel=True)
+        return ("dict", [float(u) for u in uniques], codes.astype(np.int64))
+    if inp[0] == "dict" and st.mode == "num" and st.source != "text":
+        local, codes = inp[1], inp[2]
+        vals = pd.to_numeric(pd.Series(list(local) + [None], dtype=object), errors="coerce").to_numpy(dtype=float)
+        return ("num", vals[codes])
+    return inp
+
+
+def value_hashes(st: ColumnState, values, missing: np.ndarray) -> np.ndarray:
+    """64-bit hashes of values as a column in ``hash`` mode stores them (0: missing; text stripped)."""
+    s = pd.Series(list(values), dtype=object)
+    if st.source == "text":
+        try:
+            stripped = s.str.strip()
+        except AttributeError:  # no string at all
+            stripped = pd.Series(np.nan, index=s.index, dtype=object)
+        s = stripped.where(stripped.notna(), s.astype(str))
+    else:
+        s = s.astype(str)
+    h = pd.util.hash_array(s.to_numpy(dtype=object)) if len(s) else np.zeros(0, dtype=np.uint64)
+    h[h == 0] = 1
+    h[np.asarray(missing, dtype=bool)] = 0
+    return h
+
+
+def add_chunk(states: dict, chunk: dict, label: str) -> tuple[np.ndarray, dict, dict, dict]:
+    """Add one chunk (column -> ``("dict", values, codes)`` or ``("num", x)``) to the column states.
+
+    Returns
+    -------
+    present : bool array
+        Rows whose label is present.
+    stored : dict
+        Each column's rows as the engine stores them: global uint16 codes (``dict`` mode),
+        float64 numbers (``num``) or uint64 value hashes (``hash``; 0 missing).
+    switched : dict
+        column -> its mode before this chunk, for columns whose mode changed.
+    inputs : dict
+        The chunk's columns after :func:`coerce`.
+    """
+    lab = coerce(chunk[label], states[label])
+    if lab[0] == "dict":
+        present = ~np.append(states[label].local_missing(lab[1]), True)[lab[2]]
+    else:
+        present = ~np.isnan(lab[1])
+    stored, switched, inputs = {}, {}, {}
+    for c, st in states.items():
+        inp = inputs[c] = coerce(chunk[c], st)
+        before = st.mode
+        out = st.add_dict(inp[1], inp[2], present) if inp[0] == "dict" else st.add_num(inp[1], present)
+        if st.mode != before:
+            switched[c] = before
+        if st.mode == "dict":
+            stored[c] = out
+        elif st.mode == "num":
+            stored[c] = np.asarray(out, dtype=np.float64)
+        elif inp[0] == "dict":
+            local = inp[1]
+            h = np.append(value_hashes(st, local, st.local_missing(local)), np.uint64(0))
+            stored[c] = h[inp[2]]
+        else:
+            x = inp[1]
+            stored[c] = value_hashes(st, x, np.isnan(x))
+    return present, stored, switched, inputs

@@ -167,7 +167,7 @@ def _with_config(ctx, cfg, values: dict) -> dict:
     """The option values, each left at its default replaced by the configuration's (flags win)."""
     out = dict(values)
     simple = ("label", "sensitive", "weight", "ids", "positive", "compare", "non_causal", "fail_on", "alpha",
-              "correction", "seed", "bins", "max_levels", "baseline")
+              "correction", "seed", "bins", "max_levels", "baseline", "attributes", "exclude")
     for name in simple:
         if not _given(ctx, name) and cfg.is_set(name):
             value = getattr(cfg, name)

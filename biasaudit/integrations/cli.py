@@ -28,16 +28,17 @@ def cli():
 
 
 def _progress(enabled: bool):
+    """A bar advanced by the audit's cost estimate (``step(stage, done, total)`` in estimated seconds)."""
     if not enabled or not sys.stderr.isatty():
         return None, None
-    bar = click.progressbar(length=1, label="scanning", file=sys.stderr)
+    bar = click.progressbar(length=1000, label="scanning", file=sys.stderr)
     state = {"bar": bar.__enter__()}
 
-    def step(name, i, total):
+    def step(name, done, total):
         b = state["bar"]
-        b.length = total
         b.label = f"scanning: {name}"
-        b.update(1 if i else 0)
+        top = 1000 if name == "done" else 999  # the bar finishes only when the audit does
+        b.update(max(0, min(top, int(1000 * done / total)) - b.pos) if total else 0)
     return step, bar
 
 
@@ -83,9 +84,13 @@ def _progress(enabled: bool):
 @click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
 @click.option("--correction", type=click.Choice(["bh", "holm", "by"]), default="bh", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
-@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@click.option("--bins", multiple=True, metavar="N|COL=EDGES",
+              help="Quantile bins for numbers (2-20, default 5, plus a bottom and a top 5% bin), or a column's "
+                   "cut points, e.g. age=18,25,45,65 (repeatable).")
 @click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
+@click.option("--attributes", multiple=True, metavar="COL", help="Audit only this column (repeatable).")
+@click.option("--exclude", multiple=True, metavar="COL", help="Leave this column out of the audit (repeatable).")
 @click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
 @click.option("--images-root", type=click.Path(file_okay=False),
               help="Folder the manifest's image paths are relative to (default: the manifest's folder); "
@@ -113,7 +118,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
          engine="auto", chunk_size=None, sample_rows=None, scheduler=None, top=None, verbose=False,
-         limits=()):
+         limits=(), attributes=(), exclude=()):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -135,7 +140,8 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             label=label, sensitive=sensitive, weight=weight, ids=ids, positive=positive, reference=reference,
             compare=compare, reference_group=_parse_pairs(reference_group, "--reference-group"),
             non_causal=non_causal, no_probe=no_probe, fail_on=fail_on, alpha=alpha, correction=correction,
-            seed=seed, bins=bins, max_levels=max_levels, baseline=baseline))
+            seed=seed, bins=bins or None, max_levels=max_levels, baseline=baseline, attributes=attributes,
+            exclude=exclude))
         o["text_options"] = {"top": top, "verbose": verbose}
         plan = _output_plan(fmt, output, output_dir, data)
         inputs = RunInputs()
@@ -149,20 +155,19 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
         inputs.add("image cache", image_cache)
         inputs.check_outputs(outputs)
         from ..loaders.images import tty_progress
-        from ..engine.scan import choose_engine
-        chosen = "memory" if engine == "auto" and (prediction or score or weight_file) else choose_engine(data, engine)
+        from ..engine.scan import choose_engine, streamable
         client = None
-        if chosen == "memory":
+        if choose_engine(data, engine) == "dask":  # partitions read by the workers; --scheduler: a cluster
+            from ..engine.dask import connect, read_dask
+            client = connect(scheduler)
+            df = read_dask(data, encoding=encoding)
+        elif images_root is None and streamable(data, encoding):
+            df = data  # read in chunks by the engine
+        else:  # folders, COCO, CelebA, manifests, JSON Lines ...: the loaders
             df = load(data, encoding=encoding, label=o["label"], images_root=images_root,
                       image_features=image_features, cache=image_cache, progress=tty_progress(not quiet))
             inputs.add_images(df)  # a manifest's images are known now
             inputs.check_outputs(outputs)
-        elif chosen == "dask":  # partitions read by the workers; --scheduler connects to a cluster
-            from ..engine.dask import connect, read_dask
-            client = connect(scheduler)
-            df = read_dask(data, encoding=encoding)
-        else:
-            df = data  # streamed by the audit, chunk by chunk
         ref = load(o["reference"], encoding=encoding) if isinstance(o["reference"], str) else o["reference"]
         cmp_ = load(o["compare"], encoding=encoding) if o["compare"] else None
         step, bar = _progress(not quiet)
@@ -171,11 +176,13 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                            ids=o["ids"] or None, multi=_parse_multi(multi) or None, positive=o["positive"],
                            reference=ref, compare=cmp_, reference_group=o["reference_group"],
                            non_causal=o["non_causal"], alpha=o["alpha"], correction=o["correction"],
-                           random_state=o["seed"], n_bins=o["bins"], max_levels=o["max_levels"],
+                           random_state=o["seed"], bins=o["bins"], max_levels=o["max_levels"],
                            probe=not o["no_probe"], source=data, progress=step, prediction=prediction,
                            predicted_positive=predicted_positive or None, score=score, threshold=threshold,
-                           weight_file=weight_file, engine=chosen, chunk_size=chunk_size,
-                           sample_rows=sample_rows, **o["extra"])
+                           weight_file=weight_file, engine=engine, chunk_size=chunk_size, encoding=encoding,
+                           sample_rows=sample_rows, attributes=o["attributes"] or None,
+                           exclude=o["exclude"] or None,
+                           **{k: v for k, v in o["extra"].items() if k != "attributes"})
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)

@@ -80,8 +80,8 @@ def is_accepted(finding_id: str, accept: Iterable) -> Accepted | None:
 # key -> (kind, description); kinds: str, strs, float, int, bool, level, path, reference, pairs, accept
 KEYS: dict[str, str] = {
     "label": "str", "sensitive": "strs", "non_causal": "strs", "positive": "str", "weight": "str",
-    "ids": "strs", "attributes": "strs", "reference": "reference", "compare": "path",
-    "reference_group": "pairs", "alpha": "float", "correction": "str", "seed": "int", "bins": "int",
+    "ids": "strs", "attributes": "strs", "exclude": "strs", "reference": "reference", "compare": "path",
+    "reference_group": "pairs", "alpha": "float", "correction": "str", "seed": "int", "bins": "bins",
     "max_levels": "int", "k_max": "int", "probe": "bool", "fail_on": "level", "baseline": "path",
     "accept": "accept", "limits": "limits",
 }
@@ -105,13 +105,14 @@ class Config:
     weight: str | None = None
     ids: tuple = ()
     attributes: tuple = ()
+    exclude: tuple = ()
     reference: Any = None
     compare: str | None = None
     reference_group: Mapping[str, str] = field(default_factory=dict)
     alpha: float | None = None
     correction: str | None = None
     seed: int | None = None
-    bins: int | None = None
+    bins: Any = None
     max_levels: int | None = None
     k_max: int | None = None
     probe: bool | None = None
@@ -151,13 +152,15 @@ class Config:
         """The keyword arguments of :func:`biasaudit.audit` this file sets."""
         names = {"label": "label", "sensitive": "sensitive", "non_causal": "non_causal",
                  "positive": "positive", "weight": "weight", "ids": "ids", "attributes": "attributes",
-                 "reference_group": "reference_group", "alpha": "alpha", "correction": "correction",
+                 "exclude": "exclude", "reference_group": "reference_group", "alpha": "alpha", "correction": "correction",
                  "seed": "random_state", "bins": "n_bins", "max_levels": "max_levels", "k_max": "k_max",
                  "probe": "probe"}
         out = {kw: (list(getattr(self, k)) if isinstance(getattr(self, k), tuple) else getattr(self, k))
                for k, kw in names.items() if self.is_set(k)}
         if "reference_group" in out:
             out["reference_group"] = dict(out["reference_group"])
+        if "n_bins" in out and not isinstance(out["n_bins"], int):  # per-column cut points
+            out["bins"] = out.pop("n_bins")
         if self.reference is not None:
             out["reference"] = self.reference_frame()
         if self.compare is not None:
@@ -271,8 +274,10 @@ def _read_setup_cfg(path: Path) -> dict:
                 out[key][k.strip()] = v.strip()
         elif kind == "float":
             out[key] = _number(text.strip(), float, key, path)
-        elif kind == "int":
+        elif kind == "int" or (kind == "bins" and "=" not in text):
             out[key] = _number(text.strip(), int, key, path)
+        elif kind == "bins":  # COLUMN = EDGES, one per line
+            out[key] = lines
         elif kind == "bool":
             low = text.strip().lower()
             if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
@@ -329,6 +334,16 @@ def _build(raw: Mapping, path: Path) -> Config:
         elif kind == "limits":
             _expect(isinstance(value, Mapping), path, key, "a table of NAME = VALUE", value)
             value = _limits(value, path, key)
+        elif kind == "bins":  # a number of bins, or per column its cut points (or number of bins)
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = _validated(name, value, path, key)
+            else:
+                from ..engine.levels import parse_bins
+                try:
+                    parse_bins(value)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"{path}: {key}: {exc}") from None
+                value = dict(value) if isinstance(value, Mapping) else (list(value) if isinstance(value, list) else value)
         elif kind == "bool":
             _expect(isinstance(value, bool), path, key, "true or false", value)
         elif kind == "level":

@@ -90,7 +90,7 @@ def load_manifest(df: pd.DataFrame, *, manifest: str | os.PathLike | None = None
                             "Name it with path_column.")
         return df
     if column not in df.columns:
-        from ..engine.roles import _missing_column
+        from ..errors import missing_column as _missing_column
         raise _missing_column(column, df.columns, "Image path")
     if images_root is None:
         if manifest is None:

@@ -18,14 +18,15 @@ from ..errors import DataError, InputFileError
 from ._checks import check_flat_records, shorten_long_text
 from ._guard import open_bounded
 
-__all__ = ["load", "SUPPORTED_SUFFIXES", "normalise_types"]
+__all__ = ["load", "SUPPORTED_SUFFIXES", "normalise_types", "text_kind", "TRUE_WORDS", "FALSE_WORDS"]
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".data")
 COMPRESSIONS = {".gz": "gzip", ".zip": "zip", ".bz2": "bz2", ".xz": "xz"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + (".parquet", ".pq", ".jsonl", ".ndjson", ".json") + tuple(COMPRESSIONS)
 
-_TRUE = {"true", "True", "TRUE"}
-_FALSE = {"false", "False", "FALSE"}
+#: Texts read as booleans (a column whose every non-empty value is one of these).
+TRUE_WORDS = frozenset({"true", "True", "TRUE"})
+FALSE_WORDS = frozenset({"false", "False", "FALSE"})
 
 
 def load(source, *, format: str | None = None, encoding: str = "utf-8", delimiter: str | None = None,
@@ -189,24 +190,39 @@ def normalise_types(df: pd.DataFrame) -> pd.DataFrame:
         if len(uniques) and not all(isinstance(u, str) for u in uniques):
             continue  # mixed Python objects: leave them as they are
         stripped = pd.Index(uniques, dtype=object).str.strip()
-        values = set(stripped) - {""}
-        if not values:
+        nonempty = np.asarray(stripped != "")
+        if not nonempty.any():
             df.isetitem(i, pd.Series(np.nan, index=s.index, dtype=object))
             continue
-        if values <= (_TRUE | _FALSE):
-            mapped = np.array([True if v in _TRUE else (False if v in _FALSE else pd.NA) for v in stripped]
+        kind, numbers = text_kind(list(stripped[nonempty]))
+        if kind == "bool":
+            mapped = np.array([True if v in TRUE_WORDS else (False if v in FALSE_WORDS else pd.NA) for v in stripped]
                               + [pd.NA], dtype=object)
             df.isetitem(i, pd.Series(mapped[codes], index=s.index).astype("boolean"))
             continue
-        numeric = pd.to_numeric(pd.Series(stripped.where(stripped != "", None)), errors="coerce")
-        nonempty = stripped != ""
-        if numeric[nonempty].notna().all():
-            df.isetitem(i, pd.Series(np.append(numeric.to_numpy(dtype=float), np.nan)[codes], index=s.index))
+        if kind == "num":
+            x = np.full(len(stripped) + 1, np.nan)
+            x[np.flatnonzero(nonempty)] = numbers
+            df.isetitem(i, pd.Series(x[codes], index=s.index))
             continue
         if (stripped != pd.Index(uniques, dtype=object)).any():
             fixed = np.array([v if v != "" else np.nan for v in stripped] + [np.nan], dtype=object)
             df.isetitem(i, pd.Series(fixed[codes], index=s.index, dtype=object))
     return df
+
+
+def text_kind(values: list) -> tuple[str, np.ndarray | None]:
+    """How a text column is typed, from its distinct stripped non-empty values (one rule for every source).
+
+    ``("bool", None)`` when every value is a true/false word, ``("num", numbers)`` when every
+    value parses as a number, else ``("text", None)``.
+    """
+    if values and set(values) <= (TRUE_WORDS | FALSE_WORDS):
+        return "bool", None
+    num = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    if len(num) and not np.isnan(num).any():
+        return "num", num
+    return "text", None
 
 
 def _check_not_empty(df: pd.DataFrame, where: str) -> pd.DataFrame:
