@@ -27,7 +27,7 @@ def versions(tmp_path, monkeypatch):
 
 
 def scan(*args):
-    return CliRunner().invoke(cli, ["scan", *args, "-l", "species", "-s", "size", "--no-probe", "--format", "json",
+    return CliRunner().invoke(cli, ["scan", *args, "-l", "species", "-s", "size", "--no-probe", "--keep", "weight_kg", "--format", "json",
                                    "-o", "r.json"])
 
 

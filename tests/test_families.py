@@ -221,7 +221,7 @@ def test_primary_family_is_corrected_on_its_own_and_leads(gap_table):
 
 def test_without_named_attributes_one_family_and_a_note():
     df = pd.DataFrame({"race": ["a", "b"] * 50, "Age": ["x", "y", "y", "x"] * 25, "tool": ["u", "v"] * 50,
-                       "y": [0, 1, 1, 0] * 25})
+                       "y": [0, 0, 1, 1] * 25})
     r = ba.audit(df, label="y", probe=False)
     fam = r.families
     assert fam["primary"] is None and fam["named"] == []

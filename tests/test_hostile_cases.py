@@ -328,13 +328,14 @@ def test_infinite_numbers_go_to_the_outer_bins(tmp_path, engine):
     assert_ok(r)
     doc = json.loads(r.stdout)
     finite = n[np.isfinite(n)]
-    edges = doc["dataset"]["bins"]["n"]
-    assert edges[0] is None and edges[-1] is None  # -inf and +inf (JSON has no infinity)
-    assert np.allclose(edges[1:-1], np.quantile(finite, np.linspace(0, 1, 6))[1:-1])
+    cuts = doc["dataset"]["bins"]["n"]  # inner cut points; the outer bins are open (<= first, > last)
+    assert all(np.isfinite(cuts)) and len(cuts) == 4
+    quantiles = np.quantile(finite, np.linspace(0, 1, 6))[1:-1]  # of the finite values only
+    assert np.allclose(cuts, quantiles, rtol=0.05)  # rounded to stable values (levels.nice_cuts)
     groups = {g["group"]: g["n"] for g in doc["groups"] if g["attribute"] == "n"}
     assert sum(groups.values()) == 200  # no row lost to a missing bin
-    lowest = [k for k in groups if k.startswith("[-inf")]
-    assert lowest and groups[lowest[0]] == int((n <= edges[1]).sum())
+    assert groups[f"<={cuts[0]:g}"] == int((n <= cuts[0]).sum()) and (n == -np.inf).sum() == 10
+    assert groups[f">{cuts[-1]:g}"] == int((n > cuts[-1]).sum()) and (n == np.inf).sum() == 20
 
 
 def test_all_zero_weights_are_a_data_error(tmp_path):
@@ -572,17 +573,26 @@ def test_json_size_limit(tmp_path):
                    "larger than the json_bytes limit", "--limit json_bytes=")
 
 
-def test_engine_is_chosen_from_the_decompressed_size(tmp_path, monkeypatch):
-    from biasaudit.engine import scan
+def test_compressed_files_stream_through_the_one_engine_like_the_plain_file(tmp_path):
+    """One engine for every input: a gzip, bz2 or xz file is decompressed chunk by chunk (never whole
+    in memory) and gives the very audit of the plain file."""
+    import biasaudit as ba
     from biasaudit.loaders._guard import decompressed_size
-    payload = _csv_lines(20_000)
-    gz = _compress(tmp_path / "d.csv.gz", "gz", [payload])
-    bz = _compress(tmp_path / "d.csv.bz2", "bz2", [payload])
-    assert decompressed_size(gz, "gzip") == len(payload)  # the gzip trailer, exact below 4 GiB / 1032
-    assert decompressed_size(bz, "bz2") is None  # bz2 does not record it
-    assert scan.choose_engine(str(gz)) == "memory" and scan.choose_engine(str(bz)) == "stream"
-    # the same gzip file once the data it holds exceed the memory threshold: streamed
-    monkeypatch.setattr(scan, "STREAM_MIN_BYTES", len(payload) - 1)
-    assert scan.choose_engine(str(gz)) == "stream"
-    monkeypatch.setattr(scan, "STREAM_MIN_BYTES", len(payload) + 1)
-    assert scan.choose_engine(str(gz)) == "memory"
+    rng = np.random.default_rng(3)
+    n = 20_000
+    a = rng.choice(["x", "y", "z"], n)
+    y = (rng.random(n) < np.where(a == "x", 0.6, 0.4)).astype(int)
+    payload = pd.DataFrame({"a": a, "b": rng.choice(["p", "q"], n), "y": y}).to_csv(index=False).encode()
+    plain = tmp_path / "d.csv"
+    plain.write_bytes(payload)
+    files = {kind: _compress(tmp_path / f"d.csv.{kind}", kind, [payload]) for kind in ("gz", "bz2", "xz")}
+    assert decompressed_size(files["gz"], "gzip") == len(payload)  # the gzip trailer, exact below 4 GiB
+    assert decompressed_size(files["bz2"], "bz2") is None  # bz2 does not record it
+    ref = ba.audit(plain, label="y", probe=False, chunk_size=3_000)
+    expected = [(f.id, f.p_value) for f in ref.findings]
+    assert any(f.id.startswith("group_attribution:a") for f in ref.findings)
+    for kind, path in files.items():
+        r = ba.audit(path, label="y", probe=False, chunk_size=3_000)
+        assert r.dataset["n_rows"] == n, kind
+        assert [(f.id, f.p_value) for f in r.findings] == expected, kind
+        assert "chunks of 3,000 rows" in r.sections["engine"]["text"][0], kind

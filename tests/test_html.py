@@ -494,7 +494,8 @@ def test_example_reports_are_up_to_date_and_small(name):
     old = embedded(stored)
     same_software = old.get("method", {}).get("software") == fresh.get("method", {}).get("software")
     if same_software:
-        assert stored == render_html(result), f"{path} is stale: run python reports/make_reports.py"
+        if stored != render_html(result):  # no assert: pytest's diff of two 1 MB pages takes minutes
+            pytest.fail(f"{path} is stale: run python reports/make_reports.py", pytrace=False)
     else:  # another platform or library version: the numbers must still agree
         for d in (old, fresh):
             d.get("method", {}).pop("software", None)

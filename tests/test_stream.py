@@ -292,13 +292,14 @@ def test_a_small_sample_keeps_count_findings_exact_and_marks_the_rest(wide):
     b1 = ba.audit(wide["csv"], chunk_size=97, sample_rows=300, probe=False)
     b2 = ba.audit(wide["csv"], chunk_size=400, sample_rows=300, probe=False)
     assert [(f.id, f.p_value) for f in b1.findings] == [(f.id, f.p_value) for f in b2.findings]
-    counted = ("group_attribution", "conditional", "reporting", "label_quality")
+    counted = ("group_attribution", "conditional", "reporting", "label_quality", "overgeneralization", "leakage")
     exact = {f.id: (f.p_value, f.statistic, f.effect_size) for f in a.findings if f.detector in counted}
     got = {f.id: (f.p_value, f.statistic, f.effect_size) for f in b1.findings if f.detector in counted}
     assert got == exact
     eng = b1.sections["engine"]
     assert eng["sample_rows"] == 300 and not eng["sample_complete"]
-    assert "overgeneralization" in eng["sample_readers"] and "reporting" not in eng["sample_readers"]
+    assert "selection" in eng["sample_readers"]
+    assert not {"overgeneralization", "proxies", "reporting"} & set(eng["sample_readers"])
     for f in b1.findings:
         if f.detector in eng["sample_readers"]:
             assert "sample of 300 of 1,200 rows" in f.details["approximate"]
@@ -450,7 +451,9 @@ def test_without_a_sample_only_count_detectors_run(wide):
     b = ba.audit(wide["csv"], chunk_size=500, sample_rows=0, probe=False)
     eng = b.sections["engine"]
     assert eng["sample_rows"] == 0 and eng["skipped"] and eng["sample_readers"] == []
-    assert {f.detector for f in b.findings} <= {"group_attribution", "conditional", "reporting", "label_quality"}
+    assert {f.detector for f in b.findings} <= {"group_attribution", "conditional", "reporting", "label_quality",
+                                                "overgeneralization", "proxies", "leakage"}
+    assert "overgeneralization" in {f.detector for f in b.findings}
     exact = {f.id: f.p_value for f in wide["csv_audit"].findings if f.detector == "group_attribution"}
     assert {f.id: f.p_value for f in b.findings if f.detector == "group_attribution"} == exact
 

@@ -45,7 +45,7 @@ def _names(value, param: str) -> tuple | None:
 def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | None = None,
           weight: str | None = None, ids: Iterable[str] | None = None,
           attributes: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
-          multi: Mapping[str, str | None] | None = None, positive: str | None = None, reference=None,
+          keep: Iterable[str] | None = None, multi: Mapping[str, str | None] | None = None, positive: str | None = None, reference=None,
           compare=None, reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
           alpha: float = 0.05, correction: str = "bh", primary_correction: str = "holm",
           random_state: int = 0, n_bins: int = 5, bins=None,
@@ -78,6 +78,9 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
         A column of non-negative frequency weights (aggregated tables).
     attributes, exclude : list of str, optional
         Audit only these columns; leave these columns out.
+    keep : list of str, optional
+        Columns to audit even when they look like a leak of the outcome or a copy of another column
+        (the ``leakage`` detector otherwise leaves them out of every other detector).
     multi : dict, optional
         Multi-valued columns and their separators (None: detect).
     positive : str, optional
@@ -151,6 +154,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
                         random_state=random_state, n_bins=n_bins,
                         max_levels=max_levels, k_max=k_max, probe=probe, non_causal=tuple(non_causal))
     options = {"reference": reference, "compare": compare, "reference_group": dict(reference_group or {}),
+               "keep": _names(keep, "keep") or (),
                "prediction": prediction, "score": score, "threshold": threshold,
                "predicted_positive": ((predicted_positive,) if isinstance(predicted_positive, str)
                                       else tuple(predicted_positive or ())), "weight_file": weight_file}
@@ -183,10 +187,7 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
     extra = planned_tables(chosen, sc.roles, sc.all_levels, sc.n_kept, settings)
     hashes = tuple(dict.fromkeys(h for d in chosen for h in d.hashes))
     sc.count(extra, progress=tracker.step, hashes=hashes)
-    roles = sc.roles
     attrs = sc.source.frame.attrs if sc.source is not None and sc.source.frame is not None else {}
-    counts_ctx = AuditContext(table=sc.store, roles=roles, settings=settings, frame=RowGuard("frame", list(sc.preps)),
-                              raw=RowGuard("raw", sc.columns, attrs), options=options)
     sample = {}
 
     def sample_ctx():
@@ -195,8 +196,23 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
             sample["ctx"] = sample_context(sc, settings, options)
         return sample["ctx"]
 
+    def counts_context(roles):
+        return AuditContext(table=sc.store, roles=roles, settings=settings, frame=RowGuard("frame", list(sc.preps)),
+                            raw=RowGuard("raw", sc.columns, attrs), options=options,
+                            sample_source=sample_ctx if len(sc.sample.rows) else None)
+
     findings: list[Finding] = []
     sections: dict = {}
+    leak = next((d for d in chosen if d.name == "leakage"), None)
+    if leak is not None:  # before the others: leaked columns leave the attributes of every other detector
+        tracker.start(leak, sc)
+        found, section = leak.function()(counts_context(sc.roles))
+        findings.extend(found)
+        sections[leak.name] = section
+        sc.roles = without_leaks(sc.roles, {next(iter(f.attributes)): f for f in found})
+    chosen = [d for d in chosen if d.name != "leakage"]
+    roles = sc.roles
+    counts_ctx = counts_context(roles)
     note = (f"computed on a seeded uniform sample of {len(sc.sample.rows):,} of {sc.n_rows:,} rows: approximate"
             if not sc.sample_complete else None)
     for d in chosen:
@@ -240,6 +256,22 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
     return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(counts_ctx),
                        findings=tuple(findings), family_size=family_size, n_testable=n_testable,
                        sections=sections, tool={"name": "biasaudit", "version": __version__})
+
+
+def without_leaks(roles, leaks: dict):
+    """``roles`` with the leaked columns (and the columns derived from them) left out of the attributes.
+
+    A sensitive attribute the user named stays (its leakage finding still warns about it).
+    """
+    from dataclasses import replace
+    named = set(roles.sensitive) if len(roles.sensitive) < len(roles.attributes) else set()
+    gone = {c for c in leaks if c not in named}
+    if not gone:
+        return roles
+    keep = tuple(a for a in roles.attributes if roles.parent(a) not in gone)
+    excluded = {**roles.excluded, **{c: "possible leakage or a proxy of the outcome (--keep to keep it)" for c in gone}}
+    return replace(roles, attributes=keep, sensitive=tuple(a for a in roles.sensitive if a in keep),
+                   excluded=excluded)
 
 
 class _Progress:

@@ -74,11 +74,12 @@ _D = Detector
 #: name -> Detector, in the order they run.  Detectors that still read rows declare ``"sample"``;
 #: their declaration flips to ``"counts"`` when they read only count tables.
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
+    _D("leakage", "biasaudit.detectors.leakage:leakage", "counts", cost=0.02),
     _D("group_attribution", "biasaudit.detectors.group_attribution:group_attribution", "counts", cost=0.05),
-    _D("overgeneralization", "biasaudit.detectors.overgeneralization:overgeneralization", "sample", cost=45.0,
+    _D("overgeneralization", "biasaudit.detectors.overgeneralization:overgeneralization", "counts", cost=0.5,
        fixed=0.2),
     _D("conditional", "biasaudit.detectors.conditional:conditional", "counts", cost=0.05),
-    _D("proxies", "biasaudit.detectors.proxies:proxies", "sample", cost=0.7),
+    _D("proxies", "biasaudit.detectors.proxies:proxies", "counts", cost=0.2),
     _D("selection", "biasaudit.detectors.selection:selection", "sample", cost=0.05),
     _D("shift", "biasaudit.detectors.shift:shift", "sample", cost=0.1),
     _D("reporting", "biasaudit.detectors.reporting:reporting", "counts", ("duplicates",), cost=0.03),

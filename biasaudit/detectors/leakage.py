@@ -121,8 +121,15 @@ def find_leakage(table, roles, settings=None, *, keep: Iterable[str] = ()) -> di
 
 
 def leakage(ctx: AuditContext) -> tuple[list[Finding], dict]:
-    """One finding per flagged column (not in any family: a warning about the data, not a hypothesis)."""
-    keep = (ctx.options or {}).get("keep") or ()
+    """One finding per flagged column (not in any family: a warning about the data, not a hypothesis).
+
+    Columns a loader measured from the image files themselves (``attrs["biasaudit_computed"]``: pixel
+    statistics, file size, format) are not checked: they exist before any label, so a strong one is a
+    shortcut a model can take (reported by the other detectors), not a leak.
+    """
+    computed = [c for c in (getattr(ctx.raw, "attrs", None) or {}).get("biasaudit_computed", ())
+                if c in ctx.roles.attributes]
+    keep = tuple((ctx.options or {}).get("keep") or ()) + tuple(computed)
     found = leakage_evidence(ctx.table, ctx.roles, ctx.settings, keep=keep)
     out = []
     for col, e in found.items():
@@ -138,4 +145,8 @@ def leakage(ctx: AuditContext) -> tuple[list[Finding], dict]:
     text = [f"Leakage check: {len(found)} column(s) left out as possible leaks"
             + (": " + ", ".join(found) if found else "") + f" (outcome: held-out Youden's J lower bound >= "
             f"{J_LEAK:g}; copies: Theil's U both ways >= {U_COPY:g})."]
+    if computed:
+        text.append(f"Not checked: {len(computed)} column(s) measured from the image files themselves "
+                    f"({', '.join(computed[:6])}{' ...' if len(computed) > 6 else ''}); they exist before any "
+                    f"label, so a strong one is a shortcut, not a leak.")
     return out, {"title": "Leakage", "text": text, "flagged": {c: e["kind"] for c, e in found.items()}}

@@ -220,6 +220,8 @@ def _pair_finding(ctx: AuditContext, s_: str, x: str, mode: str) -> Finding | No
     if mode == "pairs":
         pattern = pattern or bool(u_x >= U_PROXY)
     level = stats.effect_level("cramers_v", v, dof_star=min(t.shape) - 1) if math.isfinite(v) else 0
+    if mode == "sensitive" and not pattern:
+        level = 0  # an association below the proxy thresholds is real but negligible as a proxy ("low")
     numbers = (f"corrected Cramér's V {v:.2f}, MI {m['mi']:.3g} nats (Miller-Madow bias {m['mi_bias']:.2g}), "
                f"NMI {m['nmi']:.2f}; {res.test} p={res.p_value:.3g}")
     kind, in_family, severity, explained = "proxy", True, "info", None

@@ -31,6 +31,8 @@ class TypedColumn:
         Rows per distinct value with the label present / missing.
     canon : ndarray or None
         Raw dictionary code -> index into ``distinct`` (-1 missing); None for numbers kept as values.
+    vmin, vmax : float
+        Smallest and largest number of a numeric column (every row, infinite values included).
     """
 
     name: str
@@ -51,6 +53,7 @@ class TypedColumn:
     vmin: float = float("inf")
     has_inf: bool = False
     n_kept_distinct: int | None = None
+    vmax: float = float("-inf")
 
     @property
     def n_missing_all(self) -> int:
@@ -97,7 +100,7 @@ def typed_column(state: ColumnState) -> TypedColumn:
                            state.null_kept, state.null_dropped, exact=state.exact, integral=state.all_integral,
                            int_dtype=bool(int_dtype), n_unique_all=int(len(vals)) if state.exact else None,
                            n_unique_exact=state.exact, repeat_seen=state.repeat_seen, vmin=state.vmin,
-                           has_inf=state.has_inf)
+                           has_inf=state.has_inf, vmax=state.vmax)
     values = state.values
     if state.source == "text" and state.all_str:
         kind, typed = _typed_text(values) if values else ("text", [])
@@ -139,13 +142,14 @@ def typed_column(state: ColumnState) -> TypedColumn:
         if out_kind == "num":
             integral = bool(np.all(distinct == np.round(distinct)))
             int_dtype = state.pandas_dtype_kind() == "i"
-    vmin, has_inf = float("inf"), False
+    vmin, vmax, has_inf = float("inf"), float("-inf"), False
     if out_kind == "num" and len(distinct):
         x = distinct.to_numpy(dtype=float)
-        vmin, has_inf = float(np.nanmin(x)), bool(np.isinf(x).any())
+        vmin, vmax, has_inf = float(np.nanmin(x)), float(np.nanmax(x)), bool(np.isinf(x).any())
     return TypedColumn(state.name, out_kind, "dict", distinct, kept, dropped, canon, state.null_kept,
                        state.null_dropped, integral=integral, int_dtype=bool(int_dtype),
-                       n_unique_all=int(len(distinct_vals)), repeat_seen=False, vmin=vmin, has_inf=has_inf)
+                       n_unique_all=int(len(distinct_vals)), repeat_seen=False, vmin=vmin, has_inf=has_inf,
+                       vmax=vmax)
 
 
 def _object_series(values: list, state: ColumnState) -> pd.Series:

@@ -32,6 +32,9 @@ class AuditContext:
     options : mapping
         Detector inputs such as ``reference`` (a DataFrame of attribute, value, share),
         ``compare`` (a second sample) and ``reference_group``.
+    sample_source : callable, optional
+        Returns the context of the seeded row sample (built on first use); read through
+        :attr:`sample` by a count reader with one step that needs rows (the proxies' probe).
     """
 
     table: CodedTable
@@ -40,6 +43,12 @@ class AuditContext:
     frame: pd.DataFrame
     raw: pd.DataFrame
     options: Mapping[str, Any] = field(default_factory=dict)
+    sample_source: Any = None
+
+    @property
+    def sample(self) -> CodedTable | None:
+        """The seeded row sample as a coded table (None when the engine holds no rows)."""
+        return None if self.sample_source is None else self.sample_source().table
 
     @property
     def label(self) -> str:

@@ -16,10 +16,12 @@ __all__ = ["WeightReader", "CountTask", "Totals"]
 
 
 class WeightReader:
-    """Per-row weights of a stored chunk: None without a weight column."""
+    """Per-row weights of a stored chunk divided by ``unit`` (a power of two: exact): None without a weight
+    column.  The unit keeps sums of weights near the float limits finite (:func:`~.weights.weight_scale`)."""
 
-    def __init__(self, column: str | None, table: np.ndarray | None) -> None:
-        self.column, self.table = column, table
+    def __init__(self, column: str | None, table: np.ndarray | None, unit: float = 1.0) -> None:
+        self.column, self.unit = column, float(unit)
+        self.table = table / self.unit if table is not None and self.unit != 1.0 else table
 
     def __call__(self, stored: dict) -> np.ndarray | None:
         if not self.column:
@@ -27,7 +29,8 @@ class WeightReader:
         r = stored[self.column]
         if r.dtype == np.uint16 and self.table is not None:
             return self.table[r]
-        return np.asarray(r, dtype=float)
+        w = np.asarray(r, dtype=float)
+        return w / self.unit if self.unit != 1.0 else w
 
 
 class CountTask:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import BiasAuditError
 from .scan import DEFAULT_SAMPLE_ROWS, Scan
-from .sources import frame_kinds, pandas_column
+from .sources import column_name, frame_kinds, pandas_column
 from .spill import Sample
 from .summaries import ColumnState, add_chunk, coerce, value_hashes
 
@@ -55,7 +55,7 @@ def _tree(items: list, fn) -> object:
 
 
 def _partition_columns(pdf: pd.DataFrame, kinds: dict) -> dict:
-    return {str(c).strip(): pandas_column(pdf[c], kinds[str(c).strip()]) for c in pdf.columns}
+    return {column_name(c): pandas_column(pdf[c], kinds[column_name(c)]) for c in pdf.columns}
 
 
 def _summarize(pdf: pd.DataFrame, part: int, kinds: dict, dtypes: dict, label: str, sample_rows: int,
@@ -105,7 +105,7 @@ def _stored(pdf: pd.DataFrame, states: dict, kinds: dict, columns) -> dict:
     wanted = set(columns)
     out = {}
     for c in pdf.columns:
-        name = str(c).strip()
+        name = column_name(c)
         if name not in wanted:
             continue
         st = states[name]
@@ -162,9 +162,9 @@ def scan_dask(ddf, *, sample_rows: int | None = None, progress=None, random_stat
     sample_rows = DEFAULT_SAMPLE_ROWS if sample_rows is None else int(min(sample_rows, 2**40))
     meta = ddf._meta
     kinds, dtypes = frame_kinds(meta)
-    kinds = {str(c).strip(): k for c, k in kinds.items()}
-    dtypes = {str(c).strip(): d for c, d in dtypes.items()}
-    columns = [str(c).strip() for c in meta.columns]
+    kinds = {column_name(c): k for c, k in kinds.items()}
+    dtypes = {column_name(c): d for c, d in dtypes.items()}
+    columns = [column_name(c) for c in meta.columns]
     sc = DaskScan(columns, f"dask DataFrame, {ddf.npartitions} partition(s)", chunk_rows=0,
                   sample_rows=sample_rows, random_state=random_state)
     sc.attach(ddf, kinds)

@@ -1,9 +1,9 @@
 """Level names: how values, missing values, numeric bins and multi-valued parts are shown.
 
 Every engine path (and every reader) names a level the same way: values as text (integral
-floats without ``.0``, booleans as ``true``/``false``), a missing value as :data:`MISSING`,
-numeric bins by their cut points (:func:`cut_labels`), the parts of a multi-valued value in
-sorted order.  Bin cut points are rounded to stable values (:func:`nice_cuts`) so that a bin's
+floats without ``.0``, booleans as ``true``/``false``, values over 120 characters shortened with a
+hash), a missing value as :data:`MISSING`, numeric bins by their cut points (:func:`cut_labels`),
+the parts of a multi-valued value in sorted order.  Bin cut points are rounded to stable values (:func:`nice_cuts`) so that a bin's
 name, and with it every finding id that names it, does not move when the data are resampled.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from .._safe import shorten
 from ..errors import missing_column  # noqa: F401  (re-exported)
 
 __all__ = ["MISSING", "LABEL_NAMES", "as_text", "fmt_value", "split_parts", "from_codes",
@@ -35,12 +36,17 @@ ID_NAME = re.compile(r"(^|_)(id|key|uuid)$", re.IGNORECASE)
 
 
 def fmt_value(v) -> str:
-    """A value as its level name: ``true``/``false``, ``3`` for 3.0, else ``str``."""
+    """A value as its level name: ``true``/``false``, ``3`` for 3.0, else ``str``.
+
+    A value longer than :data:`biasaudit._safe.MAX_SHOWN_CHARS` is named by its prefix, ``…`` and a
+    hash (:func:`biasaudit._safe.shorten`): distinct values keep distinct names, and a 200 kB cell is
+    not copied into every finding id, message and evidence row.
+    """
     if isinstance(v, (bool, np.bool_)):
         return "true" if v else "false"
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
-    return str(v)
+    return shorten(v)
 
 
 def as_text(s: pd.Series) -> pd.Series:
@@ -199,10 +205,11 @@ def parse_bins(value) -> tuple[int | None, dict]:
             s = str(v).strip()
             if "=" not in s:
                 try:
-                    n = _check_n(int(s))
+                    k = int(s)
                 except ValueError:
                     raise ValueError(f"--bins expects a number of bins or COLUMN=EDGES (e.g. age=18,25,45,65). "
                                      f"Got {s!r}.") from None
+                n = _check_n(k)
                 continue
             col, edges = s.split("=", 1)
             items.append((col.strip(), edges))
@@ -212,9 +219,9 @@ def parse_bins(value) -> tuple[int | None, dict]:
 
 
 def _check_n(n: int) -> int:
-    if not 2 <= n <= 20:
-        raise ValueError(f"The 'bins' parameter must be a number of bins from 2 to 20. Got {n!r} instead.")
-    return n
+    """A number of bins, checked by the validator the CLI, the config file and Python share."""
+    from ..validation import validate
+    return validate("bins", n)
 
 
 def _parse_cuts(col, edges):

@@ -15,13 +15,20 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .._safe import MAX_SHOWN_CHARS, shorten
 from ..errors import DataError
 from .levels import ID_NAME, LABEL_NAMES, SMALL_INT_LEVELS, as_text, detect_multi_separator, missing_column
 from .preps import MISSING_PREFIX, ColumnPrep, kept_distinct, missing_indicator, multi_preps, numeric_prep, text_prep
 from .summaries import NULL16
 
-__all__ = ["Roles", "ColumnPrep", "resolve_summary", "label_order", "infer_label", "missing_indicator", "MISSING_PREFIX"]
+__all__ = ["Roles", "ColumnPrep", "resolve_summary", "label_order", "infer_label", "missing_indicator", "MISSING_PREFIX",
+           "ZERO_WEIGHTS", "LONG_VALUES"]
 
+#: Message when no labelled row has a positive weight ({weight}: the column).
+ZERO_WEIGHTS = "Every weight in {weight!r} is 0: no row is left to audit. Check the weight column."
+#: Note when values longer than MAX_SHOWN_CHARS are named by a prefix and a hash ({n}, {columns}, {limit}).
+LONG_VALUES = ("{n} distinct value(s) in {columns} longer than {limit} characters are shown shortened ('…#' and a "
+               "hash); the data keep them whole.")
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ def _label(columns, typed, n_total, label, positive, max_levels, weight, notes):
     label_values, minority = label_order(dict(weight) if weight is not None else counts.to_dict())
     if positive is None:
         positive = minority
-    elif str(positive) not in label_values:
+    elif (positive := shorten(str(positive))) not in label_values:  # a long value is named as its level
         raise DataError(f"Positive label value {positive!r} does not occur in {label!r}; values are "
                         f"{', '.join(label_values)}.")
     lab = text_prep(label, label, ty, y_text, y_idx)
@@ -195,7 +202,7 @@ def resolve_summary(columns: list, typed: dict, n_total: int, *, label: str | No
     preps: dict[str, ColumnPrep] = {label: lab}
 
     if weight is not None:
-        _weight(columns, typed, weight, notes)
+        _weight(columns, typed, weight, notes, n_total)
         kinds[weight] = "weight"
     outputs = tuple(dict.fromkeys(outputs or ()))
     for c in outputs:
@@ -245,6 +252,8 @@ def resolve_summary(columns: list, typed: dict, n_total: int, *, label: str | No
             excluded[c] = "left out by the user (--exclude)"
 
     cuts: dict[str, list] = {}
+    long_notes: list = []  # (column, number of distinct values shown shortened)
+    _note_long(label, kept_distinct(typed[label])[0], long_notes)
     derived: dict[str, str] = {}
     multi_used: dict[str, str] = {}
     audited: list[str] = []
@@ -302,6 +311,7 @@ def resolve_summary(columns: list, typed: dict, n_total: int, *, label: str | No
             continue
         d, idx = kept_distinct(t)
         text = as_text(d)
+        _note_long(col, d, long_notes)
         sep = multi.get(col) if col in multi else None
         if col in multi and sep is None:
             sep = detect_multi_separator(text.cat.categories) or "|"
@@ -327,6 +337,9 @@ def resolve_summary(columns: list, typed: dict, n_total: int, *, label: str | No
         kinds[col] = "categorical"
         audited.append(col)
 
+    if long_notes:
+        notes.append(LONG_VALUES.format(n=sum(n for _, n in long_notes), limit=MAX_SHOWN_CHARS,
+                                        columns=", ".join(repr(c) for c, _ in long_notes[:5])))
     if auto_ids:
         notes.append(f"Left out id-like column(s): {', '.join(map(repr, auto_ids))} (every value unique).")
     others = [c for c in excluded if c not in auto_ids]
@@ -348,6 +361,14 @@ def resolve_summary(columns: list, typed: dict, n_total: int, *, label: str | No
     return roles, ordered, approximate
 
 
+def _note_long(col: str, values: pd.Series, out: list) -> None:
+    """``(col, n)`` appended to ``out`` when ``n`` distinct values are longer than the shown limit."""
+    if len(values) and not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        n = int((values.astype(str).str.len() > MAX_SHOWN_CHARS).sum())
+        if n:
+            out.append((col, n))
+
+
 def _too_many(col, n_unique, max_levels, explicit, kinds, excluded) -> None:
     kinds[col] = "text"
     excluded[col] = f"{n_unique} distinct values (more than --max-levels {max_levels}): free text or an identifier"
@@ -356,7 +377,7 @@ def _too_many(col, n_unique, max_levels, explicit, kinds, excluded) -> None:
                         f"{max_levels}. Group its values first or raise --max-levels.")
 
 
-def _weight(columns, typed, weight: str, notes: list) -> None:
+def _weight(columns, typed, weight: str, notes: list, n_rows: int) -> None:
     _require(columns, weight, "Weight")
     tw = typed[weight]
     if tw.kind not in ("num", "bool"):
@@ -367,8 +388,16 @@ def _weight(columns, typed, weight: str, notes: list) -> None:
     if tw.vmin < 0:
         raise DataError(f"Weight column {weight!r} has negative values (min {tw.vmin:g}). Weights must be "
                         f"non-negative frequency counts.")
+    kept = kept_distinct(tw)[0].to_numpy(dtype=float) if tw.exact else np.array([tw.vmax])
+    if not (kept > 0).any():
+        raise DataError(ZERO_WEIGHTS.format(weight=weight))
+    from .weights import weight_scale
+    design, _ = weight_scale(tw, n_rows)
     if tw.kind == "num" and not tw.integral:
         notes.append(f"Weights in {weight!r} are not whole numbers (not frequency counts): tests use counts "
                      f"scaled to Kish's effective sample size and rounded (approximate).")
+    elif design:
+        notes.append(f"Weights in {weight!r} sum past 2**53, beyond exact counts: tests use counts scaled to "
+                     f"Kish's effective sample size and rounded (approximate).")
 
 

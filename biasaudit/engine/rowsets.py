@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._safe import shorten
 from .levels import MISSING, fmt_value
 from .rowhash import DenseGroups, GroupAccumulator, group_sum
 from .summaries import NULL16
@@ -65,7 +66,8 @@ def summarize(kind: str, acc, bits: int) -> dict:
 
 
 def _value(scan, col: str, stored):
-    """A stored value as the loaded value (None when missing; None for hashed text)."""
+    """A stored value as the loaded value (None when missing; None for hashed text; long text shortened as
+    :func:`biasaudit._safe.shorten` names it)."""
     t = scan.typed[col]
     if stored is None:
         return None
@@ -82,7 +84,8 @@ def _value(scan, col: str, stored):
             v = int(v)
     else:
         return None
-    return v.item() if hasattr(v, "item") else v
+    v = v.item() if hasattr(v, "item") else v
+    return shorten(v) if isinstance(v, str) else v
 
 
 def row_labels(scan, positions, id_values=None) -> list[str]:
@@ -93,7 +96,7 @@ def row_labels(scan, positions, id_values=None) -> list[str]:
         frame = scan.source.frame if scan.source is not None else None
         if frame is not None and ids[0] in frame.columns:
             vals = frame[ids[0]].iloc[positions].tolist()
-            return [str(v) for v in vals]
+            return [shorten(v) for v in vals]
         if id_values is not None:
             out = []
             for p, v in zip(positions, id_values):

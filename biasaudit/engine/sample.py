@@ -53,12 +53,23 @@ def typed_values(t, st, stored: np.ndarray) -> pd.Series:
 
 
 def sample_raw(scan) -> pd.DataFrame:
-    """The row sample as :func:`biasaudit.load` would type it (index and attrs of a DataFrame source kept)."""
+    """The row sample as :func:`biasaudit.load` would type it (index and attrs of a DataFrame source kept).
+
+    Text values longer than 120 characters are shortened as the loader shortens them
+    (:func:`biasaudit.loaders._checks.shorten_long_text`), so that they read as the levels name them.
+    """
+    from ..loaders._checks import shorten_long_text
     raw = pd.DataFrame({c: typed_values(scan.typed[c], scan.states[c], scan.sample.cols[c]) for c in scan.columns})
     frame = scan.source.frame if scan.source is not None else None
     if frame is not None:
         raw.index = frame.index[scan.sample.rows]
         raw.attrs = dict(frame.attrs)
+    notes = raw.attrs.get("biasaudit_notes")
+    raw = shorten_long_text(raw)  # its note is the resolver's, said once for the whole data
+    if notes is None:
+        raw.attrs.pop("biasaudit_notes", None)
+    else:
+        raw.attrs["biasaudit_notes"] = notes
     return raw
 
 
@@ -94,7 +105,7 @@ def sample_context(scan, settings, options):
     present = np.asarray(scan.sample.cols["__present__"], dtype=bool)
     frame, codes, w = prepared_frame(scan, scan.sample.cols, raw, present)
     table = CodedTable(codes, scan.levels, w)
-    if w is not None and not np.allclose(w, np.round(w)):
-        from .weights import weighted_table  # fractional weights: tests see Kish-scaled counts
+    if w is not None and scan.weight_design:
+        from .weights import weighted_table  # not frequency counts: tests see Kish-scaled counts (scale-free)
         table = weighted_table(table)
     return AuditContext(table=table, roles=scan.roles, settings=settings, frame=frame, raw=raw, options=options)

@@ -219,6 +219,10 @@ class Scan:
         self.roles, self.preps, self.approximate = resolve_summary(
             self.columns, self.typed, self.n_rows, sample_values=self._sample_values, **roles_kw)
         self.n_kept = self.n_rows - self.roles.n_rows_dropped
+        self.weight_design, self.weight_unit = False, 1.0
+        if self.roles.weight:  # Kish-scaled counts? weights divided by a power of two before summing?
+            from .weights import weight_scale
+            self.weight_design, self.weight_unit = weight_scale(self.typed[self.roles.weight], self.n_rows)
         self.levels = {p: prep.levels for p, prep in self.preps.items()}
         roles = self.roles
         skip = set(roles.ids) | {roles.label} | ({roles.weight} if roles.weight else set())
@@ -302,8 +306,8 @@ class Scan:
         if out is None:
             out = count_chunk({}, self.sizes, self.tables, np.empty(0) if weighted else None)
         scale = None
-        if weighted and part["w2"] > 0 and not self.typed[roles.weight].integral:
-            scale = (total / part["w2"])  # Kish: n_eff / sum(w) = sum(w) / sum(w^2)
+        if weighted and part["w2"] > 0 and self.weight_design:  # not frequency counts
+            scale = (total / part["w2"])  # Kish: n_eff / sum(w) = sum(w) / sum(w^2), free of the weight unit
         from . import rowsets
         sets = {k: (lambda fn=getattr(rowsets, k): fn(self)) for k in ("duplicates", "conflicts") if k in part}
         self.store = CountStore(self.levels, out, float(total) if weighted else int(total), weighted=weighted,
@@ -316,6 +320,8 @@ class Scan:
             self._weighted_label_order()
 
     _positive_given = True
+    #: Set by :meth:`resolve` from the weight column's summary (:func:`~biasaudit.engine.weights.weight_scale`).
+    weight_design, weight_unit = False, 1.0
 
     def _weighted_label_order(self) -> None:
         """With a weight and no positive value given: label order and the minority by weighted counts."""
@@ -354,14 +360,14 @@ class Scan:
         return [c for c in dict.fromkeys(roles.parent(a) for a in roles.attributes) if c in self.columns]
 
     def weight_reader(self) -> "WeightReader":
-        """Reads per-row frequency weights from a stored chunk (small; shipped to dask workers)."""
+        """Reads per-row weights, divided by ``weight_unit``, from a stored chunk (small; shipped to dask workers)."""
         w = self.roles.weight
         table = None
         if w and self.typed[w].canon is not None:
             t = self.typed[w]
             table = np.full(NULL16 + 1, np.nan)
             table[:len(t.canon)] = t.distinct.to_numpy(dtype=float)[t.canon]
-        return WeightReader(w, table)
+        return WeightReader(w, table, self.weight_unit)
 
     def close(self) -> None:
         if self.spill is not None:

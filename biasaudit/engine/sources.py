@@ -17,10 +17,12 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from .._safe import shorten
 from .summaries import CSV_NA_STRINGS
 from ..errors import InputFileError
 
-__all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "frame_source"]
+__all__ = ["Source", "open_source", "frame_kinds", "chunks_of", "pandas_column", "stream_format", "frame_source",
+           "column_name"]
 
 #: Bytes pyarrow's CSV reader parses at a time (larger blocks raise its peak memory, not its speed).
 _CSV_BLOCK_BYTES = 1 << 20
@@ -40,6 +42,11 @@ def stream_format(path: Path) -> tuple[str, str | None] | None:
     if last in _STREAM_SUFFIXES:
         return "csv", compression
     return None
+
+
+def column_name(c) -> str:
+    """A column's name as the engine shows it: stripped, and shortened past 120 characters (as the loader does)."""
+    return shorten(str(c).strip())
 
 
 # ----------------------------------------------------------------------------- chunk sources
@@ -110,7 +117,7 @@ def _csv_source(path: Path, compression, chunk_rows: int, encoding: str, delimit
     header = next(csv.reader([head.lstrip("\ufeff").splitlines()[0]], delimiter=delimiter))
     names, seen = [], {}
     for raw in header:
-        name = raw.strip()
+        name = column_name(raw)
         if name in seen:  # pandas mangles repeated names as name.1, name.2
             seen[name] += 1
             name = f"{name}.{seen[name]}"
@@ -175,7 +182,7 @@ def _parquet_source(path: Path, chunk_rows: int) -> Source:
     import pyarrow.parquet as pq
     pf = pq.ParquetFile(str(path))
     schema = pf.schema_arrow
-    names = [str(f.name).strip() for f in schema]
+    names = [column_name(f.name) for f in schema]
     kinds, dtypes, text_cols = {}, {}, []
     for name, f in zip(names, schema):
         t = f.type
@@ -234,7 +241,7 @@ def chunks_of(df: pd.DataFrame, chunk_rows: int, kinds: dict | None = None) -> I
         part = df.iloc[start:start + chunk_rows]
         if len(part) == 0:
             break
-        yield len(part), {str(c).strip(): pandas_column(part[c], kinds[c]) for c in cols}
+        yield len(part), {column_name(c): pandas_column(part[c], kinds[c]) for c in cols}
 
 
 def frame_source(df: pd.DataFrame, chunk_rows: int, description: str = "DataFrame") -> Source:
@@ -245,9 +252,9 @@ def frame_source(df: pd.DataFrame, chunk_rows: int, description: str = "DataFram
     if len(df) == 0:
         raise DataError("the DataFrame has a header but no rows. An audit needs at least one labelled row.")
     kinds, dtypes = frame_kinds(df)
-    names = [str(c).strip() for c in df.columns]
-    return Source(names, {str(c).strip(): k for c, k in kinds.items()},
-                  {str(c).strip(): d for c, d in dtypes.items()}, lambda: chunks_of(df, chunk_rows, kinds),
+    names = [column_name(c) for c in df.columns]
+    return Source(names, {column_name(c): k for c, k in kinds.items()},
+                  {column_name(c): d for c, d in dtypes.items()}, lambda: chunks_of(df, chunk_rows, kinds),
                   frozenset(), None, description, rows_estimate=len(df), frame=df)
 
 

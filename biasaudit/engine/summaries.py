@@ -107,6 +107,7 @@ class ColumnState:
     int_literals: bool = True
     has_inf: bool = False
     vmin: float = float("inf")
+    vmax: float = float("-inf")
     hashes: np.ndarray | None = None
     hashes_all: np.ndarray | None = None
     hash_exact: bool = True
@@ -222,6 +223,7 @@ class ColumnState:
         if not ok.size:
             return
         self.vmin = min(self.vmin, float(ok.min()))
+        self.vmax = max(self.vmax, float(ok.max()))
         if self.all_integral:
             fin = ok[np.isfinite(ok)]
             self.all_integral = bool(np.all(fin == np.round(fin)))
@@ -254,6 +256,7 @@ class ColumnState:
                     self._to_hash()
             if self.mode == "num":
                 self.vmin = min(self.vmin, other.vmin)
+                self.vmax = max(self.vmax, other.vmax)
                 self.all_integral = self.all_integral and other.all_integral
                 self.has_inf = self.has_inf or other.has_inf
                 if self.exact and other.exact:

@@ -31,7 +31,7 @@ from .counts import CodedTable, CountTable
 from ..errors import DataError
 
 __all__ = ["WEIGHT_COLUMN", "WEIGHT_FILE_COLUMN", "kish_n_eff", "write_weights", "read_weight_file",
-           "attach_weight_file", "weighted_table", "needs_design_weights", "MAX_COUNT"]
+           "attach_weight_file", "weighted_table", "needs_design_weights", "weight_scale", "MAX_COUNT"]
 
 #: Name of the weight column in a weights file.
 WEIGHT_COLUMN = "weight"
@@ -64,6 +64,42 @@ def needs_design_weights(weights) -> bool:
     with np.errstate(over="ignore"):
         total = float(w.sum())
     return not (np.isfinite(total) and total <= MAX_COUNT) or not np.allclose(w, np.round(w), rtol=1e-9, atol=0)
+
+
+def weight_scale(t, n_rows: int) -> tuple[bool, float]:
+    r"""How a weight column is counted, decided from its pass-one summary (before any weight is summed).
+
+    Parameters
+    ----------
+    t : TypedColumn
+        The weight column's summary (:mod:`biasaudit.engine.coltypes`; numbers or true/false).
+    n_rows : int
+        Rows read (bounds the total when the distinct weights were not all kept).
+
+    Returns
+    -------
+    design : bool
+        True when the weights are not frequency counts: not whole numbers, or a total that may pass
+        :data:`MAX_COUNT` (1e308 each).  The tests then see Kish-scaled counts (module docstring).
+    unit : float
+        A power of two every weight is divided by before it is summed: 1, unless the sums of the
+        weights or of their squares could overflow or underflow (weights of 1e308 or 1e-300).
+        Division by a power of two is exact and Kish's scaling :math:`\sum w / \sum w^2` cancels it.
+    """
+    if t.kind == "bool":
+        return False, 1.0
+    top = float(t.vmax)
+    if not (top > 0 and np.isfinite(top)):
+        return (not t.integral), 1.0
+    if t.exact and len(t.distinct):  # the exact total, computed on w / max w (no overflow)
+        share = float(np.dot(t.distinct.to_numpy(dtype=float) / top, t.kept))
+    else:
+        share = float(n_rows)  # every weight <= top
+    design = (not t.integral) or share > MAX_COUNT / top
+    unit = 1.0
+    if top < 2.0 ** -500 or top * max(int(n_rows), 1) > 2.0 ** 500:
+        unit = float(np.ldexp(1.0, int(np.frexp(top)[1]) - 1))  # top / unit in [1, 2)
+    return design, unit
 
 
 def write_weights(result, path) -> None:

@@ -27,6 +27,18 @@ def cli():
     """Audit a labelled dataset for bias before training on it."""
 
 
+def _checked_bins(ctx, param, value):
+    """``--bins``: a number of bins (the shared validator: 2 to 20) or COLUMN=EDGES, refused before any read."""
+    if not value:
+        return value
+    from ..engine.levels import parse_bins
+    try:
+        parse_bins(list(value))
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
 def _progress(enabled: bool):
     """A bar advanced by the audit's cost estimate (``step(stage, done, total)`` in estimated seconds)."""
     if not enabled or not sys.stderr.isatty():
@@ -84,13 +96,15 @@ def _progress(enabled: bool):
 @click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
 @click.option("--correction", type=click.Choice(["bh", "holm", "by"]), default="bh", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
-@click.option("--bins", multiple=True, metavar="N|COL=EDGES",
+@click.option("--bins", multiple=True, metavar="N|COL=EDGES", callback=_checked_bins,
               help="Quantile bins for numbers (2-20, default 5, plus a bottom and a top 5% bin), or a column's "
                    "cut points, e.g. age=18,25,45,65 (repeatable).")
 @click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
 @click.option("--attributes", multiple=True, metavar="COL", help="Audit only this column (repeatable).")
 @click.option("--exclude", multiple=True, metavar="COL", help="Leave this column out of the audit (repeatable).")
+@click.option("--keep", multiple=True, metavar="COL",
+              help="Audit this column even if it looks like a leak of the outcome or a copy of another (repeatable).")
 @click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
 @click.option("--images-root", type=click.Path(file_okay=False),
               help="Folder the manifest's image paths are relative to (default: the manifest's folder); "
@@ -118,7 +132,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
          engine="auto", chunk_size=None, sample_rows=None, scheduler=None, top=None, verbose=False,
-         limits=(), attributes=(), exclude=()):
+         limits=(), attributes=(), exclude=(), keep=()):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -181,7 +195,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                            predicted_positive=predicted_positive or None, score=score, threshold=threshold,
                            weight_file=weight_file, engine=engine, chunk_size=chunk_size, encoding=encoding,
                            sample_rows=sample_rows, attributes=o["attributes"] or None,
-                           exclude=o["exclude"] or None,
+                           exclude=o["exclude"] or None, keep=keep or None,
                            **{k: v for k, v in o["extra"].items() if k != "attributes"})
         finally:
             if bar is not None:

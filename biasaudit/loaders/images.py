@@ -209,14 +209,22 @@ def _check_cache(cache, files: list[str]) -> None:
                                                        image=escape_text(f, keep_newlines=False)))
 
 
-def attach(df: pd.DataFrame, *, notes=(), skipped=(), multi=None, info: ImageInfo | None = None) -> pd.DataFrame:
-    """Record loader notes, skipped files, multi-valued columns and image info in ``df.attrs``."""
+def attach(df: pd.DataFrame, *, notes=(), skipped=(), multi=None, info: ImageInfo | None = None,
+           computed=()) -> pd.DataFrame:
+    """Record loader notes, skipped files, multi-valued columns and image info in ``df.attrs``.
+
+    ``computed`` names the columns measured from the image files themselves (pixels, size, format):
+    they exist whenever the image does, so they cannot be recorded after the outcome, and the
+    leakage check does not leave them out (a strong one is a shortcut, reported as such).
+    """
     df.attrs["biasaudit_notes"] = list(df.attrs.get("biasaudit_notes", [])) + list(notes)
     df.attrs["biasaudit_skipped"] = list(df.attrs.get("biasaudit_skipped", [])) + list(skipped)
     if multi:
         df.attrs["biasaudit_multi"] = {**df.attrs.get("biasaudit_multi", {}), **multi}
     if info is not None:
         df.attrs["biasaudit_images"] = info
+    if computed:
+        df.attrs["biasaudit_computed"] = sorted(set(df.attrs.get("biasaudit_computed", [])) | set(computed))
     return df
 
 
@@ -328,12 +336,14 @@ def load_image_folder(root, *, image_features: bool = True, workers: int | None 
         attrs, info_features, bad, extra = _pixel_frame(files, images, real_root, features=True, workers=workers,
                                                          progress=progress, cache=cache)
         df = pd.concat([df, attrs], axis=1)
+        computed = [c for c in attrs.columns if c != "image_error"]
         skipped += bad
         notes += extra
     else:
         df["file_size"] = [os.stat(f).st_size for f in files]
         df["format"] = [Path(p).suffix.lower().lstrip(".").replace("jpeg", "jpg") for p in images]
+        computed = ["file_size", "format"]
         notes.append("Pixel attributes were not computed (--no-image-features).")
     notes += _summarise(skipped, len(images) + other)
     info = ImageInfo(root=real_root, paths=tuple(images), features=info_features, index=tuple(df.index))
-    return attach(df, notes=notes, skipped=skipped, info=info)
+    return attach(df, notes=notes, skipped=skipped, info=info, computed=computed)

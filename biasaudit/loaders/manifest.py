@@ -118,6 +118,7 @@ def load_manifest(df: pd.DataFrame, *, manifest: str | os.PathLike | None = None
                for p, e in zip(df[column], exists) if not e and pd.notna(p)]
     rel = [os.path.relpath(r, root).replace(os.sep, "/") if r and e else None for r, e in zip(resolved, exists)]
     features = None
+    computed = []
     if image_features:
         unique = sorted({r for r, e in zip(resolved, exists) if e})
         attrs, probe, bad, extra = _pixel_frame(unique, [os.path.relpath(u, root) for u in unique], root,
@@ -131,6 +132,7 @@ def load_manifest(df: pd.DataFrame, *, manifest: str | os.PathLike | None = None
                 attrs["image_error"] = pd.Series(np.nan, index=attrs.index, dtype=object)
             attrs.loc[missing, "image_error"] = "file not found"
         attrs.columns = [f"img_{c}" if c in df.columns else c for c in attrs.columns]
+        computed = [c for c in attrs.columns if c not in ("image_error", "img_image_error")]
         base = dict(df.attrs)
         df = pd.concat([df.reset_index(drop=True), attrs], axis=1)
         df.attrs.update(base)
@@ -141,4 +143,4 @@ def load_manifest(df: pd.DataFrame, *, manifest: str | os.PathLike | None = None
         notes += extra
     notes += _summarise(skipped, len(df))
     info = ImageInfo(root=root, paths=tuple(rel), features=features, index=tuple(df.index))
-    return attach(df, notes=notes, skipped=skipped, info=info)
+    return attach(df, notes=notes, skipped=skipped, info=info, computed=computed)

@@ -231,13 +231,14 @@ def summarize(result) -> Summary:
     answers = [_answer(result, a, alpha, index) for a in named]
     answered = {id(f) for f in roots if f.detector == "group_attribution" and len(f.attributes) == 1
                 and next(iter(f.attributes)) in set(named) and f.kind in ("association", "group_rate")}
-    top, used_top, n_est = _top(roots, derived, answered, alpha, index)
+    top, used_top, n_est = _top(roots, derived, answered, alpha, index, d.get("label"), named)
     statements, used = learned_statements(result, vis, derived, alpha, index, used_top)
     learned = [Item(**st) for st in statements]
     too_few, n_too_few = _too_few(roots, derived, alpha, index, used | answered)
     left_out = words.group_reasons((d.get("excluded") or {}).items())
-    for f in vis:
-        if f.kind == "leakage":
+    leaked = {str(c) for f in vis if f.kind == "leakage" for c in f.attributes} - set(map(str, d.get("excluded") or {}))
+    for f in vis:  # flagged but kept in the audit (a named attribute, or --keep)
+        if f.kind == "leakage" and set(map(str, f.attributes)) <= leaked:
             left_out.append((", ".join(map(str, f.attributes)), short_sentence(f, 120)))
     return Summary(
         data=_data_lines(result, named, derived), left_out=left_out, named=named,
@@ -325,14 +326,31 @@ def _answer(result, attribute: str, alpha: float, index: dict) -> Answer:
     return Answer(attribute, rows, gap, verdict, sev, index.get(id(assoc)))
 
 
-def _rank_key(f, derived):
-    return (severity_rank(f.severity), _is_derived(f, derived), f.kind == "conditional", f.family != "primary",
-            -(f.n or 0))
+def relevance(f, label, named) -> int:
+    """0: about a named sensitive attribute; 1: about the label; 2: structure among the other attributes.
+
+    Label-free findings (combinations that are rare whatever the label, values missing more often in
+    some group of another attribute, associations between two attributes no one named) describe the
+    features, not what a model will learn about the label: the summary lists them after the rest.
+    """
+    attrs = {str(a) for a in (f.attributes or {})}
+    if f.family == "primary" or (named and attrs & set(named)):
+        return 0
+    if f.kind == "coverage_gap" or (f.detector == "proxies" and f.kind != "strong_proxy"):
+        return 2
+    if f.detector == "reporting" and f.kind == "missingness" and label not in attrs:
+        return 2
+    return 1
 
 
-def _top(roots, derived, answered, alpha, index):
+def _rank_key(f, derived, label=None, named=()):
+    return (relevance(f, label, named), severity_rank(f.severity), _is_derived(f, derived), f.kind == "conditional",
+            f.family != "primary", -(f.n or 0))
+
+
+def _top(roots, derived, answered, alpha, index, label=None, named=()):
     cands = [f for f in roots if f.severity in ESTABLISHED and f.kind != "leakage" and id(f) not in answered]
-    cands.sort(key=lambda f: _rank_key(f, derived))
+    cands.sort(key=lambda f: _rank_key(f, derived, label, named))
     items, seen, used = [], {}, set()
     for f in cands:
         key = _cols(f, derived)

@@ -95,7 +95,7 @@ def render_summary_lines(result, *, width: int = 100, budget: int = SUMMARY_LINE
             out += ["", "THE ANSWER FOR THE SENSITIVE ATTRIBUTES YOU NAMED"] + [ln for a in answers for ln in a]
         if top:
             more = s.n_established_roots - len(top)
-            out += ["", "TOP FINDINGS (established; most severe first" + (f"; {more} more below)" if more > 0 else ")")]
+            out += ["", "TOP FINDINGS (established; about the label and the named attributes first, then most severe" + (f"; {more} more below)" if more > 0 else ")")]
             out += [ln for t in top for ln in t]
         if learned:
             out += ["", "WHAT A MODEL WILL LEARN FROM THESE DATA"]
