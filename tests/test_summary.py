@@ -321,3 +321,42 @@ def test_chains_fold_under_their_root_and_nothing_is_lost():
     html = render_html(r)
     assert sorted(re.findall(r'<(?:details class="card|li class="kid)[^>]*data-sev="([a-z-]+)"', html)) == sorted(
         f.severity for f in (root, mid, leaf, loud))
+
+
+# ------------------------------------------------------------------ held fixed: Simpson's paradox
+#: Berkeley 1973 graduate admissions, six largest departments (Bickel, Hammel & O'Connell 1975):
+#: (admitted, rejected) for men, then for women.
+UCB = {"A": (512, 313, 89, 19), "B": (353, 207, 17, 8), "C": (120, 205, 202, 391),
+       "D": (138, 279, 131, 244), "E": (53, 138, 94, 299), "F": (22, 351, 24, 317)}
+
+
+def _ucb_frame() -> pd.DataFrame:
+    rows = []
+    for dept, (ma, mr, fa, fr) in UCB.items():
+        for gender, adm, rej in (("Male", ma, mr), ("Female", fa, fr)):
+            rows += [(dept, gender, "Admitted")] * adm + [(dept, gender, "Rejected")] * rej
+    return pd.DataFrame(rows, columns=["Dept", "Gender", "Admit"])
+
+
+def test_the_named_answer_says_when_holding_another_attribute_fixed_reverses_the_gap():
+    r = biasaudit.audit(_ucb_frame(), label="Admit", sensitive=["Gender"], positive="Admitted", probe=False)
+    answer = S.summarize(r).answers[0]
+    # overall: women 557/1835, men 1198/2691; Mantel-Haenszel risk difference with weights n1 n0 / N
+    women = sum(fa for _, _, fa, _ in UCB.values()), sum(fa + fr for _, _, fa, fr in UCB.values())
+    men = sum(ma for ma, _, _, _ in UCB.values()), sum(ma + mr for ma, mr, _, _ in UCB.values())
+    overall = women[0] / women[1] - men[0] / men[1]
+    num = den = 0.0
+    for ma, mr, fa, fr in UCB.values():
+        n1, n0 = fa + fr, ma + mr
+        w = n1 * n0 / (n1 + n0)
+        num += w * (fa / n1 - ma / n0)
+        den += w
+    rd_mh = num / den
+    assert overall == pytest.approx(-0.1416, abs=5e-4) and rd_mh > 0  # the reversal
+    note = answer.notes[0]
+    assert note.startswith("holding Dept fixed, the gap changes sign")
+    assert f"{100 * rd_mh:+.0f} points for Female" in note and f"vs {100 * overall:+.0f} overall" in note
+    assert "no difference within Dept levels is established" in note
+    text = render_text(r)
+    head = text[:text.index("TOP FINDINGS")] if "TOP FINDINGS" in text else text
+    assert "holding Dept fixed, the gap changes sign" in " ".join(head.split())

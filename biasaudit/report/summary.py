@@ -62,6 +62,7 @@ class Answer:
     verdict: str
     severity: str
     index: int | None = None
+    notes: tuple = ()              # what happens to the gap when another attribute is held fixed
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,54 @@ def _answer(result, attribute: str, alpha: float, index: dict) -> Answer:
                    + (f"; the data still allow gaps up to {100 * bound:.0f} points" if bound is not None else ""))
     else:
         verdict = "observed (no test)"
-    return Answer(attribute, rows, gap, verdict, sev, index.get(id(assoc)))
+    return Answer(attribute, rows, gap, verdict, sev, index.get(id(assoc)), _held_fixed(result, attribute, alpha))
+
+
+#: A gap "changes" under stratification when the Mantel-Haenszel difference flips sign or keeps less
+#: than this share of the overall difference.
+SHRUNK = 0.5
+MAX_HELD_NOTES = 2
+
+
+def _within(f, stratifier) -> str:
+    q = f"{words.eq('q', f.p_adjusted)}" if f.p_adjusted is not None else words.eq("p", f.p_value)
+    if f.severity in ESTABLISHED:
+        return f"a difference within {stratifier} levels remains established ({q})"
+    return f"no difference within {stratifier} levels is established ({q})"
+
+
+def _held_fixed(result, attribute: str, alpha: float) -> tuple:
+    """What the conditional (Cochran-Mantel-Haenszel) findings say about ``attribute``'s gap.
+
+    The strata where the overall gap changes sign or shrinks below ``SHRUNK`` of itself come first
+    (the Simpson's-paradox answer a reader needs next to the gap); otherwise one line says for how
+    many other attributes the gap persists (established within strata).
+    """
+    conds = [f for f in result.findings if f.detector == "conditional" and f.kind == "conditional"
+             and f.attributes and next(iter(f.attributes)) == attribute and f.details
+             and f.details.get("rd_mh") is not None and f.details.get("rd_marginal") is not None]
+    changed, persists = [], []
+    for f in conds:
+        rd, rd0 = float(f.details["rd_mh"]), float(f.details["rd_marginal"])
+        if rd0 != 0 and (rd * rd0 < 0 or abs(rd) < SHRUNK * abs(rd0)):
+            changed.append((abs(rd0 - rd), f))
+        elif f.severity in ESTABLISHED:
+            persists.append(f)
+    out = []
+    for _, f in sorted(changed, key=lambda t: -t[0])[:MAX_HELD_NOTES]:
+        d = f.details
+        how = "changes sign" if float(d["rd_mh"]) * float(d["rd_marginal"]) < 0 else "shrinks"
+        exposure = words.label(attribute, d.get("exposure")) if d.get("exposure") is not None else attribute
+        out.append(f"holding {d['stratifier']} fixed, the gap {how}: {words.points(d['rd_mh'])} points for "
+                   f"{exposure} against the rest within {d['stratifier']} levels (Mantel-Haenszel) vs "
+                   f"{words.points(d['rd_marginal'])} overall — {_within(f, d['stratifier'])}")
+    if len(changed) > MAX_HELD_NOTES:
+        out.append(f"... and {len(changed) - MAX_HELD_NOTES} more attribute(s) that change the gap when held fixed")
+    if persists and not changed:
+        names = [str(f.details.get("stratifier")) for f in persists]
+        out.append(f"the gap persists with each of {len(names)} other attribute(s) held fixed "
+                   f"({', '.join(names[:4])}{' ...' if len(names) > 4 else ''}; Cochran-Mantel-Haenszel)")
+    return tuple(out)
 
 
 def relevance(f, label, named) -> int:

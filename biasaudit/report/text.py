@@ -79,7 +79,8 @@ def render_summary_lines(result, *, width: int = 100, budget: int = SUMMARY_LINE
         head += _wrap("No sensitive attribute named: every attribute is scanned alike; name the ones you care "
                       f"about with -s to test them first{cand}.", "", width)
 
-    answers = [_wrap(_answer_text(a, d), "  ", width) for a in s.answers]
+    answers = [_wrap(_answer_text(a, d), "  ", width) + [ln for note in a.notes for ln in _wrap(_v(note), "      ", width)]
+               for a in s.answers]
     top = [_wrap(f"[{it.severity}] {_v(it.text)}{_related(it)}{f' ({it.key})' if it.key else ''}", "  ", width)
            for it in s.top]
     learned = [(_wrap(f"• {_v(it.text)} — {it.strength}", "  ", width),
