@@ -360,3 +360,22 @@ def test_mutual_info_bias_matches_the_mean_plug_in_estimate_under_independence()
     mean_mi = float(np.mean([bs.mutual_info(t) for t in tables]))
     assert mean_mi == pytest.approx(bs.mutual_info_bias(r, c, n), rel=0.1)
     assert math.isnan(bs.mutual_info_bias(2, 2, 0))
+
+
+# ----------------------------------------------------------------------------- the audit computes, readers format
+def test_the_group_table_carries_each_rate_with_its_wilson_interval():
+    """``AuditResult.groups`` holds the Wilson interval of every group's rate (statsmodels' Wilson
+    interval at the audit's alpha, computed in the test); the report readers only format it."""
+    import pandas as pd
+
+    import biasaudit as ba
+    df = pd.DataFrame({"g": ["a"] * 30 + ["b"] * 12 + ["c"] * 3,
+                       "y": ["1"] * 21 + ["0"] * 9 + ["1"] * 2 + ["0"] * 10 + ["0"] * 3})
+    result = ba.audit(df, label="y", sensitive=["g"], alpha=0.1, detectors=["group_attribution"])
+    g = result.groups.set_index("group")
+    for group, k, n in [("a", 21, 30), ("b", 2, 12), ("c", 0, 3)]:
+        lo, hi = proportion_confint(k, n, alpha=0.1, method="wilson")
+        assert g.loc[group, "ci_low:1"] == pytest.approx(lo, rel=1e-12)
+        assert g.loc[group, "ci_high:1"] == pytest.approx(hi, rel=1e-12)
+        lo0, hi0 = proportion_confint(n - k, n, alpha=0.1, method="wilson")
+        assert (g.loc[group, "ci_low:0"], g.loc[group, "ci_high:0"]) == pytest.approx((lo0, hi0), rel=1e-12)

@@ -277,9 +277,10 @@ def _data_lines(result, named, derived) -> list:
 
 
 def _group_rows(result, attribute: str, alpha: float) -> list:
-    from .. import stats
+    """Each group's positive rate with the Wilson interval the audit put in ``result.groups``."""
     g = result.groups
-    col = f"rate:{result.dataset.get('positive')}"
+    pos = result.dataset.get("positive")
+    col = f"rate:{pos}"
     if g is None or len(g) == 0 or col not in g.columns:
         return []
     rows = []
@@ -287,7 +288,7 @@ def _group_rows(result, attribute: str, alpha: float) -> list:
         n = float(rec["n"])
         rate = float(rec[col])
         k = int(round(rate * n))
-        lo, hi = stats.wilson_ci(k, int(round(n)), alpha) if n >= 1 else (None, None)
+        lo, hi = (None if v is None or v != v else v for v in (rec.get(f"ci_low:{pos}"), rec.get(f"ci_high:{pos}")))
         rows.append({"group": str(rec["group"]), "n": n, "k": k, "rate": rate, "ci_low": lo, "ci_high": hi})
     return rows
 
