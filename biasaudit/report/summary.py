@@ -11,9 +11,9 @@ of plain values that the text report prints in about 30 lines and the HTML repor
   each with how strongly the data support it;
 * what the data are too few to tell, with the rows that would settle it.
 
-It runs no new test.  It selects, ranks and words findings; the only numbers it derives are
-display intervals (Wilson for a group's rate, Newcombe for the gap between two groups), from
-:mod:`biasaudit.stats`.  Folding and counting rules shared by every reader live here too
+It runs no new test.  It selects, ranks and words findings; a group's rate and its Wilson
+interval come from the audit's group table (``result.groups``); the only number it still derives
+is the Newcombe interval of the gap between two groups (:func:`biasaudit.stats.newcombe_diff_ci`).  Folding and counting rules shared by every reader live here too
 (:func:`parents`, :func:`counts`) so that the text, the HTML and the notebook agree.
 """
 from __future__ import annotations
