@@ -132,3 +132,61 @@ def test_no_upward_imports():
 @pytest.mark.parametrize("low, high", [("stats", "detectors"), ("engine", "audit"), ("loaders", "detectors")])
 def test_layer_order(low, high):
     assert LAYERS[low] < LAYERS[high]
+
+
+# ----------------------------------------------------------------------------- statistics in one place
+#: Modules whose statistics belong in ``biasaudit.stats``: nothing else may import them.
+STATISTICS_MODULES = ("scipy.stats", "scipy.special", "scipy.optimize", "statsmodels")
+
+#: Modules outside ``biasaudit/stats/`` allowed to import one of ``STATISTICS_MODULES``, as
+#: ``"biasaudit.x.y -> scipy.stats"``, each with the reason it cannot move.  Empty: every formula moved.
+ALLOWED_STATISTICS_IMPORTS: set = set()
+
+
+def statistics_imports(source: str) -> set:
+    """The ``STATISTICS_MODULES`` a module's source imports, anywhere in its body.
+
+    Counts ``import scipy.stats``, ``import scipy.stats as sps``, ``from scipy import stats``,
+    ``from scipy.special import betaincinv``, ``from statsmodels.stats.proportion import ...``.
+    """
+    found = set()
+
+    def hit(name: str):
+        for m in STATISTICS_MODULES:
+            if name == m or name.startswith(m + "."):
+                found.add(m)
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                hit(a.name)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            hit(node.module)
+            for a in node.names:
+                hit(f"{node.module}.{a.name}")
+    return found
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import scipy.stats", {"scipy.stats"}),
+    ("import scipy.stats as sps", {"scipy.stats"}),
+    ("from scipy import stats as sps", {"scipy.stats"}),
+    ("from scipy import optimize, special", {"scipy.optimize", "scipy.special"}),
+    ("def f():\n    from scipy.special import betaincinv\n", {"scipy.special"}),
+    ("from statsmodels.stats.proportion import proportion_confint", {"statsmodels"}),
+    ("import scipy.sparse\nfrom scipy import fft\nimport numpy as np", set()),
+    ("from .stats import hypergeom_tail\nfrom ..stats import wilson_ci", set()),
+])
+def test_statistics_imports_are_found(source, expected):
+    assert statistics_imports(source) == expected
+
+
+def test_statistics_only_in_stats():
+    """No module outside ``biasaudit/stats/`` imports scipy.stats, scipy.special, scipy.optimize or
+    statsmodels: every statistical formula is a function in ``biasaudit.stats``, tested there."""
+    offending = set()
+    for name, (path, _) in _modules().items():
+        if name == "biasaudit.stats" or name.startswith("biasaudit.stats."):
+            continue
+        offending |= {f"{name} -> {m}" for m in statistics_imports(path.read_text(encoding="utf-8"))}
+    assert sorted(offending - ALLOWED_STATISTICS_IMPORTS) == []

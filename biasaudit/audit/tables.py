@@ -5,6 +5,7 @@ from itertools import combinations
 
 import pandas as pd
 
+from .. import stats
 from ..engine.context import AuditContext
 from ..findings import Finding
 
@@ -43,10 +44,22 @@ def coverage_tables(ctx: AuditContext, findings: list[Finding], limit: int = 4, 
     return {"label": roles.label, "label_values": list(ctx.table.levels[roles.label]), "tables": tables}
 
 
+def _wilson(rate: float, n: float, alpha: float) -> tuple:
+    """Wilson interval of a group's rate (weighted counts rounded); (None, None) below one row."""
+    if n < 1:
+        return None, None
+    try:
+        return stats.wilson_ci(round(float(rate) * float(n)), round(float(n)), alpha)
+    except ValueError:
+        return None, None
+
+
 def group_table(ctx: AuditContext) -> pd.DataFrame:
-    """attribute, group, n, share, and the rate of every label value (columns ``rate:<value>``)."""
+    """attribute, group, n, share, the rate of every label value (columns ``rate:<value>``) and its
+    Wilson interval at the audit's alpha (``ci_low:<value>``, ``ci_high:<value>``; None below one row)."""
     recs = []
     label_levels = ctx.table.levels[ctx.roles.label]
+    alpha = ctx.settings.alpha
     for a in ctx.roles.attributes:
         t = ctx.label_table(a)
         n_all = t.counts.sum()
@@ -57,6 +70,9 @@ def group_table(ctx: AuditContext) -> pd.DataFrame:
             rec = {"attribute": a, "group": g, "n": n_g, "share": n_g / n_all}
             for j, v in enumerate(label_levels):
                 rec[f"rate:{v}"] = t.counts[i, j] / n_g
+            for v in label_levels:
+                rec[f"ci_low:{v}"], rec[f"ci_high:{v}"] = _wilson(rec[f"rate:{v}"], n_g, alpha)
             recs.append(rec)
-    cols = ["attribute", "group", "n", "share"] + [f"rate:{v}" for v in label_levels]
+    cols = (["attribute", "group", "n", "share"] + [f"rate:{v}" for v in label_levels]
+            + [f"{b}:{v}" for v in label_levels for b in ("ci_low", "ci_high")])
     return pd.DataFrame(recs, columns=cols)

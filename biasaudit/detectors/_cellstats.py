@@ -93,37 +93,13 @@ class CellTest:
 
 
 def _cdf(x, m, k, nn, upper: bool):
-    r"""Lower tail P(X <= x) or, for ``upper``, P(X >= x), vectorised.
-
-    For two labels (arrays of shape (C, 2), label 1 = the rest) the lower tail of label 1 is the
-    upper tail of label 0, :math:`P(X_1 \le s - x_0) = P(X_0 \ge x_0) = P(X_0 > x_0) + P(X_0 = x_0)`:
-    both come from one summation.
-    """
-    if not upper and np.ndim(x) == 2 and np.shape(x)[1] == 2:
-        x, m, k, nn = np.broadcast_arrays(*(np.asarray(a) for a in (x, m, k, nn)))
-        if not (np.array_equal(x[:, 1], nn[:, 1] - x[:, 0]) and np.array_equal(k[:, 1], m[:, 1] - k[:, 0])
-                and np.array_equal(nn[:, 0], nn[:, 1]) and np.array_equal(m[:, 0], m[:, 1])):
-            return stats.hypergeom_cdf(x, m, k, nn)
-        # sum for the label with the smaller (K, x): the same label whatever the names (invariance)
-        b = ((k[:, 1] < k[:, 0]) | ((k[:, 1] == k[:, 0]) & (x[:, 1] < x[:, 0]))).astype(np.int64)
-        rows = np.arange(x.shape[0])
-        xb, kb, mb, nb = x[rows, b], k[rows, b], m[rows, b], nn[rows, b]
-        lc, ls = stats.hypergeom_logtails(xb, mb, kb, nb)
-        direct = np.exp(lc)
-        other = np.minimum(np.exp(ls) + stats.hypergeom_pmf(xb, mb, kb, nb), 1.0)
-        tie = (k[:, 0] == k[:, 1]) & (x[:, 0] == x[:, 1])     # the same distribution and value
-        other = np.where(tie, direct, other)
-        out = np.empty(x.shape)
-        out[rows, b], out[rows, 1 - b] = direct, other
-        return out
-    return stats.hypergeom_sf(np.asarray(x) - 1, m, k, nn) if upper else stats.hypergeom_cdf(x, m, k, nn)
+    """Lower tail P(X <= x) or, for ``upper``, P(X >= x), vectorised (:func:`biasaudit.stats.hypergeom_tail`)."""
+    return stats.hypergeom_tail(x, m, k, nn, upper)
 
 
 def iut_p(obs, s, n_l, n, parents=(), upper: bool = False) -> float:
-    """Intersection-union p of one cell: max of the overall and every parent test."""
-    m = np.array([n] + [sp for sp, _ in parents])
-    k = np.array([n_l] + [lp for _, lp in parents])
-    return float(np.max(_cdf(obs, m, k, s, upper)))
+    """Intersection-union p of one cell: max of the overall and every parent test (:func:`biasaudit.stats.iut_p`)."""
+    return stats.iut_p(obs, s, n_l, n, parents, upper)
 
 
 def iut_rows_needed(t: CellTest, n: int, n_l: int, alpha: float) -> int | None:
@@ -138,15 +114,8 @@ def iut_rows_needed(t: CellTest, n: int, n_l: int, alpha: float) -> int | None:
 
 
 def upper_bound(obs, s, alpha: float) -> np.ndarray:
-    """One-sided exact (Clopper-Pearson) upper bound of obs/s; 1 - alpha^(1/s) when obs = 0."""
-    from scipy.special import betaincinv
-    obs, s = np.atleast_1d(np.asarray(obs, dtype=float)), np.atleast_1d(np.asarray(s, dtype=float))
-    out = np.ones(obs.shape, dtype=float)
-    zero = obs == 0
-    out[zero] = 1.0 - np.power(alpha, 1.0 / np.maximum(s[zero], 1))
-    mid = (obs > 0) & (obs < s)
-    out[mid] = betaincinv(obs[mid] + 1, s[mid] - obs[mid], 1 - alpha)
-    return out
+    """One-sided exact (Clopper-Pearson) upper bound of obs/s (:func:`biasaudit.stats.clopper_pearson_upper`)."""
+    return stats.clopper_pearson_upper(obs, s, alpha)
 
 
 def key_2x2(scan: CellScan, attribute: str, value: str, label: str) -> str:

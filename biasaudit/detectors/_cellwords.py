@@ -122,7 +122,7 @@ def visible_extras(scan, visible: list, alpha: float) -> list[dict]:
     s = np.array([t.cell.support for t in visible])
     nl = np.array([int(scan.label_counts[t.label]) for t in visible])
     ub = upper_bound(obs, s, alpha)
-    ub_label = np.where(obs == 0, 1.0 - np.power(alpha, 1.0 / np.maximum(nl, 1)), np.nan)
+    ub_label = np.where(obs == 0, stats.clopper_pearson_upper(0, nl, alpha), np.nan)
     extras = [{"upper_cell": float(ub[i]), "upper_label": float(ub_label[i])} for i in range(len(visible))]
     pairs = [i for i, t in enumerate(visible) if t.cell.k == 2 and t.tail == "less"]
     for i in (i for i, t in enumerate(visible) if t.cell.k > 1 and t.tail == "less"):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import math
 
 import numpy as np
 
@@ -265,7 +264,7 @@ def coverage_finding(scan, c: CoverageTest, leaks: dict) -> Finding:
         details={"margins": dict(zip((f"{a}={v}" for a, v in u.items), u.margins)),
                  "expected_independent": u.expected, "expected_binding": u.e_binding,
                  "p_parts": list(u.p_parts), "local_q": c.q_local, "cannot_co_occur": c.exclusive,
-                 "p_zero_poisson": math.exp(-u.expected) if u.observed == 0 else None})
+                 "p_zero_poisson": stats.poisson_zero_p(u.expected) if u.observed == 0 else None})
 
 
 def coverage_hidden(scan, c: CoverageTest) -> Finding:

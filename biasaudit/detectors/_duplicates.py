@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
+from .. import stats
 from ..engine.context import AuditContext
 from ..findings import BiasType, Finding
+from ..stats import duplicate_baseline
 
 __all__ = ["duplicate_findings", "duplicate_baseline", "high_entropy"]
 
@@ -44,31 +45,6 @@ def high_entropy(info: dict, max_levels: int) -> bool:
     if info.get("kind") == "num":
         return bool(n_unique > 10 and not info.get("integral", True)) or n_unique > max_levels
     return n_unique > max_levels
-
-
-def duplicate_baseline(margins: list, n: int) -> dict:
-    r"""Chance baseline of coincident rows under independent columns.
-
-    .. math:: E[\text{pairs}] = \binom{n}{2} \prod_j \sum_v p_{jv}^2, \qquad
-              E[\text{distinct}] = \sum_c 1 - (1 - \pi_c)^n \ (\text{when } K \le 10^6)
-
-    with :math:`p_{jv}` the share of value v in column j (``margins[j]`` are its counts, missing
-    included as a value) and :math:`\pi_c = \prod_j p_{j c_j}` the share of cell c of the
-    K-cell product space.
-    """
-    # sorted counts: the same sums whatever order a source listed the values in
-    shares = [np.sort(np.asarray(m, dtype=float)) / max(float(np.sum(m)), 1.0) for m in margins]
-    shares = [p[p > 0] for p in shares]
-    collision = math.prod(float(np.sum(p * p)) for p in shares)
-    k_cells = math.prod(len(p) for p in shares)
-    expected_pairs = math.comb(int(n), 2) * collision
-    expected_distinct = None
-    if k_cells <= 1_000_000:
-        pi = np.ones(1)
-        for p in shares:
-            pi = np.outer(pi, p).ravel()
-        expected_distinct = float(np.sum(-np.expm1(n * np.log1p(-np.minimum(pi, 1 - 1e-12)))))
-    return {"expected_pairs": expected_pairs, "cells": k_cells, "expected_distinct": expected_distinct}
 
 
 def _skew(d: dict) -> list[dict]:
@@ -91,7 +67,6 @@ def _skew(d: dict) -> list[dict]:
 
 def duplicate_findings(ctx: AuditContext) -> tuple[list[Finding], dict]:
     """One duplicates finding (none when every row is distinct); see the module docstring."""
-    from scipy.stats import poisson
     alpha, max_levels = ctx.settings.alpha, ctx.settings.max_levels
     d = ctx.table.duplicates()
     n, redundant, pairs = d["n"], d["redundant"], d["pairs"]
@@ -100,7 +75,7 @@ def duplicate_findings(ctx: AuditContext) -> tuple[list[Finding], dict]:
     cols = d["columns"]
     base = duplicate_baseline([d["margins"][c] for c in cols], n)
     e_pairs, k_cells = base["expected_pairs"], base["cells"]
-    p_value = float(poisson.sf(pairs - 1, e_pairs)) if e_pairs > 0 else 0.0
+    p_value = stats.poisson_upper_p(pairs, e_pairs)
     high = [str(c) for c in cols if high_entropy(d["column_info"][c], max_levels)]
     roomy = k_cells >= n * n
     published = bool(high) or (p_value <= alpha and roomy)

@@ -49,7 +49,6 @@ Hanley, J. A. & Lippman-Hand, A. (1983). JAMA 249, 1743-1745 (upper bound 1 - al
 """
 from __future__ import annotations
 
-import math
 import numpy as np
 
 from .. import stats
@@ -146,7 +145,7 @@ def overgeneralization(ctx: AuditContext) -> tuple[list[Finding], dict]:
         "combinations": [{"attributes": dict(c.combo.items), "observed": c.combo.observed,
                           "expected": c.combo.expected, "expected_binding": c.combo.e_binding,
                           "p_value": c.combo.p_value, "p_min": c.combo.p_min,
-                          "p_zero_poisson": math.exp(-c.combo.expected) if c.combo.observed == 0 else None,
+                          "p_zero_poisson": stats.poisson_zero_p(c.combo.expected) if c.combo.observed == 0 else None,
                           "flagged": c.visible, "cannot_co_occur": c.exclusive} for c in combos[:100]],
     }}
     return out, section

@@ -82,7 +82,7 @@ def association_measures(table) -> dict:
     h_s, h_x = stats.entropy_nats(t.sum(axis=1)), stats.entropy_nats(t.sum(axis=0))
     mi = stats.mutual_info(t)
     return {"v": stats.cramers_v(t, corrected=False), "v_corrected": stats.cramers_v(t, corrected=True),
-            "mi": mi, "mi_bias": (r - 1) * (c - 1) / (2 * n) if n else math.nan,
+            "mi": mi, "mi_bias": stats.mutual_info_bias(r, c, n),
             "nmi": mi / ((h_s + h_x) / 2) if h_s + h_x > 0 else math.nan,
             "u_s_given_x": stats.theils_u(t, given_axis=1), "u_x_given_s": stats.theils_u(t, given_axis=0),
             "h_s": h_s, "h_x": h_x, "levels": (r, c)}

@@ -15,7 +15,7 @@ s x g x indicator declared by :func:`tables`, so the tests are exact at any size
 and marked ``explained_by`` it when the stratified p-value exceeds alpha.  The stratified test is
 the Cochran-Mantel-Haenszel test (exact conditional test when the Mantel-Fleiss criterion
 fails; ``stats.cmh_test``) for a two-level g, and for a g with R > 2 levels the generalised CMH
-statistic for R x 2 x K tables (:func:`generalized_cmh`, Landis, Heyman & Koch 1978), which
+statistic for R x 2 x K tables (:func:`biasaudit.stats.generalized_cmh`, Landis, Heyman & Koch 1978), which
 reduces to the CMH statistic when R = 2.
 
 **Duplicates** (:mod:`biasaudit.detectors._duplicates`): identical rows over every column except
@@ -33,6 +33,7 @@ from .. import stats
 from ..engine.context import AuditContext
 from ..engine.resolver import MISSING_PREFIX
 from ..findings import BiasType, Finding
+from ..stats import generalized_cmh
 from ._duplicates import duplicate_baseline, duplicate_findings
 
 __all__ = ["reporting", "tables", "missingness_findings", "duplicate_findings", "generalized_cmh",
@@ -70,54 +71,6 @@ def reporting(ctx: AuditContext) -> tuple[list[Finding], dict]:
 
 
 # ----------------------------------------------------------------------------- missingness
-def generalized_cmh(tables) -> tuple[float, int, float]:
-    r"""Generalised Cochran-Mantel-Haenszel test of R x 2 tables across K strata.
-
-    With :math:`x_k` the first-column counts of stratum k (length R), row totals :math:`r_k`,
-    first-column total :math:`m_k` and :math:`N_k` rows,
-
-    .. math::
-        E_k = r_k m_k / N_k, \qquad
-        V_k = \frac{m_k (N_k - m_k)}{N_k^2 (N_k - 1)} \bigl(N_k\,\mathrm{diag}(r_k) - r_k r_k^\top\bigr),
-
-    .. math:: Q = (\textstyle\sum_k x_k - E_k)^\top (\sum_k V_k)^{-} (\sum_k x_k - E_k)
-              \sim \chi^2_{\mathrm{rank}(\sum V_k)}
-
-    (generalised inverse; strata with one row or a constant column carry no information).
-    For R = 2 it equals the CMH statistic without continuity correction.
-
-    Returns
-    -------
-    statistic, dof, p_value
-        ``(0.0, 0, 1.0)`` when no stratum is informative.
-
-    References
-    ----------
-    Landis, J. R., Heyman, E. R. & Koch, G. G. (1978). Average partial association in three-way
-    contingency tables. International Statistical Review 46, 237-254.
-    """
-    d, v = None, None
-    for t in tables:
-        t = np.asarray(t, dtype=float)
-        n = t.sum()
-        rows = t.sum(axis=1)
-        m = t[:, 0].sum()
-        if n < 2 or m == 0 or m == n or np.count_nonzero(rows) < 2:
-            continue
-        e = rows * m / n
-        vk = m * (n - m) / (n * n * (n - 1)) * (n * np.diag(rows) - np.outer(rows, rows))
-        d = t[:, 0] - e if d is None else d + t[:, 0] - e
-        v = vk if v is None else v + vk
-    if d is None:
-        return 0.0, 0, 1.0
-    dof = int(np.linalg.matrix_rank(v, tol=1e-9 * max(1.0, float(np.abs(v).max()))))
-    if dof == 0:
-        return 0.0, 0, 1.0
-    from scipy.stats import chi2
-    q = float(d @ np.linalg.pinv(v, rcond=1e-10) @ d)
-    return q, dof, float(chi2.sf(q, dof))
-
-
 def _related(ctx: AuditContext, column: str, g: str) -> bool:
     """True when g is the column itself or computed from it (never tested against its own missingness)."""
     roles = ctx.roles

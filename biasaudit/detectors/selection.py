@@ -32,11 +32,8 @@ corrections, which this detector does not make.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as sps
 
 from .. import stats
 from ..engine.context import AuditContext
@@ -71,28 +68,8 @@ def selection(ctx: AuditContext) -> tuple[list[Finding], dict]:
 
 
 def min_detectable_w(n: int, k: int, alpha: float = 0.05, power: float = 0.8) -> float:
-    r"""Smallest Cohen's w a Pearson goodness-of-fit test on k cells detects with the given power.
-
-    Solves :math:`P(\chi'^2_{k-1}(\lambda = n w^2) > \chi^2_{k-1,1-\alpha}) = \text{power}` for w.
-    (The same as ``statsmodels.stats.power.GofChisquarePower().solve_power``; written here with
-    ``scipy.stats.ncx2`` so that no root-finding warning can escape.)
-
-    References
-    ----------
-    Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences, ch. 7.
-    """
-    if n <= 0 or k < 2:
-        return math.nan
-    df = k - 1
-    crit = sps.chi2.ppf(1 - alpha, df)
-
-    def gap(w: float) -> float:
-        return float(sps.ncx2.sf(crit, df, n * w * w)) - power
-
-    hi = 1.0
-    while gap(hi) < 0 and hi < 1e4:
-        hi *= 2
-    return float(optimize.brentq(gap, 1e-9, hi, xtol=1e-10))
+    """Smallest Cohen's w a goodness-of-fit test on k cells detects (:func:`biasaudit.stats.min_detectable_w`)."""
+    return stats.min_detectable_w(n, k, alpha, power)
 
 
 def _fmt_share(x: float) -> str:
@@ -144,7 +121,7 @@ def reference_findings(ctx: AuditContext, spec: ReferenceSpec) -> list[Finding]:
         rows.append({"value": spec.label(v), "n": int(k_g), "share": share_g, "reference": float(p_g),
                      "expected": float(n_int * p_g), "rr": share_g / float(p_g), "ci_low": float(lo / p_g),
                      "ci_high": float(hi / p_g),
-                     "p_value": float(sps.binomtest(int(k_g), n_int, float(p_g)).pvalue)})
+                     "p_value": stats.binomial_p(int(k_g), n_int, float(p_g))})
     low = min(rows, key=lambda r: (r["rr"], -r["expected"]))
     absent = [r for r in rows if r["n"] == 0]
     pattern = bool(tvd >= TVD_NOISE_LIMIT and tvd > null)

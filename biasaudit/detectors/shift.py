@@ -221,8 +221,7 @@ def _categorical_finding(ctx: AuditContext, col: str, prepared: pd.DataFrame) ->
     q1, q2 = table[0] / n1, table[1] / n2
     tvd = float(0.5 * np.abs(q1 - q2).sum())
     pooled = table.sum(axis=0) / table.sum()
-    n_eff = 1.0 / (1.0 / n1 + 1.0 / n2)
-    null = float(0.5 * np.sum(np.sqrt(2 * pooled * (1 - pooled) / (math.pi * n_eff))))
+    null = stats.two_sample_null_tvd(n1, n2, pooled)
     level, estimable = _effect(tvd, null)
     if t.shape[1] < 2:
         res = stats.TestResult("not testable (one level)", math.nan, None, 1.0, 1.0, True, "one level in both samples")

@@ -109,7 +109,7 @@ def _positive_rate(result) -> float | None:
 
 
 def _rate_rows_from_groups(result, attribute: str) -> list:
-    from .. import stats
+    """Each group's positive rate with the Wilson interval the audit put in ``result.groups``."""
     g = result.groups
     pos = result.dataset.get("positive")
     col = f"rate:{pos}"
@@ -117,15 +117,15 @@ def _rate_rows_from_groups(result, attribute: str) -> list:
         return []
     rows = []
     for rec in g[g["attribute"] == attribute].to_dict(orient="records"):
-        n = float(rec["n"])
-        k = float(rec[col]) * n
-        try:
-            lo, hi = stats.wilson_ci(round(k), round(n), result.settings.get("alpha", 0.05)) \
-                if n >= 1 else (None, None)
-        except (ValueError, AttributeError):
-            lo, hi = None, None
-        rows.append({"group": str(rec["group"]), "n": n, "rate": float(rec[col]), "ci_low": lo, "ci_high": hi})
+        lo, hi = _given(rec.get(f"ci_low:{pos}")), _given(rec.get(f"ci_high:{pos}"))
+        rows.append({"group": str(rec["group"]), "n": float(rec["n"]), "rate": float(rec[col]),
+                     "ci_low": lo, "ci_high": hi})
     return rows
+
+
+def _given(v):
+    """A number from the groups table, None when absent or missing."""
+    return None if v is None or v != v else v
 
 
 def _rate_plots(result):

@@ -11,9 +11,9 @@ of plain values that the text report prints in about 30 lines and the HTML repor
   each with how strongly the data support it;
 * what the data are too few to tell, with the rows that would settle it.
 
-It runs no new test.  It selects, ranks and words findings; the only numbers it derives are
-display intervals (Wilson for a group's rate, Newcombe for the gap between two groups), from
-:mod:`biasaudit.stats`.  Folding and counting rules shared by every reader live here too
+It runs no new test.  It selects, ranks and words findings; a group's rate and its Wilson
+interval come from the audit's group table (``result.groups``); the only number it still derives
+is the Newcombe interval of the gap between two groups (:func:`biasaudit.stats.newcombe_diff_ci`).  Folding and counting rules shared by every reader live here too
 (:func:`parents`, :func:`counts`) so that the text, the HTML and the notebook agree.
 """
 from __future__ import annotations
@@ -278,9 +278,10 @@ def _data_lines(result, named, derived) -> list:
 
 
 def _group_rows(result, attribute: str, alpha: float) -> list:
-    from .. import stats
+    """Each group's positive rate with the Wilson interval the audit put in ``result.groups``."""
     g = result.groups
-    col = f"rate:{result.dataset.get('positive')}"
+    pos = result.dataset.get("positive")
+    col = f"rate:{pos}"
     if g is None or len(g) == 0 or col not in g.columns:
         return []
     rows = []
@@ -288,7 +289,7 @@ def _group_rows(result, attribute: str, alpha: float) -> list:
         n = float(rec["n"])
         rate = float(rec[col])
         k = int(round(rate * n))
-        lo, hi = stats.wilson_ci(k, int(round(n)), alpha) if n >= 1 else (None, None)
+        lo, hi = (None if v is None or v != v else v for v in (rec.get(f"ci_low:{pos}"), rec.get(f"ci_high:{pos}")))
         rows.append({"group": str(rec["group"]), "n": n, "k": k, "rate": rate, "ci_low": lo, "ci_high": hi})
     return rows
 

@@ -21,10 +21,20 @@ planning     rows needed for significance
 predictive   leave-one-out balanced accuracy and corrected Theil's U from a count table
 threeway     sample x A x B: conditional independence, no three-way interaction
 rates        two groups' rates: SPD, DI and ln OR intervals, the symmetric effect level
+celltail     one-sided hypergeometric tests of a cell and their intersection-union maximum
+leaves       the probe's leaf tests (scipy's hypergeometric)
+coincidence  chance baseline of duplicate rows, Poisson tails
+
+Nothing outside this package imports ``scipy.stats``, ``scipy.special`` or ``scipy.optimize``
+(``tests/test_import_graph.py``).
 """
+from .celltail import hypergeom_tail, iut_p, iut_p_min, one_sided_p
+from .coincidence import duplicate_baseline, poisson_upper_p, poisson_zero_p
 from .depletion import depletion_test, gap_addition_fragility, min_support_for_purity, purity_p, zero_upper_bound
 from .effects import (
     clopper_pearson_ci,
+    clopper_pearson_upper,
+    mutual_info_bias,
     newcombe_diff_ci,
     cohens_w,
     cramers_v,
@@ -34,9 +44,11 @@ from .effects import (
     null_tvd,
     theils_u,
     tvd,
+    two_sample_null_tvd,
     wilson_ci,
 )
 from .exact import (
+    binomial_p,
     binomial_pmin,
     count_2xk_tables,
     count_compositions,
@@ -75,7 +87,8 @@ from .grading import (
     grade_severity,
 )
 from .multitest import ADJUST_METHODS, added_threshold, adjust_pvalues, rejection_thresholds
-from .planning import iut_depletion_p, rows_needed
+from .leaves import hypergeom_lower_p, leaf_enrichment_p, leaf_enrichment_test
+from .planning import iut_depletion_p, min_detectable_w, rows_needed
 from .predictive import loo_balanced_accuracy, theils_u_corrected
 from .rates import LOG_OR_THRESHOLDS, log_odds_ratio, log_odds_ratio_level, rate_effect_level, rate_ratio_ci, spd_ci
 from .results import CMHResult, TestResult
@@ -100,6 +113,7 @@ __all__ = [
     "exact_multinomial",
     "exact_multinomial_full",
     "monte_carlo_multinomial",
+    "binomial_p",
     "binomial_pmin",
     "multinomial_pmin",
     "count_2xk_tables",
@@ -110,6 +124,19 @@ __all__ = [
     "min_support_for_purity",
     "zero_upper_bound",
     "gap_addition_fragility",
+    # one-sided cell tests and their IUT maximum (coverage scan, claims)
+    "hypergeom_tail",
+    "one_sided_p",
+    "iut_p",
+    "iut_p_min",
+    # the probe's leaf tests
+    "leaf_enrichment_p",
+    "leaf_enrichment_test",
+    "hypergeom_lower_p",
+    # chance coincidences
+    "duplicate_baseline",
+    "poisson_upper_p",
+    "poisson_zero_p",
     # vectorised hypergeometric tails
     "hypergeom_pmf",
     "hypergeom_logpmf",
@@ -125,13 +152,16 @@ __all__ = [
     # effects
     "wilson_ci",
     "clopper_pearson_ci",
+    "clopper_pearson_upper",
     "newcombe_diff_ci",
     "cramers_v",
     "tvd",
     "cohens_w",
     "jsd_bits",
     "null_tvd",
+    "two_sample_null_tvd",
     "mutual_info",
+    "mutual_info_bias",
     "theils_u",
     "entropy_nats",
     # multiple testing
@@ -164,6 +194,7 @@ __all__ = [
     "quantile_bins",
     # planning
     "rows_needed",
+    "min_detectable_w",
     # predicting one variable from another (leakage)
     "loo_balanced_accuracy",
     "theils_u_corrected",

@@ -17,12 +17,15 @@ from ._validation import as_counts, drop_empty
 __all__ = [
     "wilson_ci",
     "clopper_pearson_ci",
+    "clopper_pearson_upper",
     "newcombe_diff_ci",
     "cramers_v",
     "tvd",
     "cohens_w",
     "jsd_bits",
     "null_tvd",
+    "two_sample_null_tvd",
+    "mutual_info_bias",
     "mutual_info",
     "theils_u",
     "entropy_nats",
@@ -66,6 +69,40 @@ def clopper_pearson_ci(k: int, n: int, alpha: float = 0.05) -> tuple[float, floa
     lo = 0.0 if k == 0 else float(lo)
     hi = 1.0 if k == n else float(hi)
     return lo, hi
+
+
+def clopper_pearson_upper(k, n, alpha: float = 0.05) -> np.ndarray:
+    r"""One-sided exact (Clopper-Pearson) upper confidence bound of a share k/n, vectorised.
+
+    .. math::
+        \pi_{up} = \begin{cases} 1 - \alpha^{1/n} & k = 0 \ (\text{rule of three: } \approx 3/n)\\
+        B(1 - \alpha;\ k + 1, n - k) & 0 < k < n \\ 1 & k = n \text{ or } n = 0 \end{cases}
+
+    with :math:`B(q; a, b)` the beta quantile (``scipy.special.betaincinv``).  The bound is
+    one-sided at level alpha (not alpha/2 as in :func:`clopper_pearson_ci`).
+
+    Parameters
+    ----------
+    k, n : array-like of int (broadcast together)
+    alpha : float
+
+    Returns
+    -------
+    ndarray of float
+
+    References
+    ----------
+    Clopper, C. J. & Pearson, E. S. (1934). Biometrika 26, 404-413.
+    Hanley, J. A. & Lippman-Hand, A. (1983). JAMA 249, 1743-1745 (k = 0).
+    """
+    from scipy.special import betaincinv
+    k, n = np.broadcast_arrays(np.atleast_1d(np.asarray(k, dtype=float)), np.atleast_1d(np.asarray(n, dtype=float)))
+    out = np.ones(k.shape, dtype=float)
+    zero = (k == 0) & (n > 0)
+    out[zero] = 1.0 - np.power(alpha, 1.0 / n[zero])
+    mid = (k > 0) & (k < n)
+    out[mid] = betaincinv(k[mid] + 1, n[mid] - k[mid], 1 - alpha)
+    return out
 
 
 def _first_orientation(t: np.ndarray) -> bool:
@@ -190,7 +227,40 @@ def null_tvd(p, n: int) -> float:
     p = p / p.sum()
     if n <= 0:
         return math.nan
+    return _expected_abs_gap(p, n)
+
+
+def two_sample_null_tvd(n1: float, n2: float, pooled) -> float:
+    r"""TVD between two samples of sizes n1 and n2 expected by chance when both come from ``pooled``.
+
+    .. math:: E_0[\mathrm{TVD}] \approx \tfrac12 \sum_i \sqrt{\frac{2 p_i (1-p_i)}{\pi n_{eff}}},
+              \qquad n_{eff} = \Bigl(\frac1{n_1} + \frac1{n_2}\Bigr)^{-1}
+
+    (each :math:`\hat q_{1i} - \hat q_{2i}` is approximately normal with variance
+    :math:`p_i(1-p_i)/n_{eff}`, and :math:`E|Z| = \sigma\sqrt{2/\pi}`); ``pooled`` are the pooled
+    shares, used as given.  The one-sample version is :func:`null_tvd`.
+    """
+    n_eff = 1.0 / (1.0 / n1 + 1.0 / n2)
+    return _expected_abs_gap(np.asarray(pooled, dtype=float), n_eff)
+
+
+def _expected_abs_gap(p: np.ndarray, n: float) -> float:
     return float(0.5 * np.sum(np.sqrt(2 * p * (1 - p) / (math.pi * n))))
+
+
+def mutual_info_bias(r: int, c: int, n: float) -> float:
+    r"""First-order (Miller-Madow) bias of the plug-in mutual information of an r x c table, in nats.
+
+    .. math:: E[\hat I] - I \approx \frac{(r-1)(c-1)}{2n}
+
+    NaN when n is 0.
+
+    References
+    ----------
+    Miller, G. A. (1955). Note on the bias of information estimates. In Information Theory in
+    Psychology, 95-100.
+    """
+    return (r - 1) * (c - 1) / (2 * n) if n else math.nan
 
 
 def entropy_nats(counts) -> float:

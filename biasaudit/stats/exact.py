@@ -21,6 +21,7 @@ from scipy.special import gammaln
 from ._validation import REL_TOL, as_counts, as_probs, as_rng
 
 __all__ = [
+    "binomial_p",
     "fisher_pmin_2x2",
     "count_2xk_tables",
     "count_compositions",
@@ -327,6 +328,23 @@ def multinomial_pmin(n: int, probs) -> float:
         return 1.0
     lp = n * np.log(p)
     return _tail_sum(lp, float(lp.min()))
+
+
+def binomial_p(k: int, n: int, prob: float = 0.5, alternative: str = "two-sided") -> float:
+    r"""Exact binomial test of :math:`H_0: \pi = p_0` for k successes in n trials.
+
+    .. math::
+        p_{two-sided} = \sum_{j:\ P(j) \le P(k)(1 + 10^{-7})} P(j), \qquad
+        p_{greater} = P(X \ge k), \qquad p_{less} = P(X \le k), \qquad X \sim \mathrm{Bin}(n, p_0)
+
+    (``scipy.stats.binomtest(k, n, prob, alternative).pvalue``).
+
+    References
+    ----------
+    Clopper, C. J. & Pearson, E. S. (1934). Biometrika 26, 404-413; Conover, W. J. (1999).
+    Practical Nonparametric Statistics, 3rd ed., §3.1.
+    """
+    return float(stats.binomtest(int(k), int(n), float(prob), alternative=alternative).pvalue)
 
 
 def binomial_pmin(n: int, prob: float) -> float:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._validation import as_counts
-from .depletion import depletion_test
+import math
 
-__all__ = ["rows_needed", "iut_depletion_p"]
+from ._validation import as_counts
+from .celltail import iut_p
+
+__all__ = ["rows_needed", "iut_depletion_p", "min_detectable_w"]
 
 
 def _p_of(result) -> float:
@@ -79,6 +81,33 @@ def iut_depletion_p(counts) -> float:
     Berger, R. L. (1982). Technometrics 24, 295-300 (intersection-union tests).
     """
     v = [int(x) for x in counts]
-    ps = [depletion_test(v[0], v[1], v[2], v[3])[0]]
-    ps += [depletion_test(v[0], v[1], lp, sp)[0] for sp, lp in zip(v[4::2], v[5::2])]
-    return float(max(ps))
+    return iut_p(v[0], v[1], v[2], v[3], list(zip(v[4::2], v[5::2])))
+
+
+def min_detectable_w(n: int, k: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    r"""Smallest Cohen's w a Pearson goodness-of-fit test on k cells detects with the given power.
+
+    Solves :math:`P(\chi'^2_{k-1}(\lambda = n w^2) > \chi^2_{k-1,1-\alpha}) = \text{power}` for w
+    (non-central chi-square with non-centrality :math:`\lambda = n w^2`; Brent's root finder on
+    :math:`[10^{-9}, w_{hi}]`, :math:`w_{hi}` doubled from 1 until the power is reached).
+    The same as ``statsmodels.stats.power.GofChisquarePower().solve_power``; written with
+    ``scipy.stats.ncx2`` so that no root-finding warning can escape.  NaN when n <= 0 or k < 2.
+
+    References
+    ----------
+    Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences, 2nd ed., ch. 7.
+    """
+    from scipy import optimize
+    from scipy import stats as sps
+    if n <= 0 or k < 2:
+        return math.nan
+    df = k - 1
+    crit = sps.chi2.ppf(1 - alpha, df)
+
+    def gap(w: float) -> float:
+        return float(sps.ncx2.sf(crit, df, n * w * w)) - power
+
+    hi = 1.0
+    while gap(hi) < 0 and hi < 1e4:
+        hi *= 2
+    return float(optimize.brentq(gap, 1e-9, hi, xtol=1e-10))

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
+from .. import stats
 from ..audit.run import audit
 from .simulate import generate_dogs_cats, reference_dogs_cats
 
@@ -51,12 +51,11 @@ class Calibration:
 
     @property
     def ci(self) -> tuple[float, float]:
-        ci = sps.binomtest(self.k, self.n).proportion_ci(method="exact")
-        return float(ci.low), float(ci.high)
+        return stats.clopper_pearson_ci(self.k, self.n, 0.05)
 
     @property
     def p_exceeds_alpha(self) -> float:
-        return float(sps.binomtest(self.k, self.n, self.alpha, alternative="greater").pvalue)
+        return stats.binomial_p(self.k, self.n, self.alpha, alternative="greater")
 
     def to_dict(self) -> dict:
         return {"k": self.k, "n": self.n, "rate": self.rate, "ci": list(self.ci),

@@ -271,21 +271,15 @@ def _evaluate(c: Claim, raw, frame, roles, table, *, alpha: float, model: str) -
     y = table.codes[roles.label]
     bad_mask = mask & ((y != L) if upper else (y == L))
     n_bad = int(bad_mask.sum())
-    p_over, pmin_over = _tail(obs, s, n_l, n, upper)
-    ps, pmins = [p_over], [pmin_over]
+    p_over, _ = stats.one_sided_p(obs, s, n_l, n, upper)
     models = {"overall": {"expected": s * n_l / n if n else None, "p_value": p_over}}
-    lo_all = [max(0, s - (n - n_l))] if not upper else [min(s, n_l)]
     for text, sp, pc in parents:
-        p_p, _ = _tail(obs, s, int(pc[L]), sp, upper)
-        ps.append(p_p)
-        lo_all.append(min(s, int(pc[L])) if upper else max(0, s - (sp - int(pc[L]))))
+        p_p, _ = stats.one_sided_p(obs, s, int(pc[L]), sp, upper)
         models[f"given {text}"] = {"expected": s * int(pc[L]) / sp if sp else None, "p_value": p_p}
-    extreme = min(lo_all) if upper else max(lo_all)
-    p_min = max([_cdf_at(extreme, s, n_l, n, upper)]
-                + [_cdf_at(extreme, s, int(pc[L]), sp, upper) for _, sp, pc in parents])
-    p = max(ps)
-    ub = 1.0 - alpha ** (1.0 / s) if s and n_bad == 0 else (
-        float(_beta_upper(n_bad, s, alpha)) if 0 < n_bad < s else 1.0)
+    margins = [(sp, int(pc[L])) for _, sp, pc in parents]
+    p_min = stats.iut_p_min(s, n_l, n, margins, upper)
+    p = stats.iut_p(obs, s, n_l, n, margins, upper)
+    ub = float(stats.clopper_pearson_upper(n_bad, s, alpha)[0])
     out.update(p_value=float(p), p_overall=float(p_over), p_min=float(p_min), testable=p_min <= alpha,
                in_family=bool(p_min <= alpha and s > 0), ci_low=0.0, ci_high=ub,
                n_counter_examples=n_bad, counter_examples=_ids(raw, frame, roles, bad_mask),
@@ -293,28 +287,6 @@ def _evaluate(c: Claim, raw, frame, roles, table, *, alpha: float, model: str) -
                         "vector": [obs, s, n_l, n] + [x for _, sp, pc in parents for x in (sp, int(pc[L]))],
                         "upper": upper})
     return out
-
-
-def _tail(obs, s, n_l, n, upper):
-    """(p, p_min) of the one-sided test: lower tail P(X <= obs), or for ``upper`` P(X >= obs)."""
-    if n == 0 or s == 0:
-        return 1.0, 1.0
-    if upper:
-        p = float(stats.hypergeom_sf(obs - 1, n, n_l, s))
-        return min(p, 1.0), float(stats.hypergeom_sf(min(s, n_l) - 1, n, n_l, s))
-    return stats.depletion_test(obs, s, n_l, n)[:2]
-
-
-def _cdf_at(x, s, n_l, n, upper):
-    if n == 0 or s == 0:
-        return 1.0
-    return float(stats.hypergeom_sf(x - 1, n, n_l, s) if upper else stats.hypergeom_cdf(x, n, n_l, s))
-
-
-def _beta_upper(k: int, s: int, alpha: float) -> float:
-    """One-sided Clopper-Pearson upper bound of k/s: the 1 - alpha quantile of Beta(k + 1, s - k)."""
-    from scipy.special import betaincinv
-    return float(betaincinv(k + 1, s - k, 1 - alpha))
 
 
 def _ids(raw, frame, roles, mask) -> tuple:
@@ -331,9 +303,7 @@ def _rows_needed(r: dict, alpha: float) -> int | None:
 
     def p_of(v):
         v = [int(x) for x in v]
-        ps = [_tail(v[0], v[1], v[2], v[3], upper)[0]]
-        ps += [_tail(v[0], v[1], lp, sp, upper)[0] for sp, lp in zip(v[4::2], v[5::2])]
-        return max(ps)
+        return stats.iut_p(v[0], v[1], v[2], v[3], list(zip(v[4::2], v[5::2])), upper)
 
     return stats.rows_needed(np.array(vec), p_of, alpha=alpha, n0=r["n"])
 

@@ -18,7 +18,8 @@ induce the same partition and need no refit.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sps
+
+from ...stats import leaf_enrichment_p
 
 from ._common import MIN_GAIN
 
@@ -65,7 +66,7 @@ def batched_min_leaf_p(x: np.ndarray, counts: np.ndarray, class_weight: np.ndarr
         _, pred, raw, amb = grow(x, c, class_weight, depth)
         s = raw.sum(axis=2)
         k = np.take_along_axis(raw, pred[:, :, None], axis=2)[:, :, 0]
-        p = np.where(s > 0, sps.hypergeom.sf(np.round(k) - 1, n, np.round(totals[pred]), np.round(s)), np.inf)
+        p = np.where(s > 0, leaf_enrichment_p(np.round(k), np.round(s), np.round(totals[pred]), n), np.inf)
         out_s.append(p.min(axis=1))
         out_a.append(amb)
     return np.concatenate(out_s), np.concatenate(out_a)

@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as sps
 
+from ...stats import hypergeom_lower_p, leaf_enrichment_p, leaf_enrichment_test
 from .fasttree import alternatives, batched_min_leaf_p
 from .models import ALTERNATIVES_MAX_PATTERNS, Design, class_weights, fit_tree
 
@@ -74,10 +74,9 @@ def naive_leaf_p(k: float, s: float, n_label: float, n: float) -> tuple[float, f
 
     .. math:: p = P(X \ge k),\quad p_{min} = P(X = \min(s, n_L)),\quad X \sim \mathrm{Hypergeom}(M=n, K=n_L, N=s)
 
-    (``scipy.stats.hypergeom.sf(k - 1, n, n_L, s)``; weighted counts are rounded.)
+    (:func:`biasaudit.stats.leaf_enrichment_test`; weighted counts are rounded.)
     """
-    k, s, nl, n = (int(round(x)) for x in (k, s, n_label, n))
-    return float(sps.hypergeom.sf(k - 1, n, nl, s)), float(sps.hypergeom.pmf(min(s, nl), n, nl, s))
+    return leaf_enrichment_test(k, s, n_label, n)
 
 
 def _condition(design: Design, a: int, allowed: tuple) -> tuple:
@@ -158,7 +157,7 @@ def _leaf_min_p(design: Design, counts: np.ndarray, depth: int, random_state: in
     s = lc.sum(axis=1)
     k = lc[np.arange(len(ul)), pred]
     n = counts.sum()
-    return float(np.min(sps.hypergeom.sf(k - 1, n, totals[pred], s)))
+    return float(np.min(leaf_enrichment_p(k, s, totals[pred], n)))
 
 
 def count_label_vectors(sizes: np.ndarray, total: int, cap: int) -> int:
@@ -297,18 +296,13 @@ def _null_stats(design, tables, cw, depth, random_state, xpat, observed=None) ->
                 raw = np.zeros((len(pred), tables.shape[2]))
                 np.add.at(raw, node, tables[i])
                 k = raw[np.arange(len(pred)), pred]
-                values.append(float(np.min(sps.hypergeom.sf(k - 1, n, totals[pred], raw.sum(axis=1)))))
+                values.append(float(np.min(leaf_enrichment_p(k, raw.sum(axis=1), totals[pred], n))))
         if values and np.allclose(values, values[0], rtol=1e-9, atol=0):
             stats[i] = values[0]
         else:
             stats[i] = _leaf_min_p(design, tables[i], depth, random_state, xpat)
             refits += 1
     return stats, refits
-
-
-def _log_comb(n: np.ndarray, k: np.ndarray) -> np.ndarray:
-    from scipy.special import gammaln
-    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
 
 
 def _random_table(sizes: np.ndarray, totals: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -344,7 +338,7 @@ def stratification_p(rule: Rule, design: Design) -> float | None:
         m = parent.mask(design.patterns)
         s_p = int(counts[m].sum())
         o_p = s_p - int(counts[m, rule.label_code].sum())
-        p = max(p, float(sps.hypergeom.cdf(other, s_p, o_p, s)))
+        p = max(p, hypergeom_lower_p(other, s_p, o_p, s))
     return p
 
 
@@ -380,7 +374,7 @@ def implied_gaps(rule: Rule, design: Design, alpha: float, max_attributes: int =
             continue
         if any(design.levels[a][v] == "(missing)" for a, v in zip(attrs, cell)):
             continue
-        pmin = float(sps.hypergeom.cdf(max(0, s - n_l), n, n_other, s))
+        pmin = hypergeom_lower_p(max(0, s - n_l), n, n_other, s)
         if pmin > alpha:
             out.append({"cell": {design.attributes[a]: design.levels[a][v] for a, v in zip(attrs, cell)},
                         "support": s, "other": o, "expected_other": e, "p_min": pmin})
