@@ -265,10 +265,10 @@ def without_leaks(roles, leaks: dict):
     """
     from dataclasses import replace
     named = set(roles.sensitive) if len(roles.sensitive) < len(roles.attributes) else set()
-    gone = {c for c in leaks if c not in named}
+    gone = [c for c in leaks if c not in named]  # in the check's order: reports do not depend on set order
     if not gone:
         return roles
-    keep = tuple(a for a in roles.attributes if roles.parent(a) not in gone)
+    keep = tuple(a for a in roles.attributes if roles.parent(a) not in set(gone))
     excluded = {**roles.excluded, **{c: "possible leakage or a proxy of the outcome (--keep to keep it)" for c in gone}}
     return replace(roles, attributes=keep, sensitive=tuple(a for a in roles.sensitive if a in keep),
                    excluded=excluded)
