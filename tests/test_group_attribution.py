@@ -123,7 +123,7 @@ def test_lecture_colour_freeman_halton_brute_force(dogs_cats):
 def test_german_credit_against_scipy():
     df = pd.read_csv(DATASETS / "german_credit.csv")
     ctx = make_ctx(df, label="credit", positive="bad", sensitive=["sex", "housing", "foreign_worker", "age"])
-    found = by_id(group_attribution(ctx))
+    found = by_id(group_attribution(ctx).findings)
     for a in ("sex", "housing", "foreign_worker"):
         check_attribute(found, df, a, "credit", "bad")
     # age is binned into quantiles by roles; the crosstab of the prepared column is the oracle
@@ -144,7 +144,7 @@ def test_compas_rates_and_chi_square():
     df = load_compas()
     assert len(df) == 6172
     ctx = make_ctx(df, label="two_year_recid", sensitive=["race", "sex", "age_cat"])
-    found = by_id(group_attribution(ctx))
+    found = by_id(group_attribution(ctx).findings)
     for a in ("race", "sex", "age_cat"):
         check_attribute(found, df, a, "two_year_recid", 1)
     race = found["group_attribution:race:label=two_year_recid"]

@@ -378,7 +378,7 @@ def test_frequency_weights_give_the_same_probe(dc):
     table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
     ctx = AuditContext(table=table, roles=roles, settings=Settings(non_causal=("color",)), frame=frame, raw=agg,
                        options={})
-    _, sec_w = probe(ctx)
+    sec_w = probe(ctx).section
     key = lambda s: sorted((r["text"], r["p_selection_adjusted"]) for r in s["rules"])   # noqa: E731
     assert key(sec_w) == key(sec)
     assert [(f["tree"]["flips"], f["tree"]["trials"]) for f in sec_w["flips"]] == \

@@ -83,7 +83,8 @@ def test_lecture_color_label_and_derived(dogs_cats):
 def test_german_personal_status_carries_sex():
     df = pd.read_csv(DATASETS / "german_credit.csv")
     ctx = make_ctx(df, label="credit", positive="bad", sensitive=["sex"])
-    found, section = px.proxies(ctx)
+    res = px.proxies(ctx)
+    found, section = res.findings, res.section
     f = by_id(found)
     ps = f["proxies:personal_status->sex"]
     t = pd.crosstab(df["sex"], df["personal_status"]).to_numpy()
@@ -180,7 +181,8 @@ def test_compas_proxies_against_scipy():
     df = load_compas()
     ctx = make_ctx(df, label="two_year_recid", sensitive=["race", "sex", "age_cat"])
     t0 = time.perf_counter()
-    found, section = px.proxies(ctx)
+    res = px.proxies(ctx)
+    found, section = res.findings, res.section
     elapsed = time.perf_counter() - t0
     f = by_id(found)
     for x in ("c_charge_degree", "score_text"):
