@@ -237,5 +237,6 @@ def test_german_credit_cmh_and_functional_dependency():
 
 def test_unnamed_pairs_are_bounded():
     df = pd.read_csv(DATASETS / "german_credit.csv")
-    found, section = cond.conditional(make_ctx(df, label="credit", positive="bad"))
-    assert found == [] and "name the sensitive attributes" in section["text"][-1]
+    res = cond.conditional(make_ctx(df, label="credit", positive="bad"))
+    found, section = res.findings, res.section
+    assert found == () and "name the sensitive attributes" in section["text"][-1]
