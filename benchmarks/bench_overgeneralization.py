@@ -66,13 +66,15 @@ def main(argv=None) -> None:
         import pstats
         prof = cProfile.Profile()
         prof.enable()
-        found, section = overgeneralization(ctx)
+        res = overgeneralization(ctx)
+        found, section = res.findings, res.section
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(a.profile)
     times = []
     for _ in range(a.repeat):
         t0 = time.perf_counter()
-        found, section = overgeneralization(ctx)
+        res = overgeneralization(ctx)
+        found, section = res.findings, res.section
         times.append(time.perf_counter() - t0)
     cov = section["coverage"]
     print(f"overgeneralization: {min(times):.3f} s (best of {a.repeat}; all {', '.join(f'{t:.3f}' for t in times)}); "

@@ -59,7 +59,8 @@ def main(argv=None) -> None:
     df = make_table(args.rows)
     ctx = context(df)
     t0 = time.perf_counter()
-    findings, section = probe(ctx)
+    res = probe(ctx)
+    findings, section = res.findings, res.section
     dt = time.perf_counter() - t0
     m = section["models"]
     print(f"probe on {len(df):,} rows x {df.shape[1] - 1} attributes: {dt:.2f} s "

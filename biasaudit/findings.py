@@ -17,10 +17,18 @@ import pandas as pd
 from .errors import BiasCheckError
 from .settings import FAIL_ON_LEVELS, SEVERITY_ORDER, severity_rank
 
-__all__ = ["BiasType", "Severity", "Finding", "AuditResult", "SCHEMA_VERSION", "jsonable", "hypothesis_key",
-           "format_p", "P_FLOOR", "is_coverage_gap"]
+__all__ = ["BiasType", "Severity", "Finding", "DetectorResult", "AuditResult", "SCHEMA_VERSION", "jsonable",
+           "hypothesis_key", "format_p", "P_FLOOR", "is_coverage_gap", "ALTERNATIVES", "DETECTOR_RESULT_ERROR"]
 
-SCHEMA_VERSION = "1.0"
+#: 1.1: typed finding fields ``hidden``, ``table``, ``alternative``, ``approximate``, ``disparate_impact``
+#: (the same numbers stay in ``details`` under their 1.0 keys).
+SCHEMA_VERSION = "1.1"
+
+#: The alternatives of a finding's test (its ``alternative`` field).
+ALTERNATIVES = ("two-sided", "less", "greater")
+
+#: Message of the TypeError for a detector result holding something other than findings.
+DETECTOR_RESULT_ERROR = "A DetectorResult holds Finding objects only. Got {got} instead."
 
 
 class BiasType(str, Enum):
@@ -135,8 +143,9 @@ def is_coverage_gap(f) -> bool:
     (``kind == "rule"``, one hypothesis with the gap); both are gaps of L. ``kind ==
     "coverage_gap"``: an attribute combination empty or depleted without regard to the label.
     """
-    return (f.detector == "overgeneralization" and f.kind in ("gap", "rule", "coverage_gap")
-            and (f.details or {}).get("tail", "less") == "less")
+    if f.detector != "overgeneralization":
+        return False
+    return f.kind == "coverage_gap" or (f.kind in ("gap", "rule") and f.alternative == "less")
 
 
 @dataclass(frozen=True)
@@ -180,12 +189,38 @@ class Finding:
     #: ``"primary"`` (about the sensitive attributes the user named) or ``"exploratory"``; set by
     #: the audit from the roles, None for findings outside every family.
     family: str | None = None
+    #: A hypothesis tested only to keep its family honest (e.g. a cell that is not depleted): it
+    #: counts in the family and the method, and no reader lists it.
+    hidden: bool = False
+    #: The 2-D count table (rows: the finding's cells or groups; columns: label values or outcomes)
+    #: whose test gives ``p_value``, as nested tuples; None when the p-value is not a test of one
+    #: such table.  The audit recomputes the test on it for fragility, rows needed and to merge
+    #: views of one table.
+    table: tuple | None = None
+    #: The alternative of the test on ``table`` (or of the cell's one-sided test): one of
+    #: :data:`ALTERNATIVES`; ``"less"`` for a depleted cell.
+    alternative: str = "two-sided"
+    #: Why the numbers are approximate (computed on a row sample), None when they are exact.
+    approximate: str | None = None
+    #: The group's label rate over the reference group's (group-rate findings), else None.
+    disparate_impact: float | None = None
     evidence: tuple = ()
     suggestion: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # detectors that still give these numbers in ``details`` under their 1.0 keys: the typed
+        # field takes them when it is left at its default (see :func:`_typed_from_details`)
+        for name, value in _typed_from_details(self).items():
+            object.__setattr__(self, name, value)
+        if self.alternative not in ALTERNATIVES:
+            raise ValueError(f"The 'alternative' of finding {self.id!r} must be one of {', '.join(ALTERNATIVES)}. "
+                             f"Got {self.alternative!r} instead.")
+
     def to_dict(self) -> dict:
-        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+        out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+        out["details"] = {**_details_from_typed(self), **out["details"]}
+        return out
 
     def evolve(self, **changes) -> "Finding":
         """A copy with some fields changed."""
@@ -195,6 +230,95 @@ class Finding:
     def established(self) -> bool:
         """True when the finding is statistically supported (severity low or above)."""
         return self.severity in ("critical", "high", "medium", "low")
+
+
+def _as_table(value) -> tuple | None:
+    """A 2-D table as nested tuples of numbers (None when it is not one)."""
+    if value is None:
+        return None
+    t = np.asarray(value)
+    if t.ndim != 2 or not (np.issubdtype(t.dtype, np.number) or t.dtype == bool):
+        return None
+    return tuple(tuple(row) for row in t.tolist())
+
+
+def _typed_from_details(f: Finding) -> dict:
+    """Typed fields to take from the 1.0 ``details`` keys of ``f``, for those left at their default.
+
+    ``hidden`` <- ``details["hidden"]``; ``table`` <- ``details["table2x2"]``, else ``details["table"]``
+    of an association (the table its independence test reads); ``alternative`` <-
+    ``details["alternative"]``, else the one-sided cell test's ``details["tail"]``; ``approximate``
+    and ``disparate_impact`` <- their keys.
+    """
+    d, out = f.details or {}, {}
+    if f.table is not None and not isinstance(f.table, tuple):  # an array or lists given directly
+        out["table"] = _as_table(f.table)
+    if not d:
+        return out
+    if not f.hidden and d.get("hidden"):
+        out["hidden"] = True
+    if f.table is None:
+        raw = d.get("table2x2")
+        if raw is None and f.kind in ("association", "intersection_association"):
+            raw = d.get("table")
+        t = _as_table(raw)
+        if t is not None:
+            out["table"] = t
+    if f.alternative == "two-sided":
+        alt = d.get("alternative") if d.get("alternative") is not None else d.get("tail")
+        if alt is not None and alt != "two-sided":
+            out["alternative"] = alt
+    if f.approximate is None and isinstance(d.get("approximate"), str):
+        out["approximate"] = d["approximate"]
+    if f.disparate_impact is None and d.get("disparate_impact") is not None:
+        out["disparate_impact"] = float(d["disparate_impact"])
+    return out
+
+
+def _details_from_typed(f: Finding) -> dict:
+    """The 1.0 ``details`` keys of the typed fields, for readers of schema 1.0 (JSON only)."""
+    d = f.details or {}
+    out: dict = {}
+    if f.hidden:
+        out["hidden"] = True
+    if f.table is not None and d.get("table2x2") is None and d.get("table") is None:
+        out["table2x2" if len(f.table) == 2 and all(len(r) == 2 for r in f.table) else "table"] = jsonable(f.table)
+    if f.alternative != "two-sided" and "alternative" not in d and "tail" not in d:
+        out["alternative"] = f.alternative
+    if f.approximate is not None:
+        out["approximate"] = f.approximate
+    if f.disparate_impact is not None:
+        out["disparate_impact"] = jsonable(f.disparate_impact)
+    return out
+
+
+@dataclass(frozen=True)
+class DetectorResult:
+    """What every detector returns: its findings and the data of its report section.
+
+    Parameters
+    ----------
+    findings : sequence of Finding
+        Stored as a tuple, in the detector's order.
+    section : mapping, optional
+        The detector's section of the result (:attr:`AuditResult.sections`, keyed by the
+        detector's name), or None when it has none.
+
+    Examples
+    --------
+    >>> DetectorResult().findings, DetectorResult().section
+    ((), None)
+    """
+
+    findings: tuple = ()
+    section: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        found = tuple(self.findings)
+        bad = next((f for f in found if not isinstance(f, Finding)), None)
+        if bad is not None:
+            raise TypeError(DETECTOR_RESULT_ERROR.format(got=f"a {type(bad).__name__}"))
+        object.__setattr__(self, "findings", found)
 
 
 FRAME_COLUMNS = [

@@ -145,7 +145,8 @@ def test_ucb_invariant_to_row_order_and_names(ucb_csv):
 # ----------------------------------------------------------------------------- the lecture table [TV C2b]
 def test_lecture_table_no_reversal(dogs_cats):
     ctx = make_ctx(dogs_cats, label="species")
-    found, section = cond.conditional(ctx)
+    res = cond.conditional(ctx)
+    found, section = res.findings, res.section
     f = by_id(found)
     assert not [x for x in found if x.kind == "simpson"]
     big = f["conditional:size|color:label=DOG"]   # size=small against big, stratified by colour
@@ -201,7 +202,8 @@ def test_compas_cmh_against_statsmodels():
     df = load_compas()
     ctx = make_ctx(df, label="two_year_recid", sensitive=["race", "sex", "age_cat"])
     t0 = time.perf_counter()
-    found, section = cond.conditional(ctx)
+    res = cond.conditional(ctx)
+    found, section = res.findings, res.section
     elapsed = time.perf_counter() - t0
     f = by_id(found)
     st = _cmh_from_crosstab(df, "sex", "Female", "age_cat", "two_year_recid", 1)
@@ -221,7 +223,8 @@ def test_compas_cmh_against_statsmodels():
 def test_german_credit_cmh_and_functional_dependency():
     df = pd.read_csv(DATASETS / "german_credit.csv")
     ctx = make_ctx(df, label="credit", positive="bad", sensitive=["sex"])
-    found, section = cond.conditional(ctx)
+    res = cond.conditional(ctx)
+    found, section = res.findings, res.section
     f = by_id(found)
     assert {"attribute": "sex", "stratifier": "personal_status", "reason": "functionally dependent"} in section["skipped"]
     st = _cmh_from_crosstab(df, "sex", "female", "housing", "credit", "bad")
@@ -234,5 +237,6 @@ def test_german_credit_cmh_and_functional_dependency():
 
 def test_unnamed_pairs_are_bounded():
     df = pd.read_csv(DATASETS / "german_credit.csv")
-    found, section = cond.conditional(make_ctx(df, label="credit", positive="bad"))
-    assert found == [] and "name the sensitive attributes" in section["text"][-1]
+    res = cond.conditional(make_ctx(df, label="credit", positive="bad"))
+    found, section = res.findings, res.section
+    assert found == () and "name the sensitive attributes" in section["text"][-1]

@@ -39,7 +39,8 @@ def context(df: pd.DataFrame, label: str, **settings) -> AuditContext:
 
 def scan(df: pd.DataFrame, label: str, **settings):
     ctx = context(df, label, **settings)
-    found, section = overgeneralization(ctx)
+    res = overgeneralization(ctx)
+    found, section = res.findings, res.section
     graded, _, _ = grade(list(found), ctx.settings)
     return {f.id: f for f in found}, {f.id: f for f in graded}, section, ctx
 
@@ -237,8 +238,10 @@ def _count_store_context(ctx: AuditContext) -> AuditContext:
                                         ("german_credit.csv", "credit")])
 def test_reads_only_the_declared_count_tables(name, label):
     ctx = context(pd.read_csv(DATASETS / name), label)
-    found, section = overgeneralization(ctx)
-    streamed, section2 = overgeneralization(_count_store_context(ctx))   # no rows: codes/mask/n_rows raise
+    res = overgeneralization(ctx)
+    found, section = res.findings, res.section
+    res2 = overgeneralization(_count_store_context(ctx))
+    streamed, section2 = res2.findings, res2.section   # no rows: codes/mask/n_rows raise
     a = {f.id: (f.p_value, f.p_min, f.observed, f.explained_by, f.hypothesis, f.message) for f in found}
     b = {f.id: (f.p_value, f.p_min, f.observed, f.explained_by, f.hypothesis, f.message) for f in streamed}
     assert a == b and section == section2

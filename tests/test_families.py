@@ -136,16 +136,16 @@ def test_untestable_view_makes_its_hypothesis_untestable():
 
 def test_same_table_is_one_hypothesis_without_keys():
     """A two-level attribute: its association and its group-rate test are the same 2 x 2 table."""
-    assoc = _f(0, 0.02, attrs={"sex": None}, details={"table": [[30, 70], [50, 50]]})
-    rate = _f(1, 0.02, attrs={"sex": "f"}, details={"table2x2": [[50, 50], [30, 70]], "alternative": "two-sided"})
-    tail = _f(2, 0.01, attrs={"sex": "f"}, details={"table2x2": [[50, 50], [30, 70]], "alternative": "greater"})
-    mirror = _f(3, 0.01, attrs={"sex": "m"}, details={"table2x2": [[30, 70], [50, 50]], "alternative": "less"})
-    other = _f(4, 0.02, attrs={"age": "old"}, details={"table2x2": [[50, 50], [30, 70]], "alternative": "two-sided"})
+    assoc = _f(0, 0.02, attrs={"sex": None}, table=[[30, 70], [50, 50]])
+    rate = _f(1, 0.02, attrs={"sex": "f"}, table=[[50, 50], [30, 70]], alternative="two-sided")
+    tail = _f(2, 0.01, attrs={"sex": "f"}, table=[[50, 50], [30, 70]], alternative="greater")
+    mirror = _f(3, 0.01, attrs={"sex": "m"}, table=[[30, 70], [50, 50]], alternative="less")
+    other = _f(4, 0.02, attrs={"age": "old"}, table=[[50, 50], [30, 70]], alternative="two-sided")
     assert table_signature(assoc) == table_signature(rate) != table_signature(tail)
     assert table_signature(tail) == table_signature(mirror)  # swapping the rows flips the tail
     assert table_signature(other) != table_signature(rate)   # same counts, another attribute
     # missingness of two columns missing on the same rows: equal tables, distinct hypotheses
-    miss = [_f(5 + j, 1e-9, attrs={"by": None}, bias_type="reporting", details={"table": [[5, 9], [40, 3]]})
+    miss = [_f(5 + j, 1e-9, attrs={"by": None}, bias_type="reporting", table=[[5, 9], [40, 3]])
             for j in range(2)]
     assert table_signature(miss[0]) is None
     hs = hypotheses([assoc, rate, tail, mirror, other])

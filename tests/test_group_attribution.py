@@ -84,7 +84,7 @@ def check_attribute(found: dict, df: pd.DataFrame, attribute: str, label: str, p
 
 # ----------------------------------------------------------------------------- [TV C1] the lecture table
 def test_lecture_table_vector(dogs_cats):
-    found = by_id(group_attribution(make_ctx(dogs_cats, label="species")))
+    found = by_id(group_attribution(make_ctx(dogs_cats, label="species")).findings)
     check_attribute(found, dogs_cats, "size", "species", "DOG")
     check_attribute(found, dogs_cats, "color", "species", "DOG")
     size = found["group_attribution:size:label=species"]
@@ -114,7 +114,7 @@ def test_lecture_colour_freeman_halton_brute_force(dogs_cats):
     total = math.comb(14, 6)
     lp_obs = log_prob(obs)
     p = sum(m for key, m in seen.items() if log_prob(np.array(key)) <= lp_obs + 1e-7) / total
-    found = by_id(group_attribution(make_ctx(dogs_cats, label="species")))
+    found = by_id(group_attribution(make_ctx(dogs_cats, label="species")).findings)
     assert found["group_attribution:color:label=species"].p_value == pytest.approx(p, rel=1e-9)
     assert len(seen) == 109                                              # [TV C1]: 109 tables
 
@@ -123,7 +123,7 @@ def test_lecture_colour_freeman_halton_brute_force(dogs_cats):
 def test_german_credit_against_scipy():
     df = pd.read_csv(DATASETS / "german_credit.csv")
     ctx = make_ctx(df, label="credit", positive="bad", sensitive=["sex", "housing", "foreign_worker", "age"])
-    found = by_id(group_attribution(ctx))
+    found = by_id(group_attribution(ctx).findings)
     for a in ("sex", "housing", "foreign_worker"):
         check_attribute(found, df, a, "credit", "bad")
     # age is binned into quantiles by roles; the crosstab of the prepared column is the oracle
@@ -144,7 +144,7 @@ def test_compas_rates_and_chi_square():
     df = load_compas()
     assert len(df) == 6172
     ctx = make_ctx(df, label="two_year_recid", sensitive=["race", "sex", "age_cat"])
-    found = by_id(group_attribution(ctx))
+    found = by_id(group_attribution(ctx).findings)
     for a in ("race", "sex", "age_cat"):
         check_attribute(found, df, a, "two_year_recid", 1)
     race = found["group_attribution:race:label=two_year_recid"]
@@ -171,8 +171,8 @@ def _credit_frame(k1=60, n1=1000, k0=60, n0=3000, seed=0) -> pd.DataFrame:
 @pytest.mark.parametrize("k1,n1,k0,n0", [(60, 1000, 60, 3000), (30, 400, 200, 1600), (5, 50, 100, 3000)])
 def test_level_symmetric_under_swapping_the_positive_value(k1, n1, k0, n0):
     df = _credit_frame(k1, n1, k0, n0)
-    a = by_id(group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"])))
-    b = by_id(group_attribution(make_ctx(df, label="outcome", positive="repaid", sensitive=["age"])))
+    a = by_id(group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"])).findings)
+    b = by_id(group_attribution(make_ctx(df, label="outcome", positive="repaid", sensitive=["age"])).findings)
     fa = next(f for f in a.values() if f.kind == "group_rate")
     fb = next(f for f in b.values() if f.kind == "group_rate")
     assert fa.p_value == pytest.approx(fb.p_value, rel=1e-12) and fa.hypothesis == fb.hypothesis
@@ -190,7 +190,7 @@ def test_level_symmetric_under_swapping_the_positive_value(k1, n1, k0, n0):
 def test_issue_example_default_vs_repaid_same_level():
     # 6 % vs 2 % defaults: DI 0.33 ("medium" by DI) but 0.96 on repayments ("low" by DI); SPD 0.04
     df = _credit_frame(60, 1000, 60, 3000)
-    f = next(x for x in group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"]))
+    f = next(x for x in group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"])).findings
              if x.kind == "group_rate")
     t = np.array([[60, 940], [60, 2940]])
     assert f.p_value == pytest.approx(sps.chi2_contingency(t, correction=False).pvalue, rel=1e-10)
@@ -200,7 +200,7 @@ def test_issue_example_default_vs_repaid_same_level():
 def test_intervals_against_statsmodels():
     from statsmodels.stats.proportion import confint_proportions_2indep
     df = _credit_frame(30, 400, 200, 1600)
-    f = next(x for x in group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"]))
+    f = next(x for x in group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age"])).findings
              if x.kind == "group_rate")
     k, n, k0, n0 = 30, 400, 200, 1600        # the lower-rate group (young: 7.5 % vs 12.5 %) against the rest
     assert f.attributes == {"age": "young"} and f.hypothesis == "2x2:age,outcome:age=old:two-sided"
@@ -215,13 +215,13 @@ def test_intervals_against_statsmodels():
 
 def test_hypothesis_keys():
     df = _credit_frame()
-    found = group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age", "other"]))
+    found = group_attribution(make_ctx(df, label="outcome", positive="default", sensitive=["age", "other"])).findings
     f = by_id(found)
     # a two-level attribute: its association table is the 2x2, one test keyed by the first sorted level
     assert f["group_attribution:age:label=outcome"].hypothesis == "2x2:age,outcome:age=old:two-sided"
     assert f["group_attribution:age=old:label=default"].hypothesis == "2x2:age,outcome:age=old:two-sided"
     three = pd.DataFrame({"g": np.repeat(["x", "y", "z"], 100), "y": np.tile(["p", "q"], 150)})
-    f3 = by_id(group_attribution(make_ctx(three, label="y", positive="p", sensitive=["g"])))
+    f3 = by_id(group_attribution(make_ctx(three, label="y", positive="p", sensitive=["g"])).findings)
     assert f3["group_attribution:g:label=y"].hypothesis == "independence:g,y::two-sided"
     assert f3["group_attribution:g=y:label=p"].hypothesis == "2x2:g,y:g=y:two-sided"
 
@@ -234,7 +234,7 @@ def test_intersections_of_named_attributes_against_pandas():
     p = 0.3 + 0.15 * ((sex == "F") & (race == "B"))
     df = pd.DataFrame({"sex": sex, "race": race, "job": rng.choice(["j1", "j2"], n),
                        "hired": np.where(rng.random(n) < p, "yes", "no")})
-    found = by_id(group_attribution(make_ctx(df, label="hired", positive="yes", sensitive=["sex", "race"])))
+    found = by_id(group_attribution(make_ctx(df, label="hired", positive="yes", sensitive=["sex", "race"])).findings)
     assoc = found["group_attribution:sex&race:label=hired"]
     ct = pd.crosstab([df["sex"], df["race"]], df["hired"])
     chi = sps.chi2_contingency(ct.to_numpy(), correction=False)
@@ -250,7 +250,7 @@ def test_intersections_of_named_attributes_against_pandas():
     assert fb.attributes == {"sex": "F", "race": "B"}
     # no intersection with an attribute the user did not name, and none without a named attribute
     assert not any("job" in x for x in found)
-    unnamed = by_id(group_attribution(make_ctx(df, label="hired", positive="yes")))
+    unnamed = by_id(group_attribution(make_ctx(df, label="hired", positive="yes")).findings)
     assert not any("&" in x for x in unnamed)
 
 

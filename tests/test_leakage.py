@@ -93,7 +93,8 @@ def test_find_leakage_flags_leak_and_copy_not_strong_predictors():
 
 def test_leakage_detector_one_finding_per_column():
     ctx = make_ctx(_frame(), label="label")
-    found, section = lk.leakage(ctx)
+    res = lk.leakage(ctx)
+    found, section = res.findings, res.section
     assert sorted(f.id for f in found) == ["leakage:after", "leakage:group_copy"]
     f = next(x for x in found if x.id == "leakage:after")
     assert lk.LEAK_MESSAGE.format(column="after") in f.message and not f.in_family and f.n == 2000

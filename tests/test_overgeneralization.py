@@ -36,7 +36,8 @@ def make_ctx(df: pd.DataFrame, label: str, **settings) -> AuditContext:
 def run(df: pd.DataFrame, label: str, timing: list | None = None, **settings):
     ctx = make_ctx(df, label, **settings)
     t0 = time.perf_counter()
-    found, section = overgeneralization(ctx)
+    res = overgeneralization(ctx)
+    found, section = res.findings, res.section
     if timing is not None:
         timing.append(time.perf_counter() - t0)
     graded, _, _ = grade(list(found), ctx.settings)

@@ -70,7 +70,8 @@ def flips_by_hand(model, df: pd.DataFrame, columns: list, attribute: str) -> tup
 @pytest.fixture(scope="module")
 def dc():
     df = pd.read_csv(DATASETS / "dogs_cats.csv")
-    findings, section = probe(make_ctx(df, "species", non_causal=("color",)))
+    res = probe(make_ctx(df, "species", non_causal=("color",)))
+    findings, section = res.findings, res.section
     return df, findings, section
 
 
@@ -240,7 +241,8 @@ def test_audit_grades_the_supported_non_causal_rule_high():
 def test_renaming_labels_changes_no_p_value(dc):
     df, _, sec = dc
     renamed = df.assign(species=df["species"].map({"DOG": "KURI", "CAT": "PUSI"}))
-    _, sec2 = probe(make_ctx(renamed, "species", non_causal=("color",)))
+    res = probe(make_ctx(renamed, "species", non_causal=("color",)))
+    sec2 = res.section
     a = sorted((r["support"], r["p_naive"], r["p_selection_adjusted"]) for r in sec["rules"])
     b = sorted((r["support"], r["p_naive"], r["p_selection_adjusted"]) for r in sec2["rules"])
     assert a == b
@@ -256,7 +258,8 @@ def test_noise_attribute_does_not_flip_and_is_not_spurious():
     noise = rng.choice(["p", "q", "r", "s"], n)
     y = np.where((cause == "a") ^ (rng.random(n) < 0.1), "yes", "no")
     df = pd.DataFrame({"cause": cause, "noise": noise, "label": y})
-    findings, sec = probe(make_ctx(df, "label", non_causal=("noise",)))
+    res = probe(make_ctx(df, "label", non_causal=("noise",)))
+    findings, sec = res.findings, res.section
     flips = {f["attribute"]: f for f in sec["flips"]}
     assert flips["noise"]["tree"]["rate"] == 0.0
     assert flips["noise"]["logreg"]["rate"] <= 0.02
@@ -279,7 +282,8 @@ def test_celeba_reliance_on_male_and_blond_male_accuracy():
     df = load_celeba_attributes(path, attributes=CELEBA_SUBSET)
     assert len(df) == len(raw) == 20000
     assert (df["Male"].to_numpy() == (raw["Male"].to_numpy() + 1) // 2).all()
-    findings, sec = probe(make_ctx(df, "Blond_Hair", non_causal=("Male",), ids=["image_id"]))
+    res = probe(make_ctx(df, "Blond_Hair", non_causal=("Male",), ids=["image_id"]))
+    findings, sec = res.findings, res.section
     flips = {f["attribute"]: f for f in sec["flips"]}
     assert flips["Male"]["non_causal"] and flips["Male"]["tree"]["rate"] > 0.1
     reliance = next(f for f in findings if f.id == "probe:reliance:Male")
@@ -367,7 +371,8 @@ def test_large_tables_train_on_a_stated_sample():
 
 def test_probe_is_deterministic(dc):
     df, _, sec = dc
-    _, again = probe(make_ctx(df, "species", non_causal=("color",)))
+    res = probe(make_ctx(df, "species", non_causal=("color",)))
+    again = res.section
     assert json.dumps(ba.findings.jsonable(again)) == json.dumps(ba.findings.jsonable(sec))
 
 
@@ -378,7 +383,7 @@ def test_frequency_weights_give_the_same_probe(dc):
     table = encode(frame, (roles.label,) + roles.attributes, weight=roles.weight)
     ctx = AuditContext(table=table, roles=roles, settings=Settings(non_causal=("color",)), frame=frame, raw=agg,
                        options={})
-    _, sec_w = probe(ctx)
+    sec_w = probe(ctx).section
     key = lambda s: sorted((r["text"], r["p_selection_adjusted"]) for r in s["rules"])   # noqa: E731
     assert key(sec_w) == key(sec)
     assert [(f["tree"]["flips"], f["tree"]["trials"]) for f in sec_w["flips"]] == \
@@ -391,7 +396,8 @@ def test_three_labels_and_missing_values():
     n = 300
     df = pd.DataFrame({"a": rng.choice(["x", "y", "z"], n), "b": rng.choice(["p", "q", None], n)})
     df["label"] = np.where(df["a"] == "x", "L1", np.where(df["b"] == "p", "L2", "L3"))
-    findings, sec = probe(make_ctx(df, "label", non_causal=("b",)))
+    res = probe(make_ctx(df, "label", non_causal=("b",)))
+    findings, sec = res.findings, res.section
     assert {r["label"] for r in sec["rules"]} == {"L1", "L2", "L3"}
     assert all(r["purity"] == 1.0 for r in sec["rules"])
     # leaf "a=x -> L1": k of s rows, P(X >= k) with X ~ Hypergeom(n, n_L1, s), by scipy directly

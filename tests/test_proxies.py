@@ -83,7 +83,8 @@ def test_lecture_color_label_and_derived(dogs_cats):
 def test_german_personal_status_carries_sex():
     df = pd.read_csv(DATASETS / "german_credit.csv")
     ctx = make_ctx(df, label="credit", positive="bad", sensitive=["sex"])
-    found, section = px.proxies(ctx)
+    res = px.proxies(ctx)
+    found, section = res.findings, res.section
     f = by_id(found)
     ps = f["proxies:personal_status->sex"]
     t = pd.crosstab(df["sex"], df["personal_status"]).to_numpy()
@@ -180,7 +181,8 @@ def test_compas_proxies_against_scipy():
     df = load_compas()
     ctx = make_ctx(df, label="two_year_recid", sensitive=["race", "sex", "age_cat"])
     t0 = time.perf_counter()
-    found, section = px.proxies(ctx)
+    res = px.proxies(ctx)
+    found, section = res.findings, res.section
     elapsed = time.perf_counter() - t0
     f = by_id(found)
     for x in ("c_charge_degree", "score_text"):
@@ -203,7 +205,8 @@ def test_compas_proxies_against_scipy():
 # ----------------------------------------------------------------------------- no sensitive attribute named
 def test_pairs_mode_is_descriptive_and_bounded():
     large = pd.read_csv(DATASETS / "dogs_cats_large.csv")
-    found, section = px.proxies(make_ctx(large, label="species"))
+    res = px.proxies(make_ctx(large, label="species"))
+    found, section = res.findings, res.section
     f = by_id(found)
     m = f["proxies:multicolor~color"]
     assert m.kind == "derived" and not m.in_family and m.details["theils_u_reverse"] == pytest.approx(1.0)
@@ -213,15 +216,16 @@ def test_pairs_mode_is_descriptive_and_bounded():
         theils_u(large["size"], make_ctx(large, label="species").frame["weight_kg"].astype(object).fillna("(missing)")
                  .astype(str)), rel=1e-9)
     german = pd.read_csv(DATASETS / "german_credit.csv")
-    found, section = px.proxies(make_ctx(german, label="credit"))
-    assert found == [] and "more than 200" in section["text"][-1]
+    res = px.proxies(make_ctx(german, label="credit"))
+    found, section = res.findings, res.section
+    assert found == () and "more than 200" in section["text"][-1]
 
 
 def test_renaming_labels_changes_no_number(dogs_cats):
     # KURI/PUSI -> DOG/CAT and shuffled rows: identical statistics, p-values and measures [TV I]
     kuri = pd.read_csv(DATASETS / "kuri_pusi.csv").sample(frac=1, random_state=5)
-    a = px.proxies(make_ctx(dogs_cats, label="species", sensitive=["size"]))[0]
-    b = px.proxies(make_ctx(kuri, label="label", sensitive=["size"]))[0]
+    a = px.proxies(make_ctx(dogs_cats, label="species", sensitive=["size"])).findings
+    b = px.proxies(make_ctx(kuri, label="label", sensitive=["size"])).findings
     key = lambda f: f.id.replace("label->", "").replace("species", "").replace("label", "")  # noqa: E731
     for fa, fb in zip(sorted(a, key=key), sorted(b, key=key)):
         assert (fa.p_value, fa.p_min, fa.severity) == (fb.p_value, fb.p_min, fb.severity)

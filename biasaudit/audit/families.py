@@ -158,17 +158,12 @@ def table_signature(f: Finding):
     """
     if f.bias_type not in _TABLE_BIAS_TYPES:
         return None
-    d = f.details or {}
-    raw = d.get("table2x2") if d.get("table2x2") is not None else d.get("table")
-    if raw is None or not f.attributes:
+    if f.table is None or not f.attributes:
         return None
-    try:
-        t = np.asarray(raw, dtype=float)
-    except (TypeError, ValueError):
+    t = np.asarray(f.table, dtype=float)
+    if not np.all(np.isfinite(t)):
         return None
-    if t.ndim != 2 or not np.all(np.isfinite(t)):
-        return None
-    alt = d.get("alternative", "two-sided")
+    alt = f.alternative
     if alt not in _FLIP:
         return None
     cols = tuple(sorted(str(a) for a in f.attributes))

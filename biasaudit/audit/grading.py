@@ -124,11 +124,10 @@ def _own_test(f: Finding, settings: Settings):
     parent cells is not reproducible from its own 2 x 2 (unless the detector gives a ``planning``
     spec), so it gets no recomputed planning number.
     """
-    d = f.details or {}
-    alt = d.get("alternative", "two-sided")
+    alt = f.alternative
     if alt == "two-sided":
         return partial(_independence_p, settings=settings)
-    if d.get("p_parents"):
+    if (f.details or {}).get("p_parents"):
         return None
     return partial(_one_sided_p, alternative=alt)
 
@@ -146,12 +145,9 @@ def _plan(f: Finding, thr: float, settings: Settings) -> Finding:
     spec = d.get("planning")
     if spec and spec.get("test") == "depletion_iut":
         counts, test, table = np.asarray(spec["counts"], dtype=int), stats.iut_depletion_p, None
-    elif d.get("table2x2") is not None:
-        table = _integral(d["table2x2"])
+    elif f.table is not None and f.kind != "intersection_association":  # intersections: not planned
+        table = _integral(f.table)
         counts, test = table, _own_test(f, settings)
-    elif f.kind == "association" and d.get("table") is not None:
-        table = _integral(d["table"])
-        counts, test = table, partial(_independence_p, settings=settings)
     else:
         counts = table = test = None
     if f.established:

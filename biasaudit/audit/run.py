@@ -12,7 +12,7 @@ from ..engine.context import AuditContext
 from ..engine.describe import dataset_info, engine_section
 from ..engine.levels import parse_bins
 from ..engine.store import RowGuard
-from ..findings import AuditResult, Finding
+from ..findings import AuditResult, DetectorResult, Finding
 from ..settings import Settings
 from .families import assign_families, families_section
 from .folding import fold_group_rates, settle_folding
@@ -20,7 +20,10 @@ from .grading import grade, sort_key
 from .method import method_section
 from .tables import coverage_tables, group_table
 
-__all__ = ["audit", "grade", "group_table", "LABEL_TYPE_ERROR"]
+__all__ = ["audit", "grade", "group_table", "LABEL_TYPE_ERROR", "DETECTOR_CONTRACT_ERROR"]
+
+#: Message of the TypeError for a detector that returns something other than a DetectorResult.
+DETECTOR_CONTRACT_ERROR = "Detector {name!r} must return a DetectorResult. Got a {got} instead."
 
 #: Message of the TypeError for a label that is not a column name.
 LABEL_TYPE_ERROR = "The 'label' parameter of audit must be a column name (str). Got {got} instead."
@@ -206,10 +209,11 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
     leak = next((d for d in chosen if d.name == "leakage"), None)
     if leak is not None:  # before the others: leaked columns leave the attributes of every other detector
         tracker.start(leak, sc)
-        found, section = leak.function()(counts_context(sc.roles))
-        findings.extend(found)
-        sections[leak.name] = section
-        sc.roles = without_leaks(sc.roles, {next(iter(f.attributes)): f for f in found})
+        res = _detector_result(leak, leak.function()(counts_context(sc.roles)))
+        findings.extend(res.findings)
+        if res.section is not None:
+            sections[leak.name] = res.section
+        sc.roles = without_leaks(sc.roles, {next(iter(f.attributes)): f for f in res.findings})
     chosen = [d for d in chosen if d.name != "leakage"]
     roles = sc.roles
     counts_ctx = counts_context(roles)
@@ -222,15 +226,13 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
                 sc.skipped.append(f"{d.name} (reads rows; sample_rows=0)")
                 continue
             sc.sample_readers.append(d.name)
-            found = d.function()(sample_ctx())
+            res = _detector_result(d, d.function()(sample_ctx()))
         else:
-            found = d.function()(counts_ctx)
-        section = None
-        if isinstance(found, tuple):  # (findings, section)
-            found, section = found
+            res = _detector_result(d, d.function()(counts_ctx))
+        found, section = list(res.findings), res.section
         if d.reads == "sample" and note:
-            found = [f.evolve(details={**(f.details or {}), "approximate": note}) for f in found]
-            if isinstance(section, dict):
+            found = [f.evolve(approximate=note) for f in found]
+            if section is not None:
                 section = {**section, "approximate": note}
         if section is not None:
             sections[d.name] = section
@@ -244,8 +246,8 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
     families = families_section(findings, settings, sensitive, roles)
     # hypotheses tested only to keep the family honest (e.g. cells that are not depleted) count in
     # the family but are not reported one by one
-    n_hidden = sum(1 for f in findings if f.details and f.details.get("hidden"))
-    findings = [f for f in findings if not (f.details and f.details.get("hidden"))]
+    n_hidden = sum(1 for f in findings if f.hidden)
+    findings = [f for f in findings if not f.hidden]
     dataset = dataset_info(sc, source)
     sections["engine"] = engine_section(sc, engine)
     sections["families"] = families
@@ -256,6 +258,13 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
     return AuditResult(dataset=dataset, settings=settings.to_dict(), groups=group_table(counts_ctx),
                        findings=tuple(findings), family_size=family_size, n_testable=n_testable,
                        sections=sections, tool={"name": "biasaudit", "version": __version__})
+
+
+def _detector_result(d, res) -> DetectorResult:
+    """``res`` when the detector kept its contract (a :class:`DetectorResult`); else a TypeError naming it."""
+    if not isinstance(res, DetectorResult):
+        raise TypeError(DETECTOR_CONTRACT_ERROR.format(name=d.name, got=type(res).__name__))
+    return res
 
 
 def without_leaks(roles, leaks: dict):

@@ -1,4 +1,11 @@
-"""Detectors: plain functions ``detector(ctx: AuditContext)``, one module per bias type, registered with what they read.
+"""Detectors: plain functions ``detector(ctx: AuditContext) -> DetectorResult``, one module per bias type,
+registered with what they read.
+
+Every registered detector returns a :class:`~biasaudit.findings.DetectorResult`: its findings (a
+tuple, possibly empty) and the data of its report section (``AuditResult.sections[name]``; None when
+it has none).  A detector with nothing to do (no reference, no compare sample, no predictions, no
+images) returns ``DetectorResult()``.  ``tests/test_detector_contract.py`` runs every detector of
+:data:`DETECTORS` on null, renamed and shuffled data.
 
 Each detector declares its input in :data:`DETECTORS`:
 
@@ -12,8 +19,10 @@ Each detector declares its input in :data:`DETECTORS`:
   holds the seeded row sample, which is every row when the data have no more rows than
   ``sample_rows``; otherwise its findings are marked approximate.
 
-Each finding carries its raw p-value, its minimal attainable p-value (``p_min``) and whether it
-enters the scan's multiple-testing family; :func:`biasaudit.audit` adjusts and grades them.
+Each finding carries its raw p-value, its minimal attainable p-value (``p_min``), whether it
+enters the scan's multiple-testing family, the key of its null hypothesis (``hypothesis``) and, where
+the audit recomputes its test, the typed fields ``table`` and ``alternative`` (and ``hidden`` for a
+hypothesis counted but not shown); :func:`biasaudit.audit` adjusts and grades them.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding, hypothesis_key
+from ..findings import BiasType, DetectorResult, Finding, hypothesis_key
 from ..stats import general_cmh, mh_risk_difference  # noqa: F401  (re-exported: they moved to stats/)
 
 __all__ = ["conditional", "general_cmh", "simpson_check", "mh_risk_difference", "MAX_EXPOSURE_LEVELS"]
@@ -98,7 +98,7 @@ def simpson_check(strata: np.ndarray, odds_ratio_mh: float) -> dict:
 
 
 # ----------------------------------------------------------------------------- detector
-def conditional(ctx: AuditContext) -> tuple[list[Finding], dict]:
+def conditional(ctx: AuditContext) -> DetectorResult:
     """Conditional (CMH) and Simpson findings for every (sensitive A, stratifier B); see the module docstring."""
     roles = ctx.roles
     pos = ctx.label_index(roles.positive)
@@ -147,7 +147,7 @@ def conditional(ctx: AuditContext) -> tuple[list[Finding], dict]:
                                                    for s_ in skipped if "stratifier" in s_) + ".")
     section = {"title": "Conditional association and Simpson's paradox", "text": text,
                "pairs": tested, "skipped": skipped, "reversals": reversals}
-    return findings, section
+    return DetectorResult(findings, section)
 
 
 def _mh_statistics(c: np.ndarray) -> np.ndarray:

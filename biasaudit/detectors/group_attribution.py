@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding, hypothesis_key
+from ..findings import BiasType, DetectorResult, Finding, hypothesis_key
 
 __all__ = ["group_attribution", "group_rate_rows", "named_sensitive", "intersections", "tables", "FOUR_FIFTHS",
            "MAX_PAIR_CELLS", "MAX_TRIPLE_CELLS"]
@@ -98,7 +98,7 @@ def tables(roles, levels, n, settings) -> list[frozenset]:
     return out
 
 
-def group_attribution(ctx: AuditContext) -> list[Finding]:
+def group_attribution(ctx: AuditContext) -> DetectorResult:
     """Findings on label rates by group and by intersection of named groups; see the module docstring."""
     out: list[Finding] = []
     for attribute in ctx.roles.sensitive:
@@ -109,7 +109,7 @@ def group_attribution(ctx: AuditContext) -> list[Finding]:
         counts = t.counts.reshape(-1, t.counts.shape[-1])
         cells = [tuple(str(v) for v in c) for c in itertools.product(*t.levels[:-1])]
         out.extend(_table_findings(ctx, combo, cells, counts))
-    return out
+    return DetectorResult(out)
 
 
 def _reference_group(ctx: AuditContext, columns: tuple, rows: list[dict]) -> dict:

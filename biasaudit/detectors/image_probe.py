@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..findings import BiasType, Finding
+from ..findings import BiasType, DetectorResult, Finding
 
 __all__ = ["KERNELS", "REGIONS", "region_features", "permutation_probe", "image_probe", "N_FEATURES"]
 
@@ -147,7 +147,7 @@ def _thumbnail(path: Path) -> str | None:
         return None
 
 
-def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3):
+def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3) -> DetectorResult:
     """Detector: does the image border alone predict the label?  No-op on data without pixels.
 
     Runs :func:`permutation_probe` on the border features and on the centre features of every
@@ -160,13 +160,13 @@ def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3):
 
     Returns
     -------
-    (list of Finding, dict)
+    DetectorResult
         One ``learned_rule`` finding (in the family, graded by the audit) and a report section
         with both regions' accuracies and example images of each class.
     """
     info = ctx.raw.attrs.get("biasaudit_images") if hasattr(ctx.raw, "attrs") else None
     if info is None or getattr(info, "features", None) is None:
-        return []
+        return DetectorResult()
     label = ctx.roles.label
     y_text = _label_text(ctx.raw[label]).to_numpy(dtype=object)
     paths, feats = info.rows(ctx.raw.index)  # matched by index label: the frame may have been filtered
@@ -180,7 +180,7 @@ def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3):
     if len(values) < 2 or counts.min() < 2 or ok.sum() < 10:
         section = {"title": "Image probe", "text": [f"Image probe skipped: {int(ok.sum())} readable images "
                                                     f"with a label; it needs 10 and two per class."]}
-        return [], section
+        return DetectorResult((), section)
     runs = {}
     if ok.sum() > 20000:  # keeps the probe to seconds on large folders; p_min 0.005 is still testable
         n_permutations = min(n_permutations, 199)
@@ -221,7 +221,7 @@ def image_probe(ctx, *, n_permutations: int = 999, n_examples: int = 3):
             f"centre-only {c['score']:.0%} (p={c['p_value']:.3g}); chance {b['chance']:.0%}."]
     section = {"title": "Image probe: background vs centre", "text": text,
                "border": _summary(b, values), "centre": _summary(c, values), "examples": examples}
-    return [finding], section
+    return DetectorResult((finding,), section)
 
 
 def _border_verdict(pattern: bool, p: float, alpha: float) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding
+from ..findings import BiasType, DetectorResult, Finding
 
 __all__ = ["label_quality", "conflicting_labels", "MIN_EVENTS"]
 
@@ -129,7 +129,7 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
-def label_quality(ctx: AuditContext):
+def label_quality(ctx: AuditContext) -> DetectorResult:
     """Findings on conflicting labels and on the examples each group has; see the module docstring."""
     roles = ctx.roles
     conflicts = conflicting_labels(ctx)
@@ -156,4 +156,4 @@ def label_quality(ctx: AuditContext):
                "conflicts": {k: v for k, v in conflicts.items() if k != "vectors"} | {
                    "vectors": conflicts["vectors"][:_MAX_VECTORS_SHOWN]},
                "class_balance": balance, "positives_by_group": by_group}
-    return out, section
+    return DetectorResult(out, section)

@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding
+from ..findings import BiasType, DetectorResult, Finding
 
 __all__ = ["leakage", "find_leakage", "leakage_evidence", "J_LEAK", "U_COPY", "Z", "LEAK_MESSAGE"]
 
@@ -120,7 +120,7 @@ def find_leakage(table, roles, settings=None, *, keep: Iterable[str] = ()) -> di
     return {c: e["reason"] for c, e in leakage_evidence(table, roles, settings, keep=keep).items()}
 
 
-def leakage(ctx: AuditContext) -> tuple[list[Finding], dict]:
+def leakage(ctx: AuditContext) -> DetectorResult:
     """One finding per flagged column (not in any family: a warning about the data, not a hypothesis).
 
     Columns a loader measured from the image files themselves (``attrs["biasaudit_computed"]``: pixel
@@ -149,4 +149,4 @@ def leakage(ctx: AuditContext) -> tuple[list[Finding], dict]:
         text.append(f"Not checked: {len(computed)} column(s) measured from the image files themselves "
                     f"({', '.join(computed[:6])}{' ...' if len(computed) > 6 else ''}); they exist before any "
                     f"label, so a strong one is a shortcut, not a leak.")
-    return out, {"title": "Leakage", "text": text, "flagged": {c: e["kind"] for c, e in found.items()}}
+    return DetectorResult(out, {"title": "Leakage", "text": text, "flagged": {c: e["kind"] for c, e in found.items()}})

@@ -54,7 +54,7 @@ import numpy as np
 from .. import stats
 from ..engine.context import AuditContext
 from ..engine.roles import MISSING
-from ..findings import BiasType, Finding
+from ..findings import BiasType, DetectorResult, Finding
 from ._cellstats import SHOW_RATIO, cell_tests
 from ._cellwords import hidden_finding, s_min, two_sided_finding, visible_extras, visible_finding
 from ._coverage import _g, coverage_finding, coverage_hidden, coverage_tests, fold_combinations
@@ -88,7 +88,7 @@ def tables(roles, levels, n, settings) -> list[frozenset]:
     return [frozenset(t + (roles.label,)) for t in triples]
 
 
-def overgeneralization(ctx: AuditContext) -> tuple[list[Finding], dict]:
+def overgeneralization(ctx: AuditContext) -> DetectorResult:
     """Coverage gaps, rules and existence observations of ``ctx`` (module docstring)."""
     alpha = ctx.settings.alpha
     scan = scan_cells(ctx)
@@ -148,7 +148,7 @@ def overgeneralization(ctx: AuditContext) -> tuple[list[Finding], dict]:
                           "p_zero_poisson": stats.poisson_zero_p(c.combo.expected) if c.combo.observed == 0 else None,
                           "flagged": c.visible, "cannot_co_occur": c.exclusive} for c in combos[:100]],
     }}
-    return out, section
+    return DetectorResult(out, section)
 
 
 def _local_q(tests: list, cover: list, alpha: float) -> tuple[list, list]:

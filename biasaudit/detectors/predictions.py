@@ -45,7 +45,7 @@ import pandas as pd
 from .. import stats
 from ..engine.context import AuditContext
 from ..errors import DataError
-from ..findings import BiasType, Finding, hypothesis_key
+from ..findings import BiasType, DetectorResult, Finding, hypothesis_key
 from ..engine.roles import _as_text
 from ._predcal import calibration_findings
 
@@ -256,11 +256,11 @@ def _eod(rows: list) -> dict:
     return {"tpr_difference": d_tpr, "fpr_difference": d_fpr, "equalized_odds_difference": max(d_tpr, d_fpr)}
 
 
-def predictions(ctx: AuditContext):
+def predictions(ctx: AuditContext) -> DetectorResult:
     """Findings and the ``predictions`` section; no-op (no findings) without a prediction or score."""
     opts = ctx.options
     if opts.get("prediction") is None and opts.get("score") is None:
-        return []
+        return DetectorResult()
     o = outcomes(ctx)
     w, alpha, roles = ctx.table.weights, ctx.settings.alpha, ctx.roles
     out, metrics, disparities, eods = [], [], [], []
@@ -304,7 +304,7 @@ def predictions(ctx: AuditContext):
                "calibration": calibration, "intersections": {"tested": len(inter), "untestable": n_untestable},
                "notes": o["notes"]}
     section["text"] = _text(ctx, o, metrics, eods, section)
-    return out, section
+    return DetectorResult(out, section)
 
 
 def _intersections(ctx: AuditContext, o: dict, w) -> tuple[list, int]:

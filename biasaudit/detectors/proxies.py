@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding, hypothesis_key
+from ..findings import BiasType, DetectorResult, Finding, hypothesis_key
 
 __all__ = ["proxies", "association_measures", "predictability", "MAX_PAIRS", "MIN_CLASS_ROWS", "N_PERMUTATIONS",
            "PROBE_ROWS", "U_PROXY", "V_PROXY", "LIFT_STRONG"]
@@ -146,7 +146,7 @@ def _pct(u: float) -> str:
     return "n/a" if not math.isfinite(u) else f"{100 * u:.0f}%" if u >= 0.01 or u == 0 else f"{100 * u:.1g}%"
 
 
-def proxies(ctx: AuditContext) -> tuple[list[Finding], dict]:
+def proxies(ctx: AuditContext) -> DetectorResult:
     """Proxy, derived and strong-proxy findings; see the module docstring."""
     roles = ctx.roles
     sens = set(roles.sensitive)
@@ -201,7 +201,7 @@ def proxies(ctx: AuditContext) -> tuple[list[Finding], dict]:
             text.append(f"Predictability of {pr['sensitive']}: {pr['status']} ({pr['reason']}).")
     section = {"title": "Proxies for sensitive attributes", "text": text, "mode": mode, "pairs": len(pairs),
                "skipped": skipped, "derived": derived, "predictability": probes}
-    return findings, section
+    return DetectorResult(findings, section)
 
 
 def _pair_finding(ctx: AuditContext, s_: str, x: str, mode: str) -> Finding | None:

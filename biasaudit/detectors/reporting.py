@@ -32,7 +32,7 @@ import pandas as pd
 from .. import stats
 from ..engine.context import AuditContext
 from ..engine.resolver import MISSING_PREFIX
-from ..findings import BiasType, Finding
+from ..findings import BiasType, DetectorResult, Finding
 from ..stats import generalized_cmh
 from ._duplicates import duplicate_baseline, duplicate_findings
 
@@ -59,7 +59,7 @@ def tables(roles, levels, n, settings) -> list:
     return out
 
 
-def reporting(ctx: AuditContext) -> tuple[list[Finding], dict]:
+def reporting(ctx: AuditContext) -> DetectorResult:
     """Missingness and duplicate findings, plus a small section for the report."""
     miss, miss_section = missingness_findings(ctx)
     dups, dup_section = duplicate_findings(ctx)
@@ -67,7 +67,7 @@ def reporting(ctx: AuditContext) -> tuple[list[Finding], dict]:
     if miss_section:
         text.append("Missing values: " + "; ".join(f"{r['column']} {r['n_missing']:g} ({100 * r['share']:.1f}%)"
                                                    for r in miss_section))
-    return miss + dups, {"missing": miss_section, "duplicates": dup_section, "text": text}
+    return DetectorResult(miss + dups, {"missing": miss_section, "duplicates": dup_section, "text": text})
 
 
 # ----------------------------------------------------------------------------- missingness

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import stats
 from ..engine.context import AuditContext
-from ..findings import BiasType, Finding, hypothesis_key
+from ..findings import BiasType, DetectorResult, Finding, hypothesis_key
 from ._reference import ReferenceSpec, observed_cells, parse_reference
 
 __all__ = ["selection", "reference_findings", "min_detectable_w", "RR_BAND"]
@@ -48,11 +48,11 @@ RR_BAND = (0.8, 1.25)
 TVD_NOISE_LIMIT = 0.05
 
 
-def selection(ctx: AuditContext) -> tuple[list[Finding], dict]:
+def selection(ctx: AuditContext) -> DetectorResult:
     """Findings of the sample-vs-reference comparison; nothing without a reference."""
     reference = (ctx.options or {}).get("reference")
     if reference is None:
-        return [], {}
+        return DetectorResult((), {})
     specs = parse_reference(reference, ctx)
     out: list[Finding] = []
     summary = []
@@ -64,7 +64,7 @@ def selection(ctx: AuditContext) -> tuple[list[Finding], dict]:
             summary.append({"attribute": spec.key, "n": found[0].n, "test": found[0].test,
                             "p_value": found[0].p_value, "tvd": d.get("tvd"), "cohens_w": d.get("cohens_w"),
                             "notes": list(spec.notes)})
-    return out, {"reference": summary}
+    return DetectorResult(out, {"reference": summary})
 
 
 def min_detectable_w(n: int, k: int, alpha: float = 0.05, power: float = 0.8) -> float:

@@ -45,7 +45,7 @@ from .. import stats
 from ..engine.context import AuditContext
 from ..engine.counts import encode, encode_column
 from ..errors import DataError
-from ..findings import BiasType, Finding, hypothesis_key
+from ..findings import BiasType, DetectorResult, Finding, hypothesis_key
 from ..engine.roles import MISSING, _as_text, apply_roles
 
 __all__ = ["shift", "two_sample_table"]
@@ -56,11 +56,11 @@ _SD_PATTERN = 0.2
 MAX_PAIRS = 300
 
 
-def shift(ctx: AuditContext) -> list[Finding]:
+def shift(ctx: AuditContext) -> DetectorResult:
     """Findings comparing the audited sample with ``ctx.options["compare"]``; nothing without it."""
     other = (ctx.options or {}).get("compare")
     if other is None:
-        return []
+        return DetectorResult()
     if isinstance(other, (str, bytes)) or hasattr(other, "__fspath__"):
         from ..loaders import load
         other = load(other)
@@ -91,7 +91,7 @@ def shift(ctx: AuditContext) -> list[Finding]:
             f = _relation_shift(ctx, second, a, b)
             if f is not None:
                 out.append(f)
-    return out
+    return DetectorResult(out)
 
 
 def _cube(ctx: AuditContext, second, a: str, b: str) -> tuple[np.ndarray, list, list]:

@@ -413,11 +413,8 @@ def assert_parity(data, *, label: str | None = None, attribute: str, min_ratio: 
 
 
 def _di(f) -> float | None:
-    v = (f.details or {}).get("disparate_impact")
-    if v is None:
-        return None
-    v = float(v)
-    return v if not math.isnan(v) else None
+    v = f.disparate_impact
+    return None if v is None or math.isnan(v) else float(v)
 
 
 # ------------------------------------------------------------------ decorator

@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from ... import stats
 from ...engine.context import AuditContext
-from ...findings import BiasType, Finding
+from ...findings import BiasType, DetectorResult, Finding
 from .flips import flip_rates, group_accuracy
 from .grid import unseen_combinations
 from .models import build_design, fit_models
@@ -70,8 +70,8 @@ def resolve_non_causal(names, roles, attrs) -> tuple[tuple, list]:
     return tuple(dict.fromkeys(out)), notes
 
 
-def probe(ctx: AuditContext) -> tuple[list[Finding], dict]:
-    """Run the probe; returns (findings, section).
+def probe(ctx: AuditContext) -> DetectorResult:
+    """Run the probe; returns its findings and its section.
 
     The section (``AuditResult.sections["probe"]``, JSON key ``probe``) holds
 
@@ -94,7 +94,7 @@ def probe(ctx: AuditContext) -> tuple[list[Finding], dict]:
     start-up and contention cost more than they save (5-30x slower on a busy 2-core machine).
     """
     with threadpool_limits(limits=1):
-        return _probe(ctx)
+        return DetectorResult(*_probe(ctx))
 
 
 def _probe(ctx: AuditContext) -> tuple[list[Finding], dict]:
