@@ -33,7 +33,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
           progress: Callable | None = None, engine: str = "auto", chunk_size: int | None = None,
           sample_rows: int | None = None, prediction: str | None = None,
           predicted_positive: Iterable[str] | str | None = None, score: str | None = None,
-          threshold: float | None = None, weight_file=None) -> AuditResult:
+          threshold: float | None = None, weight_file=None, table: str | None = None,
+          query: str | None = None) -> AuditResult:
     """Audit a labelled table for bias.
 
     Parameters
@@ -86,6 +87,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     weight_file : path or DataFrame, optional
         Per-row weights written by ``biasaudit reweigh`` (see :mod:`biasaudit.reweigh`); the
         tests then use counts scaled to Kish's effective sample size.
+    table, query : str, optional
+        For a database (a ``postgresql://``, ``sqlite:///`` or ``duckdb:///`` URL, a
+        ``.sqlite``/``.db``/``.duckdb`` file or a SQLAlchemy engine): the table, or one SELECT
+        statement, to audit; counted in the database (engine ``"sql"``, :mod:`biasaudit.engine.sqlscan`).
 
     Returns
     -------
@@ -100,6 +105,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     if model_inputs and engine == "auto" and choose_engine(data, engine) == "stream":
         engine = "memory"  # predictions and weight files are matched row by row
     engine = choose_engine(data, engine)
+    if (table is not None or query is not None) and engine != "sql":
+        raise ValueError("'table' and 'query' select what to audit in a database; give a database URL or file.")
     if model_inputs and engine != "memory":
         raise ValueError(f"Predictions, scores and weight files need engine='memory'. Got {engine!r} instead.")
     if source is None:
@@ -131,7 +138,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | None = N
     else:  # count tables chunk by chunk (stream) or partition by partition (dask); rows never held
         from ..engine.scan import engine_scan
         streamed = engine_scan(data, engine=engine, chunk_size=chunk_size, sample_rows=sample_rows,
-                               progress=progress, label=label, sensitive=sensitive, weight=weight, ids=ids,
+                               progress=progress, table=table, query=query, label=label, sensitive=sensitive, weight=weight, ids=ids,
                                attributes=attributes, multi=multi, positive=positive, n_bins=n_bins,
                                max_levels=max_levels, k_max=k_max, random_state=random_state)
         roles, table = streamed.roles, streamed.store

@@ -41,7 +41,7 @@ from .store import (CountStore, RowAccessError, RowGuard, count_chunk, cover, ob
 __all__ = ["StreamScan", "scan", "engine_scan", "choose_engine", "chunks_of", "DEFAULT_CHUNK_ROWS", "DEFAULT_SAMPLE_ROWS",
            "STREAM_MEMORY_SHARE", "ENGINES", "ChunkCounter", "frame_kinds"]
 
-ENGINES = ("auto", "memory", "stream", "dask")
+ENGINES = ("auto", "memory", "stream", "dask", "sql")
 #: Rows per chunk when none is given.
 DEFAULT_CHUNK_ROWS = 1 << 20
 #: Rows of the seeded sample the row-level detectors run on.
@@ -87,6 +87,13 @@ def choose_engine(data, engine: str = "auto") -> str:
     if engine not in ENGINES:
         raise ValueError(f"The 'engine' parameter of audit must be one of {', '.join(ENGINES)}. Got {engine!r} "
                          f"instead.")
+    from .sql import is_sql_source
+    if is_sql_source(data):  # a database URL or file, or a SQLAlchemy engine: counted by the database
+        if engine in ("auto", "sql"):
+            return "sql"
+        raise ValueError(f"A database is audited with engine='sql' (or 'auto'). Got {engine!r}.")
+    if engine == "sql":
+        raise ValueError("engine='sql' reads a database URL, a .sqlite/.db/.duckdb file or a SQLAlchemy engine.")
     if _is_dask(data):
         if engine in ("auto", "dask"):
             return "dask"
@@ -579,8 +586,13 @@ def scan(data, *, chunk_rows: int | None = None, sample_rows: int | None = None,
 
 
 def engine_scan(data, *, engine: str = "stream", chunk_size: int | None = None, sample_rows: int | None = None,
-                progress=None, **roles_kw):
-    """The scan of the stream or dask engine (what :func:`biasaudit.audit` calls)."""
+                progress=None, table: str | None = None, query: str | None = None, **roles_kw):
+    """The scan of the stream, dask or sql engine (what :func:`biasaudit.audit` calls)."""
+    if engine == "sql":
+        from .sqlscan import scan_sql
+        return scan_sql(data, table=table, query=query, sample_rows=sample_rows, progress=progress, **roles_kw)
+    if table is not None or query is not None:
+        raise ValueError("'table' and 'query' select what to audit in a database; this source is not one.")
     if engine == "dask":
         from .dask import scan_dask
         return scan_dask(data, sample_rows=sample_rows, progress=progress, **roles_kw)
