@@ -144,7 +144,7 @@ def _progress(enabled: bool):
 @click.option("--cache", "image_cache", type=click.Path(dir_okay=False),
               help="Parquet cache of image attributes, reused for files whose size and mtime are unchanged.")
 @click.option("--timestamp", is_flag=True, help="Stamp the HTML report with the time it was made.")
-@click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask"]), default="auto", show_default=True,
+@click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask", "sql"]), default="auto", show_default=True,
               help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
                    "partition by partition on a dask cluster. auto streams files larger than 256 MB or than a "
                    "quarter of the available memory.")
@@ -152,13 +152,16 @@ def _progress(enabled: bool):
 @click.option("--sample-rows", type=click.IntRange(0), metavar="ROWS",
               help="Rows of the seeded sample that row-level detectors use under stream/dask (default 200000).")
 @click.option("--scheduler", metavar="ADDRESS", help="Address of a dask.distributed scheduler (with --engine dask).")
+@click.option("--table", metavar="NAME", help="Database table or view to audit (DATA a postgresql://, sqlite:/// or "
+                                             "duckdb:/// URL or a .sqlite/.db/.duckdb file).")
+@click.option("--query", metavar="SQL", help="One SELECT statement to audit instead of --table (counted in the database).")
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(data, label, sensitive, weight, ids, multi, positive, reference, compare, reference_group, non_causal,
          no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug,
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
-         engine="auto", chunk_size=None, sample_rows=None, scheduler=None):
+         engine="auto", chunk_size=None, sample_rows=None, scheduler=None, table=None, query=None):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -203,7 +206,8 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                            probe=not o["no_probe"], source=data, progress=step, prediction=prediction,
                            predicted_positive=predicted_positive or None, score=score, threshold=threshold,
                            weight_file=weight_file, engine=chosen, chunk_size=chunk_size,
-                           sample_rows=sample_rows, **o["extra"])
+                           sample_rows=sample_rows, table=table, query=query,
+                           **o["extra"])
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
