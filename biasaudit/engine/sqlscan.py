@@ -25,8 +25,13 @@ from .scan import DEFAULT_SAMPLE_ROWS, StreamScan
 from .sql import Relation, open_relation
 from .sqlcount import count_tables
 from .sqlsummary import GROUPING_SETS_DIALECTS, summarize
+from .store import cover, plan_tables
 
-__all__ = ["SqlScan", "scan_sql"]
+__all__ = ["SqlScan", "scan_sql", "SQL_TABLE_CELLS"]
+
+#: Cell budget of one count table computed by the database: every non-empty cell is one result row, so
+#: narrower tables than the file engine's (``store.MAX_TABLE_CELLS``) keep the transfer and the client small.
+SQL_TABLE_CELLS = 1 << 12
 
 
 class SqlScan(StreamScan):
@@ -54,6 +59,12 @@ class SqlScan(StreamScan):
         self.set_counts(out, total)
         self.timings = {"pass1_s": round(t1 - t0, 3), "pass2_s": round(time.perf_counter() - t1, 3)}
         return self
+
+    def finish_summary(self, states, sample, n_rows, *, k_max=None, **roles_kw) -> None:
+        """As :meth:`StreamScan.finish_summary`, with count tables of at most ``SQL_TABLE_CELLS`` cells."""
+        super().finish_summary(states, sample, n_rows, k_max=k_max, **roles_kw)
+        needed = plan_tables(self.roles, self.levels, self._observed(), self.n_kept, k_max) + self._missing_sets()
+        self.tables = cover(needed, self.sizes, list(self.preps) + list(self.indicators), max_cells=SQL_TABLE_CELLS)
 
     def dataset_info(self, source: str) -> dict:
         """As :meth:`StreamScan.dataset_info`, with the source named by its masked URL."""
