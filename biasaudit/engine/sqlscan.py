@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 
-from .dask import _global_sample
 from .scan import DEFAULT_SAMPLE_ROWS, StreamScan
 from .sql import Relation, open_relation
 from .sqlcount import count_tables
@@ -51,7 +50,7 @@ class SqlScan(StreamScan):
             progress("summaries (in the database)", 0, 2)
         states, sample, n_rows, present = summarize(rel, label, sample_rows=self.sample_rows,
                                                     random_state=self.random_state)
-        self.finish_summary(states, _global_sample(states, sample), n_rows, k_max=k_max, **roles_kw)
+        self.finish_summary(states, sample, n_rows, k_max=k_max, **roles_kw)
         t1 = time.perf_counter()
         if progress is not None:
             progress("counting (in the database)", 1, 2)

@@ -198,7 +198,8 @@ def summarize(rel, label: str, *, sample_rows: int, random_state: int) -> tuple[
     -------
     states : dict of column -> ColumnState
     sample : Sample
-        The row sample with raw values (``__present__`` marks rows with a label), in row order.
+        The row sample, coded as the streaming engine codes it (dictionary codes, numbers, raw values of
+        hashed columns; ``__present__`` marks rows with a label), in row order.
     n_rows : int
     present : SQL condition selecting the rows with a label (for the counting queries)
     """
@@ -240,7 +241,7 @@ def summarize(rel, label: str, *, sample_rows: int, random_state: int) -> tuple[
         for c in wide:
             states[c] = _wide_state(rel, c, n, stats[c])
     states = {c: states[c] for c in columns}
-    sample = _sample(rel, label, n, sample_rows, random_state, is_present)
+    sample = _sample(rel, label, n, sample_rows, random_state, is_present, states)
     return states, sample, n, present
 
 
@@ -260,7 +261,35 @@ def _hash32(x, seed: int):
     return xor_shift(h)
 
 
-def _sample(rel, label: str, n: int, size: int, seed: int, is_present) -> Sample:
+#: Sample rows fetched and coded at a time (the client never holds them all as Python objects).
+SAMPLE_FETCH_ROWS = 20_000
+
+
+def _take(rel, stmt, label: str, states: dict, is_present, size: int) -> Sample:
+    """``stmt``'s rows, fetched a part at a time and coded with the summaries' dictionaries."""
+    sample = Sample(size)
+    result = rel.execute(stmt.execution_options(stream_results=True, yield_per=SAMPLE_FETCH_ROWS)
+                         if rel.dialect == "postgresql" else stmt)
+    lab_j = rel.columns.index(label)
+    got = 0
+    while rows := result.fetchmany(SAMPLE_FETCH_ROWS):
+        m = len(rows)
+        part = {"__present__": is_present([r[lab_j] for r in rows])}
+        for j, c in enumerate(rel.columns):
+            vals = [r[j] for r in rows]
+            st = states[c]
+            if rel.kinds[c] == "num" and st.mode == "num":
+                part[c] = np.array([np.nan if v is None else float(v) for v in vals], dtype=float)
+            else:
+                local, codes = _factorize(_values(vals, rel.kinds[c]))
+                part[c] = st.global_codes(local, codes)
+        sample.add(np.zeros(m), np.arange(got, got + m, dtype=np.int64), part)
+        got += m
+    sample.compact()
+    return sample
+
+
+def _sample(rel, label: str, n: int, size: int, seed: int, is_present, states: dict) -> Sample:
     import sqlalchemy as sa
     cols = [rel.col(c) for c in rel.columns]
     sample = Sample(size)
@@ -268,38 +297,24 @@ def _sample(rel, label: str, n: int, size: int, seed: int, is_present) -> Sample
         sample.cols = {c: np.empty(0, dtype=object) for c in rel.columns}
         sample.cols["__present__"] = np.empty(0, dtype=bool)
         return sample
+    take = lambda stmt: _take(rel, stmt, label, states, is_present, size)  # noqa: E731
     if n <= size:
-        rows = rel.execute(sa.select(*cols).select_from(rel.rel)).fetchall()
+        return take(sa.select(*cols).select_from(rel.rel))
     elif rel.dialect in _MD5_DIALECTS:
         parts = [sa.func.coalesce(sa.cast(c, sa.Text), sa.literal("\\N")) for c in cols]
         key = sa.func.md5(sa.func.concat_ws(sa.literal("|"), sa.literal(str(int(seed))), *parts)).label("k")
         inner = sa.select(*cols, key).select_from(rel.rel).subquery("s")
         frac = min(1.0, 3.0 * size / n)
         stmt = sa.select(*[inner.c[i] for i in range(len(cols))]).order_by(inner.c.k).limit(size)
-        rows = []
         if frac < 1.0:  # most rows fail the filter, so the database sorts few of them
             limit = f"{min(int(frac * 16**8) + 1, 16**8 - 1):08x}"
-            rows = rel.execute(stmt.where(inner.c.k < limit)).fetchall()
-        if len(rows) < size:
-            rows = rel.execute(stmt).fetchall()
+            sample = take(stmt.where(inner.c.k < limit))
+            if len(sample.rows) == size:
+                return sample
+        return take(stmt)
     else:
         rn = sa.func.row_number().over().label("rn")
         inner = sa.select(*cols, rn).select_from(rel.rel).subquery("s")
         key = _hash32(inner.c.rn, seed)
         stmt = sa.select(*[inner.c[i] for i in range(len(cols))]).order_by(key, inner.c.rn).limit(size)
-        rows = rel.execute(stmt).fetchall()
-    m = len(rows)
-    cols_out = {}
-    for j, c in enumerate(rel.columns):
-        vals = [r[j] for r in rows]
-        if rel.kinds[c] == "num":
-            cols_out[c] = np.array([np.nan if v is None else float(v) for v in vals], dtype=float)
-        else:
-            arr = np.empty(m, dtype=object)
-            arr[:] = vals
-            cols_out[c] = arr
-    label_vals = [r[rel.columns.index(label)] for r in rows]
-    cols_out["__present__"] = is_present(label_vals) if m else np.empty(0, dtype=bool)
-    sample.add(np.zeros(m), np.arange(m, dtype=np.int64), cols_out)
-    sample.compact()
-    return sample
+        return take(stmt)
