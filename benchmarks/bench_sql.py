@@ -1,8 +1,8 @@
 """SQL benchmark: the database counts, the client stays flat; DuckDB as a counting engine for files.
 
-Every step runs in a fresh process (imports included); wall time is measured around the process
-and the peak resident memory is the client process's own ``ru_maxrss`` (the database server's
-memory is not the client's and is not counted):
+Every step runs in a fresh process (imports included) under ``/usr/bin/time``: wall time and peak
+resident memory of the client process (the PostgreSQL server's memory is not the client's and is not
+counted; DuckDB runs inside the client, so its memory is):
 
   pg             biasaudit.audit("postgresql://...", table=...)   (the SQL engine)
   duckdb         biasaudit.audit("duckdb:///file.duckdb", table=...)
@@ -141,8 +141,13 @@ def step(name: str, rows: int, pg: str | None, detectors: str | None) -> dict:
 
 
 def run(name: str, rows: int, pg: str | None, timeout: float, detectors: str | None) -> dict:
-    cmd = [sys.executable, __file__, "--step", name, "--rows", str(rows)] + (["--pg", pg] if pg else []) + (
-        ["--detectors", detectors] if detectors else [])
+    """One step in a fresh process under ``/usr/bin/time``: its wall time and its own peak RSS.
+
+    (A child's ``ru_maxrss`` starts at its parent's resident size at fork time, so the parent's memory,
+    e.g. after writing the data, would show in every step; ``time`` forks from a small process.)
+    """
+    cmd = ["/usr/bin/time", "-f", "TIME %e s %M KB", sys.executable, __file__, "--step", name, "--rows", str(rows)] + (
+        ["--pg", pg] if pg else []) + (["--detectors", detectors] if detectors else [])
     t0 = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -153,7 +158,8 @@ def run(name: str, rows: int, pg: str | None, timeout: float, detectors: str | N
         last = (out.stderr.strip().splitlines() or ["?"])[-1]
         return {"step": name, "rows": rows, "seconds": None, "peak_rss_mb": None, "note": f"failed: {last[:160]}"}
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    r["seconds"] = round(wall, 2)
+    timed = [ln.split() for ln in out.stderr.splitlines() if ln.startswith("TIME ")][-1]
+    r["seconds"], r["peak_rss_mb"] = float(timed[1]), round(int(timed[3]) / 1024)
     return r
 
 

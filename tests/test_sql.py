@@ -444,3 +444,15 @@ def test_counts_of_random_tables_equal_crosstab(rows):
     np.testing.assert_array_equal(got.counts, want.reindex(index=list(got.levels[0]),
                                                            columns=list(got.levels[1])).fillna(0).to_numpy())
     assert sc.store.n == len(kept)
+
+
+def test_a_numeric_label_with_missing_values(tmp_path):
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"g": rng.choice(["a", "b"], 400), "h": rng.integers(0, 3, 400),
+                       "y": rng.choice([0.0, 1.0], 400)})
+    df.loc[rng.random(400) < .1, "y"] = np.nan
+    df.to_csv(tmp_path / "n.csv", index=False)
+    a = ba.audit(tmp_path / "n.csv", engine="memory", label="y", probe=False)
+    b = ba.audit(_write_duckdb(df, tmp_path / "n.duckdb"), table="loans", label="y", probe=False)
+    assert_same_audit(a, b)
+    assert b.dataset["n_rows_audited"] == df["y"].notna().sum()

@@ -63,7 +63,10 @@ def missing_clause(rel, column: str, kind: str, is_int: bool):
 
 def present_clause(rel, label: str, missing_values: list):
     """SQL condition: the row's label is present (not NULL and not one of ``missing_values``)."""
+    import sqlalchemy as sa
     c = rel.col(label)
+    if rel.kinds[label] == "num":  # NULL, and NaN where the database keeps it
+        return sa.not_(missing_clause(rel, label, "num", label in rel.int_columns))
     cond = c.is_not(None)
     vals = [v for v in missing_values if v is not None and not (isinstance(v, float) and v != v)]
     if vals:
