@@ -148,12 +148,10 @@ def run(name: str, rows: int, pg: str | None, timeout: float, detectors: str | N
     """
     cmd = ["/usr/bin/time", "-f", "TIME %e s %M KB", sys.executable, __file__, "--step", name, "--rows", str(rows)] + (
         ["--pg", pg] if pg else []) + (["--detectors", detectors] if detectors else [])
-    t0 = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"step": name, "rows": rows, "seconds": None, "peak_rss_mb": None, "note": f"stopped after {timeout:.0f} s"}
-    wall = time.perf_counter() - t0
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["?"])[-1]
         return {"step": name, "rows": rows, "seconds": None, "peak_rss_mb": None, "note": f"failed: {last[:160]}"}
