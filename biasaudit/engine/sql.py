@@ -14,16 +14,14 @@ which the password of the URL is replaced by ``***``.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
 import difflib
 import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputFileError
+from .sqltypes import columns_of, infer_unknown, is_integer_type, kind_of_type
 
 __all__ = ["SqlSourceError", "Relation", "open_relation", "is_sql_source", "mask_url", "sql_url_of_path",
            "SQL_SUFFIXES", "NEED_SQLALCHEMY", "NEED_TABLE", "TABLE_AND_QUERY", "NO_SUCH_TABLE",
@@ -137,40 +135,6 @@ def _engine_for(url: str):
         raise SqlSourceError(NEED_SQLALCHEMY.format(detail=f"{exc.name or exc} is missing")) from None
     except sa.exc.NoSuchModuleError as exc:
         raise SqlSourceError(NEED_SQLALCHEMY.format(detail=str(exc).splitlines()[0])) from None
-
-
-def _kind_of_type(sa_type) -> str | None:
-    """``"num"``, ``"text"``, ``"typed"``, ``"unsupported"`` from a SQLAlchemy type; None when unknown."""
-    import sqlalchemy.types as t
-    if isinstance(sa_type, _Unsupported):
-        return "unsupported"
-    if isinstance(sa_type, t.NullType):
-        return None
-    if isinstance(sa_type, t.Boolean):
-        return "typed"
-    if isinstance(sa_type, (t.Integer, t.Numeric, t.Float)):
-        return "num"
-    if isinstance(sa_type, (t.String, t.Enum)):
-        return "text"
-    if isinstance(sa_type, (t.Date, t.DateTime, t.Time, t.Interval, t.Uuid)):
-        return "typed"
-    try:
-        py = sa_type.python_type
-    except (NotImplementedError, AttributeError):
-        py = None
-    return _kind_of_python(py) if py is not None else "unsupported"
-
-
-def _kind_of_python(py: type) -> str:
-    if issubclass(py, bool):
-        return "typed"
-    if issubclass(py, (int, float, decimal.Decimal)):
-        return "num"
-    if issubclass(py, str):
-        return "text"
-    if issubclass(py, (_dt.date, _dt.time, _dt.timedelta, uuid.UUID)):
-        return "typed"
-    return "unsupported"
 
 
 @dataclass
@@ -326,77 +290,21 @@ def _table_relation(sa, conn, table, source, secret):
         close = difflib.get_close_matches(str(table), names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise SqlSourceError(NO_SUCH_TABLE.format(source=source, table=str(table), hint=hint, tables=shown))
-    cols = _columns_of(sa, conn, name, schema, source, secret)
+    try:
+        cols = columns_of(sa, conn, name, schema)
+    except sa.exc.DBAPIError as exc:
+        raise SqlSourceError(QUERY_FAILED.format(source=source, reason=_reason(exc, secret))) from None
     columns = [n for n, _ in cols]
     kinds, ints = {}, set()
     for n, t in cols:
-        kinds[n] = _kind_of_type(t)
+        kinds[n] = kind_of_type(t)
         if kinds[n] == "unsupported":
             raise SqlSourceError(UNSUPPORTED_TYPE.format(source=source, column=n, type=str(t)))
-        if kinds[n] == "num" and _is_integer_type(t):
+        if kinds[n] == "num" and is_integer_type(t):
             ints.add(n)
     rel = sa.table(name, *[sa.column(n, t) for n, t in cols], schema=schema)
-    _infer_unknown(sa, conn, rel, kinds, ints, source, secret)
+    _check_kinds(sa, conn, rel, kinds, ints, source, secret)
     return rel, columns, kinds, ints, f"table {str(table)!r}"
-
-
-def _columns_of(sa, conn, name, schema, source, secret) -> list:
-    """(name, SQLAlchemy type) of each column of a table, in order (DuckDB: from information_schema)."""
-    try:
-        return [(c["name"], c["type"]) for c in sa.inspect(conn).get_columns(name, schema=schema)]
-    except sa.exc.DBAPIError as exc:
-        conn.rollback()
-        if conn.dialect.name != "duckdb":
-            raise SqlSourceError(QUERY_FAILED.format(source=source, reason=_reason(exc, secret))) from None
-    cols = sa.table("columns", sa.column("column_name"), sa.column("data_type"), sa.column("table_name"),
-                    sa.column("table_schema"), sa.column("ordinal_position"), schema="information_schema")
-    stmt = sa.select(cols.c.column_name, cols.c.data_type).where(cols.c.table_name == name)
-    if schema is not None:
-        stmt = stmt.where(cols.c.table_schema == schema)
-    rows = conn.execute(stmt.order_by(cols.c.ordinal_position)).fetchall()
-    return [(n, _duckdb_type(t)) for n, t in rows]
-
-
-def _duckdb_type(name: str):
-    """A SQLAlchemy type for a DuckDB type name (NullType for nested and binary types)."""
-    import sqlalchemy.types as t
-    u = name.upper()
-    if any(x in u for x in ("[", "STRUCT", "MAP", "UNION", "JSON", "BLOB", "BIT", "VARIANT")):
-        return _Unsupported(name)
-    if u == "BOOLEAN":
-        return t.Boolean()
-    if u.startswith("DECIMAL") or u.startswith("NUMERIC"):
-        scale = int(u.rstrip(")").split(",")[1]) if "," in u else 0
-        return t.Numeric(scale=scale)
-    if "INT" in u:
-        return t.BigInteger()
-    if u in ("FLOAT", "DOUBLE", "REAL") or u.startswith("FLOAT") or u.startswith("DOUBLE"):
-        return t.Float()
-    if "CHAR" in u or u in ("TEXT", "STRING", "UUID"):
-        return t.String()
-    if u.startswith(("DATE", "TIME", "INTERVAL")):
-        return t.DateTime() if "TIMESTAMP" in u else t.Date() if u == "DATE" else t.Time() if u.startswith(
-            "TIME") else t.Interval()
-    return _Unsupported(name)
-
-
-class _Unsupported:
-    """A column type biasaudit does not audit (binary, nested, JSON ...); prints as the database's name."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def _is_integer_type(sa_type) -> bool:
-    import sqlalchemy.types as t
-    if isinstance(sa_type, _Unsupported):
-        return False
-    if isinstance(sa_type, t.Integer):
-        return True
-    return isinstance(sa_type, t.Numeric) and not isinstance(sa_type, t.Float) and sa_type.scale == 0
 
 
 def _query_relation(sa, conn, query, source, secret):
@@ -417,33 +325,15 @@ def _query_relation(sa, conn, query, source, secret):
     rel = sa.text(escaped).columns(*[sa.column(k) for k in keys]).subquery("q")
     kinds = {k: None for k in keys}
     ints: set = set()
-    _infer_unknown(sa, conn, rel, kinds, ints, source, secret)
+    _check_kinds(sa, conn, rel, kinds, ints, source, secret)
     return rel, keys, kinds, ints, "query"
 
 
-def _infer_unknown(sa, conn, rel, kinds: dict, ints: set, source: str, secret) -> None:
-    """Kinds of columns without a declared type, from their first non-missing value."""
-    unknown = [c for c, k in kinds.items() if k is None]
-    seen: dict = {}
-    if unknown:
-        try:
-            rows = conn.execute(sa.select(*[rel.c[c] for c in unknown]).limit(1000)).fetchall()
-        except sa.exc.DBAPIError as exc:
-            raise SqlSourceError(QUERY_FAILED.format(source=source, reason=_reason(exc, secret))) from None
-        for j, c in enumerate(unknown):
-            v = next((r[j] for r in rows if r[j] is not None), None)
-            if v is None:
-                try:
-                    v = conn.execute(sa.select(rel.c[c]).where(rel.c[c].is_not(None)).limit(1)).scalar()
-                except sa.exc.DBAPIError as exc:
-                    raise SqlSourceError(QUERY_FAILED.format(source=source, reason=_reason(exc, secret))) from None
-            kinds[c] = _kind_of_python(type(v)) if v is not None else "text"
-            if kinds[c] == "unsupported":
-                seen[c] = type(v).__name__
-            if kinds[c] == "num" and isinstance(v, int) and not isinstance(v, bool):
-                ints.add(c)
-    for c, k in kinds.items():
-        if k == "unsupported":
-            t = getattr(rel.c[c], "type", None)
-            name = seen.get(c) or (str(t) if t is not None and type(t).__name__ != "NullType" else "unknown")
-            raise SqlSourceError(UNSUPPORTED_TYPE.format(source=source, column=c, type=name))
+def _check_kinds(sa, conn, rel, kinds: dict, ints: set, source: str, secret) -> None:
+    """Kinds of untyped columns from their values; a one-line error for a type biasaudit cannot audit."""
+    try:
+        bad = infer_unknown(sa, conn, rel, kinds, ints)
+    except sa.exc.DBAPIError as exc:
+        raise SqlSourceError(QUERY_FAILED.format(source=source, reason=_reason(exc, secret))) from None
+    for c, name in bad.items():
+        raise SqlSourceError(UNSUPPORTED_TYPE.format(source=source, column=c, type=name))
