@@ -91,7 +91,7 @@ def data(tmp_path_factory):
     df = loans_frame()
     csv = folder / "loans.csv"
     df.to_csv(csv, index=False)
-    return {"frame": df, "csv": csv, "folder": folder, "memory": ba.audit(csv, engine="memory"),
+    return {"frame": df, "csv": csv, "folder": folder, "memory": ba.audit(csv, engine="memory", probe=False),
             "sqlite": _write_sqlite(df, folder / "loans.sqlite"), "duckdb": _write_duckdb(df, folder / "loans.duckdb")}
 
 
@@ -129,13 +129,22 @@ def _source(request, data, which):
 @pytest.mark.parametrize("which", ["sqlite", "duckdb", "postgresql"])
 def test_database_audit_equals_the_csv_scan(request, data, which):
     url, table = _source(request, data, which)
-    b = ba.audit(url, table=table)
+    b = ba.audit(url, table=table, probe=False)
     assert_same_audit(data["memory"], b)
     eng = b.sections["engine"]
     assert eng["engine"] == "sql" and eng["dialect"] == which
     assert eng["sample_complete"] and eng["sample_rows"] == N
     assert "computed in the database" in eng["text"][0]
     assert b.dataset["source"].endswith(f"table '{table}'")
+    assert "rows read once through the client for the row hash counts" in eng["text"][0]
+
+
+def test_the_probe_reads_the_same_sample(data):
+    # every row is in the sample (1,500 < 200,000), in the table's order: the probe's findings are the CSV's
+    a = ba.audit(data["csv"], engine="memory", detectors=["probe"])
+    b = ba.audit(data["duckdb"], table="loans", detectors=["probe"])
+    assert a.sections["probe"]["models"] and b.sections["engine"]["sample_readers"] == ["probe"]
+    assert_same_audit(a, b)  # the probe's section (models, rules, flips) included
 
 
 @pytest.mark.parametrize("which", ["sqlite", "duckdb", "postgresql"])
@@ -157,11 +166,11 @@ def test_count_tables_equal_an_independent_pandas_count(request, data, which):
 @pytest.mark.parametrize("which", ["sqlite", "duckdb", "postgresql"])
 def test_a_query_audits_its_result(request, data, which):
     url, table = _source(request, data, which)
-    b = ba.audit(url, query=f'SELECT region, age, kids, label FROM "{table}" WHERE age > 30;')
+    b = ba.audit(url, query=f'SELECT region, age, kids, label FROM "{table}" WHERE age > 30;', probe=False)
     sub = data["frame"].loc[data["frame"]["age"] > 30, ["region", "age", "kids", "label"]]
     path = data["folder"] / f"query_{which}.csv"
     sub.to_csv(path, index=False)
-    assert_same_audit(ba.audit(path, engine="memory"), b)
+    assert_same_audit(ba.audit(path, engine="memory", probe=False), b)
     assert b.dataset["source"].endswith(", query")
 
 
@@ -181,9 +190,9 @@ def test_weighted_table_equals_the_csv_scan(tmp_path):
     df = pd.DataFrame({"g": rng.choice(["a", "b", "c"], 300), "h": rng.choice(["u", "v"], 300),
                        "n": rng.integers(0, 9, 300), "y": rng.choice(["p", "q"], 300)})
     df.to_csv(tmp_path / "w.csv", index=False)
-    a = ba.audit(tmp_path / "w.csv", weight="n", label="y", engine="memory")
+    a = ba.audit(tmp_path / "w.csv", weight="n", label="y", engine="memory", probe=False)
     for url in (_write_sqlite(df, tmp_path / "w.sqlite"), _write_duckdb(df, tmp_path / "w.duckdb")):
-        b = ba.audit(url, table="loans", weight="n", label="y")
+        b = ba.audit(url, table="loans", weight="n", label="y", probe=False)
         assert_same_audit(a, b)
         assert b.dataset["n_weighted"] == df["n"].sum()
 
@@ -191,7 +200,7 @@ def test_weighted_table_equals_the_csv_scan(tmp_path):
 def test_columns_beyond_the_dictionary_are_summarised_by_the_database(data, monkeypatch):
     # 40 distinct values at most in a dictionary: loan_id and region stay exact, loan_id is id-like
     monkeypatch.setattr(_summaries, "DICT_CAP", 40)
-    b = ba.audit(data["duckdb"], table="loans")
+    b = ba.audit(data["duckdb"], table="loans", probe=False)
     assert_same_audit(data["memory"], b)
     assert "loan_id" in b.dataset["ids"]
 
@@ -276,7 +285,7 @@ def test_the_sample_is_drawn_in_the_database_and_reproducible(request, data, whi
     assert ids(s1) == ids(s2) and ids(s1) != ids(s3)
     assert len(set(ids(s1))) == 300 and set(ids(s1)) <= set(data["frame"]["loan_id"])
     # count-based findings stay exact whatever the sample
-    b = ba.audit(url, table=table, sample_rows=300)
+    b = ba.audit(url, table=table, sample_rows=300, probe=False)
     exact = {f.id: f.p_value for f in data["memory"].findings if f.detector == "group_attribution"}
     assert exact and {f.id: f.p_value for f in b.findings if f.detector == "group_attribution"} == exact
     assert any("drawn in the database" in t for t in b.sections["engine"]["text"])
