@@ -30,7 +30,7 @@ from biasaudit.engine.scan import choose_engine  # noqa: E402
 from biasaudit.engine.sqlscan import scan_sql  # noqa: E402
 from test_stream import assert_same_audit  # noqa: E402
 
-N = 1500
+N = 800
 #: A column name with a quote, spaces and SQL in it: quoted by SQLAlchemy, never pasted.
 ODD = 'grade "x"; DROP TABLE loans; --'
 PG_ENV = "BIASAUDIT_TEST_POSTGRES"
@@ -140,7 +140,7 @@ def test_database_audit_equals_the_csv_scan(request, data, which):
 
 
 def test_the_probe_reads_the_same_sample(data):
-    # every row is in the sample (1,500 < 200,000), in the table's order: the probe's findings are the CSV's
+    # every row is in the sample (800 < 200,000), in the table's order: the probe's findings are the CSV's
     a = ba.audit(data["csv"], engine="memory", detectors=["probe"])
     b = ba.audit(data["duckdb"], table="loans", detectors=["probe"])
     assert a.sections["probe"]["models"] and b.sections["engine"]["sample_readers"] == ["probe"]
