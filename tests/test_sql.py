@@ -255,6 +255,21 @@ def test_only_counts_cross_the_wire(tmp_path, monkeypatch):
         np.testing.assert_array_equal(sc10.store.tables[t], 10 * arr)
 
 
+def test_rows_for_the_row_hashes_are_read_from_the_database_once(data, monkeypatch):
+    from biasaudit.engine.sqlscan import SqlScan
+    reads, real = [], SqlScan._fetch
+
+    def fetch(self, columns):
+        for offset, m, stored in real(self, columns):
+            reads.append(m)
+            yield offset, m, stored
+    monkeypatch.setattr(SqlScan, "_fetch", fetch)
+    b = ba.audit(data["duckdb"], table="loans", probe=False)
+    # duplicate rows and conflicting labels are counted in one pass; any detail pass reads the spilled codes
+    assert reads == [N]
+    assert_same_audit(data["memory"], b)
+
+
 class _Rows:
     def __init__(self, rows):
         self.rows = rows

@@ -11,9 +11,11 @@ the count store, detectors, families, reports) is the one path every input takes
   ``GROUP BY`` queries (:mod:`biasaudit.engine.sqlcount`); an unplanned table is one more query.
 
 Only counts cross the wire for these.  Whole-row hash counts (duplicate rows, conflicting labels:
-the ``reporting`` and ``label_quality`` detectors) need every row's values: those passes read the
-relation through a server-side cursor, ``SQL_FETCH_ROWS`` rows at a time, coded with the
-summaries' dictionaries, so the client's memory stays flat in the number of rows.
+the ``reporting`` and ``label_quality`` detectors) need every row's values: the first such pass
+reads the relation once through a server-side cursor, ``SQL_FETCH_ROWS`` rows at a time, coded
+with the summaries' dictionaries and written to a temporary folder as the file engine stores its
+codes (:class:`~biasaudit.engine.spill.Spill`); later passes read that folder, not the database.
+The client's memory stays flat in the number of rows.
 """
 from __future__ import annotations
 
@@ -71,6 +73,7 @@ class SqlScan(Scan):
         if hashes:
             task = CountTask(self, [], hashes)
             cols = list(dict.fromkeys([self.roles.label] + ([self.roles.weight] if self.roles.weight else [])
+                                      + list(self.roles.ids)  # named in the duplicate rows shown
                                       + (self.dup_columns() if "duplicates" in hashes else [])
                                       + (self.vector_columns() if "conflicts" in hashes else [])))
             rows = self.map_stored(task, cols, Totals(task.keyers, self.roles.weight is not None)).result()
@@ -86,10 +89,34 @@ class SqlScan(Scan):
 
     def stored_chunks(self, columns):
         """(row offset, rows, {column: stored codes}) for every ``SQL_FETCH_ROWS`` rows of the relation, in the
-        order the database returns them (PostgreSQL: synchronized scans off, so every pass starts at row 0)."""
+        order the database returns them (PostgreSQL: synchronized scans off, so every pass starts at row 0);
+        from the spilled codes of the first such pass when it read these columns."""
+        columns = list(columns)
+        if self.spill is not None and all(c in self.spill.files for c in columns):
+            offset = 0
+            for m, raw in self.spill.read_chunks(columns, SQL_FETCH_ROWS):
+                yield offset, m, raw
+                offset += m
+            return
+        from .spill import Spill
+        spill = Spill() if self.spill is None else None
+        try:
+            for offset, m, stored in self._fetch(columns):
+                if spill is not None:
+                    for c, arr in stored.items():
+                        spill.write(c, arr)
+                    spill.chunks.append(m)
+                yield offset, m, stored
+        except BaseException:
+            if spill is not None:
+                spill.close()
+            raise
+        if spill is not None:
+            self.spill = spill
+
+    def _fetch(self, columns):
         import sqlalchemy as sa
         rel = self.rel
-        columns = list(columns)
         stmt = sa.select(*[rel.col(c) for c in columns]).select_from(rel.rel)
         if rel.dialect == "postgresql":
             rel.execute(sa.text("SET synchronize_seqscans = off"))
@@ -141,6 +168,7 @@ class SqlScan(Scan):
         return out
 
     def close(self) -> None:
+        super().close()
         if self.rel is not None:
             self.rel.close()
             self.rel = None
