@@ -20,13 +20,20 @@ from .grading import grade, sort_key
 from .method import method_section
 from .tables import coverage_tables, group_table
 
-__all__ = ["audit", "grade", "group_table", "LABEL_TYPE_ERROR", "DETECTOR_CONTRACT_ERROR"]
+__all__ = ["audit", "grade", "group_table", "LABEL_TYPE_ERROR", "DETECTOR_CONTRACT_ERROR", "TABLE_NEEDS_DATABASE",
+           "WEIGHT_FILE_NEEDS_ROWS"]
 
 #: Message of the TypeError for a detector that returns something other than a DetectorResult.
 DETECTOR_CONTRACT_ERROR = "Detector {name!r} must return a DetectorResult. Got a {got} instead."
 
 #: Message of the TypeError for a label that is not a column name.
 LABEL_TYPE_ERROR = "The 'label' parameter of audit must be a column name (str). Got {got} instead."
+#: Message of the ValueError for ``table=``/``query=`` with a source that is not a database.
+TABLE_NEEDS_DATABASE = ("'table' and 'query' select what to audit in a database; give a database URL, a "
+                        ".sqlite/.db/.duckdb file or a SQLAlchemy engine.")
+#: Message of the ValueError for a weight file with a database (its weights are matched row by row).
+WEIGHT_FILE_NEEDS_ROWS = ("A weight file is matched to the rows one by one; export the table (or join the "
+                          "weights in the database and give --weight COLUMN) to use one.")
 
 
 def _names(value, param: str) -> tuple | None:
@@ -57,7 +64,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
           progress: Callable | None = None, engine: str = "auto", chunk_size: int | None = None,
           sample_rows: int | None = None, prediction: str | None = None,
           predicted_positive: Iterable[str] | str | None = None, score: str | None = None,
-          threshold: float | None = None, weight_file=None, encoding: str = "utf-8") -> AuditResult:
+          threshold: float | None = None, weight_file=None, encoding: str = "utf-8", table: str | None = None,
+          query: str | None = None) -> AuditResult:
     """Audit a labelled table for bias.
 
     Every input takes one path: a source of column chunks, one pass of per-column summaries, one
@@ -66,8 +74,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
 
     Parameters
     ----------
-    data : pandas.DataFrame, dask DataFrame or path
-        The table, or a file :func:`biasaudit.load` reads (CSV/TSV/Parquet files are read in chunks).
+    data : pandas.DataFrame, dask DataFrame, path, database URL or SQLAlchemy engine / connection
+        The table, or a file :func:`biasaudit.load` reads (CSV/TSV/Parquet files are read in chunks),
+        or a database (``postgresql://``, ``sqlite:///``, ``duckdb:///`` URLs, ``.sqlite``/``.db``/
+        ``.duckdb`` files) whose ``table`` or ``query`` is summarized and counted in the database.
     label : str, optional
         The label column; inferred when omitted (a column named label/class/target/y/outcome,
         else the last column).
@@ -106,9 +116,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
     bins : int, mapping or list of str, optional
         Overrides ``n_bins``: an int, or per column the cut points (``{"age": [18, 25, 45, 65]}``)
         or a number of bins; the CLI's ``"5"`` / ``"age=18,25,45,65"`` strings are accepted too.
-    engine : {"auto", "memory", "stream", "dask"}
+    engine : {"auto", "memory", "stream", "dask", "sql"}
         One engine runs in every case.  ``"memory"`` keeps every row in the row sample (exact
-        row-reading detectors at any size); ``"dask"`` is implied by a dask DataFrame.
+        row-reading detectors at any size); ``"dask"`` is implied by a dask DataFrame, ``"sql"`` by
+        a database.
     chunk_size : int, optional
         Rows per chunk.
     sample_rows : int, optional
@@ -122,6 +133,9 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
         Kish's effective sample size.
     encoding : str
         Text encoding of a delimited file.
+    table, query : str, optional
+        For a database: the table or view, or one SELECT statement, to audit
+        (:mod:`biasaudit.engine.sqlscan`).
 
     Returns
     -------
@@ -150,6 +164,10 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
     if every_row:
         sample_rows = max(int(sample_rows or 0), 2**62)
     chosen_engine = choose_engine(data, engine)
+    if (table is not None or query is not None) and chosen_engine != "sql":
+        raise ValueError(TABLE_NEEDS_DATABASE)
+    if chosen_engine == "sql" and weight_file is not None:
+        raise ValueError(WEIGHT_FILE_NEEDS_ROWS)
     if source is None:
         source = "DataFrame" if isinstance(data, pd.DataFrame) else (
             "dask DataFrame" if chosen_engine == "dask" else str(data))
@@ -172,7 +190,12 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
         frame = load(data, label=label, encoding=encoding) if not isinstance(data, pd.DataFrame) else data
         frame, roles_kw["weight"] = attach_weight_file(frame, weight_file, weight=weight)
         data = frame
-    if chosen_engine == "dask":
+    if chosen_engine == "sql":  # summaries, sample and count tables computed in the database
+        from ..engine.sqlscan import scan_sql
+        sc = scan_sql(data, table=table, query=query, sample_rows=sample_rows, progress=tracker.step,
+                      random_state=random_state, **roles_kw)
+        source = sc.description  # the masked URL and the table or query, never the password
+    elif chosen_engine == "dask":
         from ..engine.dask import scan_dask
         sc = scan_dask(data, sample_rows=sample_rows, progress=tracker.step, random_state=random_state, **roles_kw)
     else:
@@ -180,8 +203,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
         sc = scan(data, chunk_rows=chunk_size, sample_rows=DEFAULT_SAMPLE_ROWS if sample_rows is None else sample_rows,
                   progress=tracker.step, random_state=random_state, encoding=encoding, **roles_kw)
     try:
-        return _run(sc, chosen, settings, options, source, "dask" if chosen_engine == "dask" else "local", tracker,
-                    sensitive)
+        return _run(sc, chosen, settings, options, source, chosen_engine if chosen_engine != "stream" else "local",
+                    tracker, sensitive)
     finally:
         sc.close()
 
@@ -249,7 +272,7 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
     n_hidden = sum(1 for f in findings if f.hidden)
     findings = [f for f in findings if not f.hidden]
     dataset = dataset_info(sc, source)
-    sections["engine"] = engine_section(sc, engine)
+    sections["engine"] = sc.engine_section() if hasattr(sc, "engine_section") else engine_section(sc, engine)
     sections["families"] = families
     sections["method"] = method_section(settings, family_size, n_testable, families)
     sections["method"]["n_tested_not_reported"] = n_hidden

@@ -40,7 +40,7 @@ __all__ = ["Scan", "scan", "open_data", "streamable", "choose_engine", "ENGINES"
            "is_dask"]
 
 #: Accepted values of ``engine=``: all run this engine ("memory"/"stream" only choose defaults).
-ENGINES = ("auto", "memory", "stream", "dask")
+ENGINES = ("auto", "memory", "stream", "dask", "sql")
 #: Rows per chunk when none is given.
 DEFAULT_CHUNK_ROWS = 1 << 20
 #: Rows of the seeded sample that detectors reading rows use.
@@ -53,10 +53,18 @@ def is_dask(data) -> bool:
 
 
 def choose_engine(data, engine: str = "auto") -> str:
-    """``"dask"`` for a dask DataFrame, else ``"stream"`` (kept for callers that ask; one engine runs)."""
+    """``"dask"`` for a dask DataFrame, ``"sql"`` for a database (:mod:`biasaudit.engine.sqlscan`), else
+    ``"stream"`` (kept for callers that ask; one engine runs)."""
     if engine not in ENGINES:
         raise ValueError(f"The 'engine' parameter of audit must be one of {', '.join(ENGINES)}. Got {engine!r} "
                          f"instead.")
+    from .sql import is_sql_source
+    if is_sql_source(data):  # a database URL or file, or a SQLAlchemy engine: counted by the database
+        if engine in ("auto", "sql"):
+            return "sql"
+        raise ValueError(f"A database is audited with engine='sql' (or 'auto'). Got {engine!r}.")
+    if engine == "sql":
+        raise ValueError("engine='sql' reads a database URL, a .sqlite/.db/.duckdb file or a SQLAlchemy engine.")
     if is_dask(data):
         if engine in ("auto", "dask"):
             return "dask"

@@ -116,7 +116,7 @@ def _progress(enabled: bool):
 @click.option("--timestamp", is_flag=True, help="Stamp the HTML report with the time it was made.")
 @click.option("--top", type=click.IntRange(1), metavar="N", help="Text report: findings shown per section (default 8).")
 @click.option("--verbose", is_flag=True, help="Text report: every finding, folded and info ones included.")
-@click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask"]), default="auto", show_default=True,
+@click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask", "sql"]), default="auto", show_default=True,
               help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
                    "partition by partition on a dask cluster. auto streams files larger than 256 MB or than a "
                    "quarter of the available memory.")
@@ -124,6 +124,9 @@ def _progress(enabled: bool):
 @click.option("--sample-rows", type=int, callback=_checked("sample_rows"), metavar="ROWS",
               help="Rows of the seeded sample that row-level detectors use under stream/dask (default 200000).")
 @click.option("--scheduler", metavar="ADDRESS", help="Address of a dask.distributed scheduler (with --engine dask).")
+@click.option("--table", metavar="NAME", help="Database table or view to audit (DATA a postgresql://, sqlite:/// or "
+                                             "duckdb:/// URL or a .sqlite/.db/.duckdb file).")
+@click.option("--query", metavar="SQL", help="One SELECT statement to audit instead of --table (counted in the database).")
 @_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -132,12 +135,13 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
          engine="auto", chunk_size=None, sample_rows=None, scheduler=None, top=None, verbose=False,
-         limits=(), attributes=(), exclude=(), keep=()):
+         limits=(), attributes=(), exclude=(), keep=(), table=None, query=None):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
     pixel attributes), a folder of images with one sub-folder per class, a COCO instances JSON
-    file or a CelebA attribute file.
+    file or a CelebA attribute file; or a database (postgresql://, sqlite:///, duckdb:/// URL or a
+    .sqlite/.db/.duckdb file) with --table or --query, counted in the database.
     """
     from ..audit.run import audit
     from ..loaders import load
@@ -171,7 +175,10 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
         from ..loaders.images import tty_progress
         from ..engine.scan import choose_engine, streamable
         client = None
-        if choose_engine(data, engine) == "dask":  # partitions read by the workers; --scheduler: a cluster
+        chosen = choose_engine(data, engine)
+        if chosen == "sql":  # summarized and counted in the database
+            df = data
+        elif chosen == "dask":  # partitions read by the workers; --scheduler: a cluster
             from ..engine.dask import connect, read_dask
             client = connect(scheduler)
             df = read_dask(data, encoding=encoding)
@@ -195,7 +202,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                            predicted_positive=predicted_positive or None, score=score, threshold=threshold,
                            weight_file=weight_file, engine=engine, chunk_size=chunk_size, encoding=encoding,
                            sample_rows=sample_rows, attributes=o["attributes"] or None,
-                           exclude=o["exclude"] or None, keep=keep or None,
+                           exclude=o["exclude"] or None, keep=keep or None, table=table, query=query,
                            **{k: v for k, v in o["extra"].items() if k != "attributes"})
         finally:
             if bar is not None:
