@@ -4,7 +4,7 @@
 (a ``ValueError``) with one sentence in scikit-learn's form: "The 'bins' setting must be an
 integer from 2 to 20. Got 0 instead."  The CLI reports it with exit code 2, the configuration
 reader adds the file name, :func:`biasaudit.audit` raises it as it is.  ``--bins 0`` on the
-command line, ``bins = 0`` in ``biasaudit.toml`` and ``audit(df, n_bins=0)`` are refused alike.
+command line, ``bins = 0`` in ``biasaudit.toml`` and ``audit(df, bins=0)`` are refused alike.
 """
 from __future__ import annotations
 
@@ -16,15 +16,19 @@ from typing import Any, Callable
 from .errors import BiasAuditError
 from .settings import FAIL_ON_LEVELS
 
-__all__ = ["SettingError", "VALIDATORS", "ALIASES", "validate", "validate_all", "check_encoding"]
+__all__ = ["SettingError", "VALIDATORS", "ALIASES", "validate", "validate_all", "check_encoding", "renamed",
+           "RENAMED_MESSAGE"]
+
+#: FutureWarning for a deprecated keyword (kept for one release).
+RENAMED_MESSAGE = "The {old!r} parameter of {where} is deprecated and will be removed; use {new!r} (the same setting)."
 
 #: Corrections of the multiple-testing family.
 CORRECTIONS = ("bh", "holm", "by")
 #: Bounds of the integer settings (inclusive; None: unbounded).
-INT_BOUNDS = {"bins": (2, 20), "max_levels": (2, None), "seed": (0, 2 ** 32 - 1), "k_max": (1, 3),
+INT_BOUNDS = {"bins": (2, 20), "max_levels": (2, None), "random_state": (0, 2 ** 32 - 1), "k_max": (1, 3),
               "chunk_size": (1, None), "sample_rows": (0, None), "max_iter": (1, None)}
 #: Python keyword names and config spellings that name the same setting.
-ALIASES = {"n_bins": "bins", "random_state": "seed", "max-levels": "max_levels", "k-max": "k_max",
+ALIASES = {"n_bins": "bins", "seed": "random_state", "max-levels": "max_levels", "k-max": "k_max",
            "fail-on": "fail_on", "chunk-size": "chunk_size", "sample-rows": "sample_rows", "max-iter": "max_iter"}
 
 
@@ -150,7 +154,7 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "alpha": _alpha,
     "bins": lambda v: _integer("bins", v),
     "max_levels": lambda v: _integer("max_levels", v),
-    "seed": lambda v: _integer("seed", v),
+    "random_state": lambda v: _integer("random_state", v),
     "k_max": lambda v: None if v is None else _integer("k_max", v),
     "chunk_size": lambda v: None if v is None else _integer("chunk_size", v),
     "sample_rows": lambda v: None if v is None else _integer("sample_rows", v),
@@ -183,3 +187,17 @@ def validate_all(**settings) -> dict:
         key = ALIASES.get(k, k)
         out[k] = validate(key, v) if key in VALIDATORS and v is not None else v
     return out
+
+
+def renamed(value, old_value, *, old: str, new: str, where: str, default):
+    """The value of setting ``new``, reading the deprecated keyword ``old`` (with a FutureWarning).
+
+    ``value`` is what was passed as ``new`` (None: not given); ``old_value`` what was passed as
+    ``old``.  The new name wins when both are given.
+    """
+    if old_value is not None:
+        import warnings
+        warnings.warn(RENAMED_MESSAGE.format(old=old, new=new, where=where), FutureWarning, stacklevel=3)
+        if value is None:
+            return old_value
+    return default if value is None else value

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -69,13 +70,13 @@ def test_nothing_found_gives_an_empty_config(tmp_path, monkeypatch):
 def test_toml_every_kind_of_value(project):
     (project / "biasaudit.toml").write_text(
         'label = "species"\nsensitive = ["size", "color"]\nnon_causal = ["color"]\nfail_on = "high"\n'
-        'alpha = 0.01\nseed = 7\nbins = 4\nprobe = false\nbaseline = "ci/base.json"\n'
+        'alpha = 0.01\nrandom_state = 7\nbins = 4\nprobe = false\nbaseline = "ci/base.json"\n'
         'reference_group = {size = "big"}\n'
         '[reference.size]\nbig = 0.25\nsmall = 0.75\n'
         '[[accept]]\nid = "group_attribution:size=small:label=DOG"\nreason = "cats are small"\n')
     cfg = load_config()
     assert cfg.sensitive == ("size", "color") and cfg.non_causal == ("color",)
-    assert (cfg.fail_on, cfg.alpha, cfg.seed, cfg.bins, cfg.probe) == ("high", 0.01, 7, 4, False)
+    assert (cfg.fail_on, cfg.alpha, cfg.random_state, cfg.bins, cfg.probe) == ("high", 0.01, 7, 4, False)
     assert cfg.baseline == str(project / "ci" / "base.json")  # relative to the file, not the cwd
     assert cfg.reference_group == {"size": "big"}
     assert cfg.accept == (Accepted("group_attribution:size=small:label=DOG", "cats are small"),)
@@ -83,7 +84,7 @@ def test_toml_every_kind_of_value(project):
     assert ref.to_dict(orient="records") == [{"attribute": "size", "value": "big", "share": 0.25},
                                              {"attribute": "size", "value": "small", "share": 0.75}]
     kw = cfg.audit_kwargs()
-    assert kw["random_state"] == 7 and kw["n_bins"] == 4 and kw["probe"] is False
+    assert kw["random_state"] == 7 and kw["bins"] == 4 and kw["probe"] is False
     assert kw["sensitive"] == ["size", "color"]
 
 
@@ -116,7 +117,7 @@ BAD = [
     ("bins = 1000\n", "The 'bins' setting must be an integer from 2 to 20. Got 1000 instead."),
     ("bins = -3\n", "The 'bins' setting must be an integer from 2 to 20. Got -3 instead."),
     ("max_levels = 0\n", "The 'max_levels' setting must be an integer >= 2. Got 0 instead."),
-    ("seed = -1\n", "The 'seed' setting must be an integer from 0 to 4294967295. Got -1 instead."),
+    ("random_state = -1\n", "The 'random_state' setting must be an integer from 0 to 4294967295. Got -1 instead."),
     ('correction = "bonferroni"\n', "The 'correction' setting must be one of 'bh', 'holm', 'by'."),
     ("[limits]\nline_bytes = 0\n", "The limit 'line_bytes' must be positive."),
     ("[limits]\nline_byte = 10\n", "Unknown limit 'line_byte'. Did you mean 'line_bytes'?"),
@@ -202,3 +203,32 @@ def test_check_reads_a_config(project):
     result = check(df, config=True, detectors=["group_attribution"])  # everything critical is accepted
     assert result.dataset["label"] == "species" and result.dataset["sensitive"] == ["size"]
     assert result.at_or_above("critical")
+
+
+# ------------------------------------------------------------------ one name per setting
+def test_old_names_still_work_with_a_deprecation(tmp_path):
+    """``random_state`` and ``bins`` in Python, on the command line and in the config file; the old
+    ``seed`` / ``n_bins`` / ``--seed`` still work for one release, each with a deprecation."""
+    import biasaudit as ba
+    from biasaudit.integrations.config import load_config
+    df = pd.DataFrame({"g": ["a", "b"] * 60, "x": np.arange(120.0) % 37, "y": [0, 1, 1] * 40})
+    new = ba.audit(df, label="y", bins=3, probe=False)
+    with pytest.warns(FutureWarning, match="'n_bins' parameter of audit is deprecated.*use 'bins'"):
+        old = ba.audit(df, label="y", n_bins=3, probe=False)
+    assert old.dataset["bins"]["x"] == new.dataset["bins"]["x"] and len(new.dataset["bins"]["x"]) == 2
+    path = tmp_path / "biasaudit.toml"
+    path.write_text("seed = 9\n")
+    with pytest.warns(FutureWarning, match="key 'seed' is deprecated.*write 'random_state'"):
+        assert load_config(path).random_state == 9
+    path.write_text("random_state = 9\n")
+    assert load_config(path).random_state == 9
+    data = tmp_path / "d.csv"
+    df.to_csv(data, index=False)
+    seeds = []
+    for flag in ("--random-state", "--seed"):
+        r = CliRunner().invoke(cli, ["scan", str(data), "-l", "y", "--no-probe", "--no-config", "--format", "json",
+                                     flag, "11"])
+        assert r.exit_code == 0, r.output
+        seeds.append(json.loads(r.stdout)["settings"]["random_state"])
+        assert ("deprecated" in r.stderr) == (flag == "--seed")
+    assert seeds == [11, 11]

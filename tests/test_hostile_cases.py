@@ -248,7 +248,7 @@ BAD_SETTINGS = [
     (["--threshold", "inf"], "The 'threshold' setting must be a finite number"),
     (["--encoding", "bogus"], "The 'encoding' setting must be a text encoding"),
     (["--encoding", "rot13"], "The 'encoding' setting must be a text encoding"),
-    (["--seed", "-1"], "The 'seed' setting must be an integer from 0 to 4294967295"),
+    (["--random-state", "-1"], "The 'random_state' setting must be an integer from 0 to 4294967295"),
     (["--alpha", "nan"], "The 'alpha' setting must be a number in [1e-10, 1)"),
     (["--limit", "line_bytes=0"], "The limit 'line_bytes' must be positive"),
     (["--limit", "bogus=1"], "Unknown limit 'bogus'"),
@@ -277,7 +277,7 @@ def test_bad_settings_are_refused_alike_in_the_config(tmp_path, text, message):
     ("bins", 1000, "The 'bins' setting must be an integer from 2 to 20. Got 1000 instead."),
     ("max_levels", 0, "The 'max_levels' setting must be an integer >= 2. Got 0 instead."),
     ("threshold", float("nan"), "The 'threshold' setting must be a finite number"),
-    ("random_state", -1, "The 'seed' setting must be an integer from 0 to 4294967295. Got -1 instead."),
+    ("random_state", -1, "The 'random_state' setting must be an integer from 0 to 4294967295. Got -1 instead."),
     ("bins", True, "The 'bins' setting must be an integer from 2 to 20. Got True instead."),
 ])
 def test_bad_settings_are_refused_alike_in_python(name, value, message):

@@ -73,7 +73,7 @@ _values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**6, 1
                        lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=3)),
                        max_leaves=6)
-_keys = st.sampled_from(["label", "sensitive", "alpha", "bins", "max_levels", "seed", "k_max", "probe", "fail_on",
+_keys = st.sampled_from(["label", "sensitive", "alpha", "bins", "max_levels", "random_state", "k_max", "probe", "fail_on",
                          "correction", "reference", "accept", "limits", "non_causal", "ids", "weight", "bogus",
                          "reference_group", "n_bins", "random_state"])
 
@@ -147,7 +147,7 @@ _option_values = {
     "--bins": st.one_of(st.integers(-5, 30), st.sampled_from(["x", "2.5", "1e3"])),
     "--max-levels": st.one_of(st.integers(-3, 100), st.sampled_from(["", "many"])),
     "--alpha": st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.sampled_from(["0", "1"])),
-    "--seed": st.one_of(st.integers(-2, 2 ** 33), st.just("seed")),
+    "--random-state": st.one_of(st.integers(-2, 2 ** 33), st.just("seed")),
     "--encoding": st.sampled_from(["utf-8", "latin-1", "bogus", "rot13", "utf-16", "ascii", "", "base64"]),
     "--threshold": st.one_of(st.floats().map(repr), st.just("high")),
 }
@@ -162,7 +162,7 @@ def test_random_option_values_follow_the_shared_validator(option, data):
     r, elapsed = timed("scan", DATASETS / "dogs_cats.csv", "--no-probe", "-q", option, value)
     check_run(r, elapsed)
     try:
-        kind = {"bins": int, "max_levels": int, "seed": int, "alpha": float, "threshold": float}.get(name, str)
+        kind = {"bins": int, "max_levels": int, "random_state": int, "alpha": float, "threshold": float}.get(name, str)
         validate(name, kind(value))
         accepted = True
     except (SettingError, ValueError):

@@ -58,7 +58,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
           keep: Iterable[str] | None = None, multi: Mapping[str, str | None] | None = None, positive: str | None = None, reference=None,
           compare=None, reference_group: Mapping[str, str] | None = None, non_causal: Iterable[str] = (),
           alpha: float = 0.05, correction: str = "bh", primary_correction: str = "holm",
-          random_state: int = 0, n_bins: int = 5, bins=None,
+          random_state: int = 0, bins=None, n_bins: int | None = None,
           max_levels: int = 50, k_max: int | None = None, probe: bool = True,
           detectors: Iterable[str] | None = None, source: str | None = None,
           progress: Callable | None = None, engine: str = "auto", chunk_size: int | None = None,
@@ -111,11 +111,13 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
         named before the scan).
     random_state : int
         Seed of the row sample and of every Monte Carlo and permutation procedure.
-    n_bins : int
-        Quantile bins of numeric attributes (plus a bottom and a top 5 % bin).
     bins : int, mapping or list of str, optional
-        Overrides ``n_bins``: an int, or per column the cut points (``{"age": [18, 25, 45, 65]}``)
-        or a number of bins; the CLI's ``"5"`` / ``"age=18,25,45,65"`` strings are accepted too.
+        Quantile bins of numeric attributes (default 5, plus a bottom and a top 5 % bin): an int,
+        or per column the cut points (``{"age": [18, 25, 45, 65]}``) or a number of bins; the CLI's
+        ``"5"`` / ``"age=18,25,45,65"`` strings are accepted too.  The same name as ``--bins`` and
+        the config file's ``bins``.
+    n_bins : int, optional
+        Deprecated alias of ``bins`` (a FutureWarning; removed in the next release).
     engine : {"auto", "memory", "stream", "dask", "sql"}
         One engine runs in every case.  ``"memory"`` keeps every row in the row sample (exact
         row-reading detectors at any size); ``"dask"`` is implied by a dask DataFrame, ``"sql"`` by
@@ -146,7 +148,8 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
     sensitive, attributes = _names(sensitive, "sensitive"), _names(attributes, "attributes")
     exclude, ids = _names(exclude, "exclude"), _names(ids, "ids")
     n_given, per_column = parse_bins(bins)
-    n_bins = n_given if n_given is not None else n_bins
+    from ..validation import renamed
+    n_bins = renamed(n_given, n_bins, old="n_bins", new="bins", where="audit", default=5)
     from ..validation import validate_all  # the validators of the CLI and the config file
     checked = validate_all(alpha=alpha, correction=correction, random_state=random_state, n_bins=n_bins,
                            max_levels=max_levels, k_max=k_max, threshold=threshold, chunk_size=chunk_size,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import os
 import traceback
+import warnings
 from pathlib import Path
 
 import click
@@ -122,7 +123,14 @@ def _run(debug: bool, fn):
     held: list = []
     token = _HELD.set(held)
     try:
-        out = fn()
+        with warnings.catch_warnings(record=True) as caught:  # deprecations: one line each, not a traceback
+            warnings.simplefilter("always", FutureWarning)
+            out = fn()
+        for w in caught:
+            if issubclass(w.category, FutureWarning):
+                _echo_err(f"biasaudit: deprecated: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except click.exceptions.Exit:
         raise
     except click.ClickException:
@@ -167,7 +175,7 @@ def _with_config(ctx, cfg, values: dict) -> dict:
     """The option values, each left at its default replaced by the configuration's (flags win)."""
     out = dict(values)
     simple = ("label", "sensitive", "weight", "ids", "positive", "compare", "non_causal", "fail_on", "alpha",
-              "correction", "seed", "bins", "max_levels", "baseline", "attributes", "exclude")
+              "correction", "random_state", "bins", "max_levels", "baseline", "attributes", "exclude")
     for name in simple:
         if not _given(ctx, name) and cfg.is_set(name):
             value = getattr(cfg, name)

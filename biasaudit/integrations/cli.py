@@ -95,7 +95,10 @@ def _progress(enabled: bool):
               help="Exit with code 1 when a finding reaches this severity.")
 @click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
 @click.option("--correction", type=click.Choice(["bh", "holm", "by"]), default="bh", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
+@click.option("--random-state", "random_state", type=int, default=0, show_default=True, callback=_checked("random_state"),
+              help="Seed of every random procedure (the name Python and the config file use).")
+@click.option("--seed", "seed", type=int, default=None, hidden=True, callback=_checked("random_state"),
+              deprecated="use --random-state (the same setting)")
 @click.option("--bins", multiple=True, metavar="N|COL=EDGES", callback=_checked_bins,
               help="Quantile bins for numbers (2-20, default 5, plus a bottom and a top 5% bin), or a column's "
                    "cut points, e.g. age=18,25,45,65 (repeatable).")
@@ -131,11 +134,11 @@ def _progress(enabled: bool):
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(data, label, sensitive, weight, ids, multi, positive, reference, compare, reference_group, non_causal,
-         no_probe, fmt, output, fail_on, alpha, correction, seed, bins, max_levels, encoding, timestamp, quiet, debug,
+         no_probe, fmt, output, fail_on, alpha, correction, random_state, bins, max_levels, encoding, timestamp, quiet, debug,
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
          image_cache, prediction=None, predicted_positive=(), score=None, threshold=None, weight_file=None,
          engine="auto", chunk_size=None, sample_rows=None, scheduler=None, top=None, verbose=False,
-         limits=(), attributes=(), exclude=(), keep=(), table=None, query=None):
+         limits=(), attributes=(), exclude=(), keep=(), table=None, query=None, seed=None):
     """Scan DATA for bias and report what was found.
 
     DATA is a table (CSV, TSV, Parquet, JSON Lines; a manifest whose column of image paths gets
@@ -158,8 +161,10 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             label=label, sensitive=sensitive, weight=weight, ids=ids, positive=positive, reference=reference,
             compare=compare, reference_group=_parse_pairs(reference_group, "--reference-group"),
             non_causal=non_causal, no_probe=no_probe, fail_on=fail_on, alpha=alpha, correction=correction,
-            seed=seed, bins=bins or None, max_levels=max_levels, baseline=baseline, attributes=attributes,
-            exclude=exclude))
+            random_state=random_state, bins=bins or None, max_levels=max_levels, baseline=baseline,
+            attributes=attributes, exclude=exclude))
+        if seed is not None:  # the deprecated --seed, given on the command line: it wins over the config
+            o["random_state"] = seed
         o["text_options"] = {"top": top, "verbose": verbose}
         plan = _output_plan(fmt, output, output_dir, data)
         inputs = RunInputs()
@@ -197,7 +202,7 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
                            ids=o["ids"] or None, multi=_parse_multi(multi) or None, positive=o["positive"],
                            reference=ref, compare=cmp_, reference_group=o["reference_group"],
                            non_causal=o["non_causal"], alpha=o["alpha"], correction=o["correction"],
-                           random_state=o["seed"], bins=o["bins"], max_levels=o["max_levels"],
+                           random_state=o["random_state"], bins=o["bins"], max_levels=o["max_levels"],
                            probe=not o["no_probe"], source=data, progress=step, prediction=prediction,
                            predicted_positive=predicted_positive or None, score=score, threshold=threshold,
                            weight_file=weight_file, engine=engine, chunk_size=chunk_size, encoding=encoding,
@@ -266,12 +271,12 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
         inputs.check_output("-o", output)
         if reference:
             res = rake(df, load(reference, encoding=encoding), label=label, sensitive=sensitive or None,
-                       weight=weight, ids=ids or None, n_bins=bins, tol=tol, max_iter=max_iter)
+                       weight=weight, ids=ids or None, bins=bins, tol=tol, max_iter=max_iter)
         else:
             if not sensitive:
                 raise _Fail("Name the attribute(s) to balance with -s, or give --reference to rake.")
             res = reweigh(df, label=label, sensitive=sensitive, weight=weight, ids=ids or None, positive=positive,
-                          n_bins=bins)
+                          bins=bins)
         write_weights(res, output)
         if not quiet:
             for line in res.lines():
@@ -297,7 +302,10 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a new, worsened or shifted finding reaches this severity.")
 @click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
-@click.option("--seed", type=int, default=0, show_default=True, callback=_checked("seed"), help="Seed of every random procedure.")
+@click.option("--random-state", "random_state", type=int, default=0, show_default=True, callback=_checked("random_state"),
+              help="Seed of every random procedure (the name Python and the config file use).")
+@click.option("--seed", "seed", type=int, default=None, hidden=True, callback=_checked("random_state"),
+              deprecated="use --random-state (the same setting)")
 @click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
 @click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
               help="Columns with more distinct values are left out as free text.")
@@ -307,8 +315,8 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
 @_LIMIT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt, output, fail_on, alpha, seed, bins,
-                 max_levels, encoding, config_path, no_config, quiet, debug, limits=()):
+def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt, output, fail_on, alpha, random_state,
+                 bins, max_levels, encoding, config_path, no_config, quiet, debug, limits=(), seed=None):
     """What changed between two versions OLD and NEW of a dataset: new gaps, worsened or improved
     disparities, shifted group shares, newly learned rules."""
     from ..tools.diff import diff
@@ -322,8 +330,10 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
 
     def diff_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(label=label, sensitive=sensitive, positive=positive, non_causal=non_causal,
-                                        no_probe=no_probe, fail_on=fail_on, alpha=alpha, seed=seed, bins=bins,
-                                        max_levels=max_levels, reference=None, reference_group={}))
+                                        no_probe=no_probe, fail_on=fail_on, alpha=alpha, random_state=random_state,
+                                        bins=bins, max_levels=max_levels, reference=None, reference_group={}))
+        if seed is not None:  # the deprecated --seed
+            o["random_state"] = seed
         inputs = RunInputs()
         for role, path in (("old data", old), ("new data", new), ("configuration", cfg.path), ("compare", o.get("compare")),
                            ("reference", o["reference"] if isinstance(o["reference"], str) else None)):
@@ -335,7 +345,7 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
                                     if isinstance(o["reference"], str) else o["reference"])) if v is not None}
         d = diff(load(old, encoding=encoding), load(new, encoding=encoding), label=o["label"],
                  sensitive=o["sensitive"] or None, positive=o["positive"], non_causal=o["non_causal"],
-                 alpha=o["alpha"], random_state=o["seed"], n_bins=o["bins"], max_levels=o["max_levels"],
+                 alpha=o["alpha"], random_state=o["random_state"], bins=o["bins"], max_levels=o["max_levels"],
                  probe=not o["no_probe"], old_source=old, new_source=new, **extra, **o["extra"])
         text = escape_text(d.render_text()) if fmt == "text" else d.to_json() + "\n"
         if output:
@@ -396,7 +406,7 @@ def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, 
         inputs.add("configuration", cfg.path)
         inputs.check_output("-o", output)
         results = check_claims(load(data, encoding=encoding), list(claims), label=o["label"], alpha=o["alpha"],
-                               ids=list(o["ids"]) or None, n_bins=o["bins"], max_levels=o["max_levels"], model=model)
+                               ids=list(o["ids"]) or None, bins=o["bins"], max_levels=o["max_levels"], model=model)
         if fmt == "json":
             import json
             text = json.dumps({"source": data, "alpha": o["alpha"], "correction": "holm", "model": model,

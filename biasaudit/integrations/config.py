@@ -81,19 +81,32 @@ def is_accepted(finding_id: str, accept: Iterable) -> Accepted | None:
 KEYS: dict[str, str] = {
     "label": "str", "sensitive": "strs", "non_causal": "strs", "positive": "str", "weight": "str",
     "ids": "strs", "attributes": "strs", "exclude": "strs", "reference": "reference", "compare": "path",
-    "reference_group": "pairs", "alpha": "float", "correction": "str", "seed": "int", "bins": "bins",
+    "reference_group": "pairs", "alpha": "float", "correction": "str", "random_state": "int", "bins": "bins",
     "max_levels": "int", "k_max": "int", "probe": "bool", "fail_on": "level", "baseline": "path",
     "accept": "accept", "limits": "limits",
 }
 ALIASES = {"non-causal": "non_causal", "max-levels": "max_levels", "k-max": "k_max", "fail-on": "fail_on",
-           "reference-group": "reference_group", "id": "ids", "random_state": "seed", "n_bins": "bins"}
+           "reference-group": "reference_group", "id": "ids", "seed": "random_state", "n_bins": "bins"}
+#: Old names still read, with a deprecation note (removed in the next release).
+DEPRECATED = {"seed": "random_state", "n_bins": "bins"}
+
+
+#: FutureWarning for a deprecated key of a configuration file.
+DEPRECATED_KEY = "{path}: the key {old!r} is deprecated and will be removed; write {new!r} (the same setting)."
+
+
+def _warn_deprecated(path, key: str) -> None:
+    if key in DEPRECATED:
+        import warnings
+        warnings.warn(DEPRECATED_KEY.format(path=path, old=key, new=DEPRECATED[key]), FutureWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
 class Config:
     """Settings read from a configuration file; ``None`` / empty means "not set".
 
-    Attributes mirror the ``scan`` options (``seed``, ``bins`` as on the command line).
+    Attributes mirror the ``scan`` options (``random_state``, ``bins``: one name in Python, on the command
+    line and here; ``seed`` and ``n_bins`` are read as deprecated aliases).
     ``reference`` is an absolute path, or a tuple of ``(attribute, value, share)`` rows.
     """
 
@@ -111,7 +124,7 @@ class Config:
     reference_group: Mapping[str, str] = field(default_factory=dict)
     alpha: float | None = None
     correction: str | None = None
-    seed: int | None = None
+    random_state: int | None = None
     bins: Any = None
     max_levels: int | None = None
     k_max: int | None = None
@@ -153,14 +166,12 @@ class Config:
         names = {"label": "label", "sensitive": "sensitive", "non_causal": "non_causal",
                  "positive": "positive", "weight": "weight", "ids": "ids", "attributes": "attributes",
                  "exclude": "exclude", "reference_group": "reference_group", "alpha": "alpha", "correction": "correction",
-                 "seed": "random_state", "bins": "n_bins", "max_levels": "max_levels", "k_max": "k_max",
+                 "random_state": "random_state", "bins": "bins", "max_levels": "max_levels", "k_max": "k_max",
                  "probe": "probe"}
         out = {kw: (list(getattr(self, k)) if isinstance(getattr(self, k), tuple) else getattr(self, k))
                for k, kw in names.items() if self.is_set(k)}
         if "reference_group" in out:
             out["reference_group"] = dict(out["reference_group"])
-        if "n_bins" in out and not isinstance(out["n_bins"], int):  # per-column cut points
-            out["bins"] = out.pop("n_bins")
         if self.reference is not None:
             out["reference"] = self.reference_frame()
         if self.compare is not None:
@@ -259,6 +270,7 @@ def _read_setup_cfg(path: Path) -> dict:
     out: dict[str, Any] = {}
     for key, text in parser.items(SETUP_CFG_SECTION):
         name = ALIASES.get(key, key)
+        _warn_deprecated(path, key)
         kind = KEYS.get(name)
         lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
         if kind in ("strs",):
@@ -314,6 +326,7 @@ def _build(raw: Mapping, path: Path) -> Config:
     values: dict[str, Any] = {"path": str(path.resolve())}
     for key, value in raw.items():
         name = ALIASES.get(key, key)
+        _warn_deprecated(path, key)
         if name not in KEYS:
             close = difflib.get_close_matches(name, list(KEYS), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(KEYS)}."

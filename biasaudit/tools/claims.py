@@ -170,7 +170,8 @@ def check_claim(data, claim: str | Mapping, *, label: str | None = None, alpha: 
 def check_claims(data, claims: Iterable[str | Mapping], *, label: str | None = None,
                  alpha: float = 0.05, ids: Iterable[str] | None = None,
                  multi: Mapping[str, str | None] | None = None, weight: str | None = None,
-                 n_bins: int = 5, max_levels: int = 50, model: str = "iut") -> list[ClaimResult]:
+                 bins: int | None = None, max_levels: int = 50, model: str = "iut",
+                 n_bins: int | None = None) -> list[ClaimResult]:
     """Check claims stated in advance, Holm-corrected as their own family (module docstring).
 
     Parameters
@@ -183,7 +184,7 @@ def check_claims(data, claims: Iterable[str | Mapping], *, label: str | None = N
         inferred as in :func:`biasaudit.audit`.
     alpha : float
         Family-wise error rate of the claims (Holm).
-    ids, multi, weight, n_bins, max_levels :
+    ids, multi, weight, bins, max_levels :
         As in :func:`biasaudit.audit` (counter-examples are named by the first id column).
     model : {"iut", "overall"}
         "iut" (default): the claim must beat every parent cell as well (§3.2); "overall": the
@@ -193,6 +194,8 @@ def check_claims(data, claims: Iterable[str | Mapping], *, label: str | None = N
     -------
     list of ClaimResult, in the order given.
     """
+    from ..validation import renamed
+    n_bins = renamed(bins, n_bins, old="n_bins", new="bins", where="check_claims", default=5)
     if not 0 < alpha < 1:
         raise ValueError(f"The 'alpha' parameter of check_claims must be in (0, 1). Got {alpha!r} instead.")
     if model not in ("iut", "overall"):

@@ -37,6 +37,7 @@ import pandas as pd
 
 from ..engine.counts import CodedTable, encode
 from ..errors import DataError
+from ..validation import renamed
 from ..engine.roles import LABEL_NAMES, _as_text, resolve
 from ..engine.weights import (
     WEIGHT_COLUMN,
@@ -266,7 +267,8 @@ def _finish(raw, roles, keep, row_w, **kw) -> ReweighResult:
 
 
 def reweigh(data, *, label: str | None = None, sensitive: Iterable[str], weight: str | None = None,
-            ids: Iterable[str] | None = None, positive: str | None = None, n_bins: int = 5) -> ReweighResult:
+            ids: Iterable[str] | None = None, positive: str | None = None, bins: int | None = None,
+            n_bins: int | None = None) -> ReweighResult:
     """Kamiran & Calders reweighing of a table: the label independent of ``sensitive``.
 
     Parameters
@@ -275,7 +277,7 @@ def reweigh(data, *, label: str | None = None, sensitive: Iterable[str], weight:
     label : str, optional
         Inferred as for :func:`biasaudit.audit` when omitted.
     sensitive : list of str
-        Attributes whose joint groups are balanced (numeric ones in ``n_bins`` quantile bins, as
+        Attributes whose joint groups are balanced (numeric ones in ``bins`` quantile bins, as
         in the scan).
     weight : str, optional
         Frequency-weight column; the written weights are the factors to multiply it by.
@@ -291,6 +293,7 @@ def reweigh(data, *, label: str | None = None, sensitive: Iterable[str], weight:
     sensitive = tuple(sensitive or ())
     if not sensitive:
         raise ValueError("The 'sensitive' parameter of reweigh must name at least one attribute. Got none instead.")
+    n_bins = renamed(bins, n_bins, old="n_bins", new="bins", where="reweigh", default=5)
     raw, frame, roles, keep = _prepare(data, label, sensitive, weight, ids, n_bins, positive)
     cols = [c for c in sensitive if c in roles.attributes]
     table = encode(frame, [roles.label] + cols)
@@ -336,8 +339,8 @@ def _kc_cells(table: CodedTable, cols, label, groups, labels, base, factor) -> p
 
 
 def rake(data, reference, *, label: str | None = None, sensitive: Iterable[str] | None = None,
-         weight: str | None = None, ids: Iterable[str] | None = None, n_bins: int = 5, tol: float = 1e-10,
-         max_iter: int = 1000) -> ReweighResult:
+         weight: str | None = None, ids: Iterable[str] | None = None, bins: int | None = None, tol: float = 1e-10,
+         max_iter: int = 1000, n_bins: int | None = None) -> ReweighResult:
     """Rake a table to reference margins by iterative proportional fitting.
 
     Parameters
@@ -378,6 +381,7 @@ def rake(data, reference, *, label: str | None = None, sensitive: Iterable[str] 
     label = _infer_label(raw, label)
     cols = list(dict.fromkeys(c for a in long["attribute"] for c in a.split("|")))
     audited = [c for c in cols if c != label and c in raw.columns] or None
+    n_bins = renamed(bins, n_bins, old="n_bins", new="bins", where="rake", default=5)
     raw, frame, roles, keep = _prepare(raw, label, audited, weight, ids, n_bins)
     table = encode(frame, [roles.label] + [c for c in roles.attributes])
     ctx = AuditContext(table=table, roles=roles, settings=Settings(), frame=frame, raw=raw)
