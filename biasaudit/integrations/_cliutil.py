@@ -79,6 +79,46 @@ _LIMIT_OPTION = click.option(
          + "; ".join(f"{k} ({v})" for k, v in LIMIT_HELP.items()) + ".")
 
 
+def option_group(*decorators):
+    """Several click options as one decorator, shared by the subcommands (same names, help and checks)."""
+    def apply(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return apply
+
+
+#: --random-state (and the deprecated --seed) of every command with random procedures.
+RANDOM_STATE_OPTIONS = option_group(
+    click.option("--random-state", "random_state", type=int, default=0, show_default=True,
+                 callback=_checked("random_state"),
+                 help="Seed of every random procedure (the name Python and the config file use)."),
+    click.option("--seed", "seed", type=int, default=None, hidden=True, callback=_checked("random_state"),
+                 deprecated="use --random-state (the same setting)"))
+#: --alpha, --max-levels and --encoding: the same setting, help and validator in every command.
+ALPHA_OPTION = click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"),
+                            help="Significance level (false discovery rate or family-wise error rate).")
+MAX_LEVELS_OPTION = click.option("--max-levels", type=int, default=50, show_default=True,
+                                 callback=_checked("max_levels"),
+                                 help="Columns with more distinct values are left out as free text.")
+ENCODING_OPTION = click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"),
+                               help="Text encoding of the input(s).")
+#: --bins as a number only (reweigh, diff, claim; scan also takes COL=EDGES).
+NUMBER_OF_BINS_OPTION = click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"),
+                                     help="Quantile bins for numbers (2-20).")
+#: --config / --no-config of the commands that read a configuration file.
+CONFIG_OPTIONS = option_group(
+    click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                 help="Configuration file (default: biasaudit.toml, [tool.biasaudit] in pyproject.toml or "
+                      "[tool:biasaudit] in setup.cfg, found from here upward). Flags override it."),
+    click.option("--no-config", is_flag=True, help="Ignore configuration files."))
+#: --limit, -q and --debug, last on every command.
+RUN_OPTIONS = option_group(
+    _LIMIT_OPTION,
+    click.option("-q", "--quiet", is_flag=True, help="No notes on stderr."),
+    click.option("--debug", is_flag=True, help="Show tracebacks."))
+
+
 def _parse_multi(values) -> dict:
     out = {}
     for v in values:

@@ -12,8 +12,9 @@ import click
 from .._version import __version__
 from .._safe import escape_text
 from ..settings import FAIL_ON_LEVELS
-from ._cliutil import (_LIMIT_OPTION, EXIT_BAD, EXIT_FOUND, _checked, _echo_err, _Fail, _limits,
-                       _load_config, _output_plan, _parse_multi, _parse_pairs, _run, _say, _with_config)
+from ._cliutil import (ALPHA_OPTION, CONFIG_OPTIONS, ENCODING_OPTION, EXIT_BAD, EXIT_FOUND, MAX_LEVELS_OPTION,
+                       NUMBER_OF_BINS_OPTION, RANDOM_STATE_OPTIONS, RUN_OPTIONS, _checked, _echo_err, _Fail,
+                       _limits, _load_config, _output_plan, _parse_multi, _parse_pairs, _run, _say, _with_config)
 from .inputs import RunInputs
 
 __all__ = ["main", "cli"]
@@ -82,10 +83,7 @@ def _progress(enabled: bool):
 @click.option("-o", "--output", multiple=True, type=click.Path(dir_okay=False),
               help="Write the report here (atomically); one per --format.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Write every --format into this folder.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Configuration file (default: biasaudit.toml, [tool.biasaudit] in pyproject.toml or "
-                   "[tool:biasaudit] in setup.cfg, found from here upward). Flags override it.")
-@click.option("--no-config", is_flag=True, help="Ignore configuration files.")
+@CONFIG_OPTIONS
 @click.option("--baseline", type=click.Path(dir_okay=False),
               help="Fail only on findings new or worsened since this baseline; report the resolved ones.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False),
@@ -93,22 +91,18 @@ def _progress(enabled: bool):
 @click.option("--accept", multiple=True, metavar="ID", help="Finding id accepted on purpose (repeatable; * wildcard).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a finding reaches this severity.")
-@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
+@ALPHA_OPTION
 @click.option("--correction", type=click.Choice(["bh", "holm", "by"]), default="bh", show_default=True)
-@click.option("--random-state", "random_state", type=int, default=0, show_default=True, callback=_checked("random_state"),
-              help="Seed of every random procedure (the name Python and the config file use).")
-@click.option("--seed", "seed", type=int, default=None, hidden=True, callback=_checked("random_state"),
-              deprecated="use --random-state (the same setting)")
+@RANDOM_STATE_OPTIONS
 @click.option("--bins", multiple=True, metavar="N|COL=EDGES", callback=_checked_bins,
               help="Quantile bins for numbers (2-20, default 5, plus a bottom and a top 5% bin), or a column's "
                    "cut points, e.g. age=18,25,45,65 (repeatable).")
-@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
-              help="Columns with more distinct values are left out as free text.")
+@MAX_LEVELS_OPTION
 @click.option("--attributes", multiple=True, metavar="COL", help="Audit only this column (repeatable).")
 @click.option("--exclude", multiple=True, metavar="COL", help="Leave this column out of the audit (repeatable).")
 @click.option("--keep", multiple=True, metavar="COL",
               help="Audit this column even if it looks like a leak of the outcome or a copy of another (repeatable).")
-@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
+@ENCODING_OPTION
 @click.option("--images-root", type=click.Path(file_okay=False),
               help="Folder the manifest's image paths are relative to (default: the manifest's folder); "
                    "paths that leave it are refused.")
@@ -120,9 +114,9 @@ def _progress(enabled: bool):
 @click.option("--top", type=click.IntRange(1), metavar="N", help="Text report: findings shown per section (default 8).")
 @click.option("--verbose", is_flag=True, help="Text report: every finding, folded and info ones included.")
 @click.option("--engine", type=click.Choice(["auto", "memory", "stream", "dask", "sql"]), default="auto", show_default=True,
-              help="memory: load the table; stream: read CSV/Parquet in chunks, never holding the rows; dask: count "
-                   "partition by partition on a dask cluster. auto streams files larger than 256 MB or than a "
-                   "quarter of the available memory.")
+              help="One engine reads every input in chunks into count tables (auto = stream). memory: keep every "
+                   "row in the row sample (exact row-reading detectors at any size); dask: count partition by "
+                   "partition on a dask cluster; sql: count in a database (implied by a database URL).")
 @click.option("--chunk-size", type=int, callback=_checked("chunk_size"), metavar="ROWS", help="Rows per chunk of the streaming engine.")
 @click.option("--sample-rows", type=int, callback=_checked("sample_rows"), metavar="ROWS",
               help="Rows of the seeded sample that row-level detectors use under stream/dask (default 200000).")
@@ -130,9 +124,7 @@ def _progress(enabled: bool):
 @click.option("--table", metavar="NAME", help="Database table or view to audit (DATA a postgresql://, sqlite:/// or "
                                              "duckdb:/// URL or a .sqlite/.db/.duckdb file).")
 @click.option("--query", metavar="SQL", help="One SELECT statement to audit instead of --table (counted in the database).")
-@_LIMIT_OPTION
-@click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@RUN_OPTIONS
 def scan(data, label, sensitive, weight, ids, multi, positive, reference, compare, reference_group, non_causal,
          no_probe, fmt, output, fail_on, alpha, correction, random_state, bins, max_levels, encoding, timestamp, quiet, debug,
          output_dir, config_path, no_config, baseline, write_baseline, accept, images_root, image_features,
@@ -236,15 +228,13 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
 @click.option("--weight", help="Column of frequency weights; the written weights multiply it.")
 @click.option("--id", "ids", multiple=True, help="Identifier column, written beside the weights.")
 @click.option("--positive", help="Label value whose rate is shown (default: the minority).")
-@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
+@NUMBER_OF_BINS_OPTION
 @click.option("--tol", type=float, default=1e-10, show_default=True, callback=_checked("tol"),
               help="Raking: largest absolute margin error accepted.")
 @click.option("--max-iter", type=int, default=1000, show_default=True, callback=_checked("max_iter"), help="Raking: most sweeps.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Weights CSV to write.")
-@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
-@_LIMIT_OPTION
-@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@ENCODING_OPTION
+@RUN_OPTIONS
 def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bins, tol, max_iter, output, encoding,
                     quiet, debug, limits=()):
     """Write per-row weights for DATA that remove a disparity or a selection bias.
@@ -301,20 +291,13 @@ def reweigh_command(data, label, sensitive, reference, weight, ids, positive, bi
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the diff here (atomically).")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="never", show_default=True,
               help="Exit with code 1 when a new, worsened or shifted finding reaches this severity.")
-@click.option("--alpha", type=float, default=0.05, show_default=True, callback=_checked("alpha"))
-@click.option("--random-state", "random_state", type=int, default=0, show_default=True, callback=_checked("random_state"),
-              help="Seed of every random procedure (the name Python and the config file use).")
-@click.option("--seed", "seed", type=int, default=None, hidden=True, callback=_checked("random_state"),
-              deprecated="use --random-state (the same setting)")
-@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
-@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
-              help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the inputs.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
-@click.option("--no-config", is_flag=True, help="Ignore configuration files.")
-@_LIMIT_OPTION
-@click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@ALPHA_OPTION
+@RANDOM_STATE_OPTIONS
+@NUMBER_OF_BINS_OPTION
+@MAX_LEVELS_OPTION
+@ENCODING_OPTION
+@CONFIG_OPTIONS
+@RUN_OPTIONS
 def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt, output, fail_on, alpha, random_state,
                  bins, max_levels, encoding, config_path, no_config, quiet, debug, limits=(), seed=None):
     """What changed between two versions OLD and NEW of a dataset: new gaps, worsened or improved
@@ -374,15 +357,11 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
               show_default=True, help="Exit with code 1 when a claim is contradicted (or not supported).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the answer here (atomically).")
-@click.option("--bins", type=int, default=5, show_default=True, callback=_checked("bins"), help="Quantile bins for numbers.")
-@click.option("--max-levels", type=int, default=50, show_default=True, callback=_checked("max_levels"),
-              help="Columns with more distinct values are left out as free text.")
-@click.option("--encoding", default="utf-8", show_default=True, callback=_checked("encoding"), help="Text encoding of the input.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (as for scan).")
-@click.option("--no-config", is_flag=True, help="Ignore configuration files.")
-@_LIMIT_OPTION
-@click.option("-q", "--quiet", is_flag=True, help="No notes on stderr.")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@NUMBER_OF_BINS_OPTION
+@MAX_LEVELS_OPTION
+@ENCODING_OPTION
+@CONFIG_OPTIONS
+@RUN_OPTIONS
 def claim_command(data, claims, label, ids, alpha, model, fail_on, fmt, output, bins, max_levels, encoding,
                   config_path, no_config, quiet, debug, limits=()):
     """Check CLAIMS about DATA stated before looking: never, always or can.
