@@ -340,3 +340,22 @@ def test_follow_ups_of_named_attributes_are_exploratory():
              kind="intersection_association")]
     out = assign_families(fs, ["race", "sex", "age"])
     assert [f.family for f in out] == ["primary", "primary", "exploratory", "exploratory"]
+
+
+def test_rows_needed_is_the_hypothesis_number_when_a_stricter_view_sets_its_p():
+    """The group gap is tested by Pearson (p = 0.044) and, as a cell, by Fisher (p = 0.054); the
+    hypothesis enters the family with the larger p, so the rows it needs must make *Fisher* reach
+    alpha, never "n rows would settle it" at the n it already has."""
+    from scipy.stats import chi2_contingency, fisher_exact
+    a, b = 40, 42  # label "low" in groups F (383 rows) and M (266 rows)
+    table = np.array([[a, 383 - a], [b, 266 - b]])
+    assert chi2_contingency(table, correction=False).pvalue < 0.05 < fisher_exact(table).pvalue
+    g = ["F"] * 383 + ["M"] * 266
+    y = ["low"] * a + ["high"] * (383 - a) + ["low"] * b + ["high"] * (266 - b)
+    r = ba.audit(pd.DataFrame({"g": g, "y": y}), label="y", sensitive=["g"], positive="low", probe=False)
+    f = next(f for f in r.findings if f.detector == "group_attribution" and f.kind == "association")
+    assert f.p_value == pytest.approx(chi2_contingency(table, correction=False).pvalue, rel=1e-9)
+    assert not f.established and f.p_adjusted == pytest.approx(fisher_exact(table).pvalue, rel=1e-9)
+    assert f.rows_needed is not None and f.rows_needed > 649
+    k = f.rows_needed // 649  # the same proportions replicated k times
+    assert fisher_exact(table * k).pvalue <= 0.05 < fisher_exact(table * (k - 1)).pvalue

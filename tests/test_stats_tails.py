@@ -379,3 +379,12 @@ def test_the_group_table_carries_each_rate_with_its_wilson_interval():
         assert g.loc[group, "ci_high:1"] == pytest.approx(hi, rel=1e-12)
         lo0, hi0 = proportion_confint(n - k, n, alpha=0.1, method="wilson")
         assert (g.loc[group, "ci_low:0"], g.loc[group, "ci_high:0"]) == pytest.approx((lo0, hi0), rel=1e-12)
+
+
+@pytest.mark.parametrize("table", [[[40, 343], [42, 224]], [[0, 5], [6, 1]], [[3, 3], [3, 3]], [[12, 1], [2, 9]]])
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_fisher_exact_p_is_scipys(table, alternative):
+    from scipy.stats import fisher_exact
+    from biasaudit import stats
+    assert stats.fisher_exact_p(np.array(table), alternative) == pytest.approx(
+        fisher_exact(table, alternative=alternative).pvalue, rel=1e-12)

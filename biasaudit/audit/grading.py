@@ -66,11 +66,9 @@ def grade(findings: list[Finding], settings: Settings) -> tuple[list[Finding], i
             if not h.testable:
                 for i in h.members:
                     graded[i] = (h, None, added)
-    out = []
+    planned: dict = {}
     for i, f in enumerate(findings):
         if i not in graded:
-            sev = f.severity if f.severity != "info" else "info"
-            out.append(f.evolve(severity=sev, message=_verdict(f.evolve(severity=sev), alpha, settings)))
             continue
         h, q, thr = graded[i]
         sev = stats.grade_severity(q if q is not None else 1.0, h.effect_level, testable=q is not None,
@@ -80,10 +78,16 @@ def grade(findings: list[Finding], settings: Settings) -> tuple[list[Finding], i
             details["hypothesis_test"] = {"views": [findings[j].id for j in h.members if j != i],
                                           "p_value": h.p_value, "rule": "largest p of the views"}
         details["family_threshold"] = thr
-        g = f.evolve(p_adjusted=q, severity=sev, details=details)
-        g = _plan(g, thr, settings)
-        g = g.evolve(message=_verdict(g, alpha, settings, n_views=len(h.members)))
-        out.append(g)
+        planned[i] = _plan(f.evolve(p_adjusted=q, severity=sev, details=details), thr, settings)
+    planned = _hypothesis_rows_needed(planned, graded, settings)
+    out = []
+    for i, f in enumerate(findings):
+        if i not in graded:
+            sev = f.severity if f.severity != "info" else "info"
+            out.append(f.evolve(severity=sev, message=_verdict(f.evolve(severity=sev), alpha, settings)))
+            continue
+        g = planned[i]
+        out.append(g.evolve(message=_verdict(g, alpha, settings, n_views=len(graded[i][0].members))))
     present = {f.id for f in out}
     out = [f if f.explained_by is None or f.explained_by in present else f.evolve(explained_by=None)
            for f in out]
@@ -137,6 +141,52 @@ def _integral(table) -> np.ndarray | None:
     if t.size == 0 or not np.allclose(t, np.round(t)) or (t < 0).any():
         return None
     return np.round(t).astype(int)
+
+
+def _view_rows_needed(planned: dict, members: list, top: int, thr: float, settings: Settings) -> int | None:
+    """Rows the view ``top`` needs at threshold ``thr``; a view without its own table (a cell test)
+    reads the table of another view of the same hypothesis, and a Fisher view keeps Fisher's test."""
+    f = planned[top]
+    table = f.table if f.table is not None else next(
+        (planned[j].table for j in members if planned[j].table is not None), None)
+    t = _integral(table) if table is not None else None
+    if t is None:
+        return None
+    if (f.test or "").startswith("Fisher") and t.shape == (2, 2):
+        alt = f.alternative if f.alternative in ("two-sided", "less", "greater") else "two-sided"
+        return stats.rows_needed(t, partial(stats.fisher_exact_p, alternative=alt), alpha=thr)
+    forced = _plan(f.evolve(severity="weak-evidence", pattern=True, rows_needed=None, table=table), thr, settings)
+    return forced.rows_needed
+
+
+def _hypothesis_rows_needed(planned: dict, graded: dict, settings: Settings) -> dict:
+    """Views of one hypothesis get the rows the *hypothesis* needs: the largest of their own numbers.
+
+    The hypothesis enters its family with the largest of its views' p-values, so it is established
+    only when every view's test reaches the threshold; a view whose own (smaller) p already does
+    would otherwise read "n rows would settle it" at the n it has.  A view that cannot be planned
+    (None) leaves the hypothesis unplanned.
+    """
+    out = dict(planned)
+    groups: dict = {}
+    for i in planned:
+        groups.setdefault(id(graded[i][0]), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        open_ = [i for i in members if planned[i].rows_needed is not None or
+                 (planned[i].severity in ("weak-evidence", "insufficient-data") and planned[i].pattern)]
+        if not open_:
+            continue
+        needs = [planned[i].rows_needed for i in open_]
+        top = max(members, key=lambda i: -1.0 if planned[i].p_value is None else planned[i].p_value)
+        if top not in open_:  # the view whose p entered the family: planned with its own test too
+            needs.append(_view_rows_needed(planned, members, top, graded[top][2], settings))
+        need = None if any(v is None for v in needs) else max(needs)
+        for i in open_:
+            if planned[i].rows_needed != need:
+                out[i] = planned[i].evolve(rows_needed=need)
+    return out
 
 
 def _plan(f: Finding, thr: float, settings: Settings) -> Finding:

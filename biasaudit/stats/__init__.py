@@ -62,6 +62,7 @@ from .exact import (
 )
 from .fragility import (
     addition_fragility_gap,
+    fisher_exact_p,
     fragility_delete,
     fragility_flip,
     independence_p_2x2,
@@ -99,6 +100,7 @@ from .tests import cochran_ok, gof_test, independence_test
 from .threeway import conditional_independence_test, no_three_way_interaction_test
 
 __all__ = [
+    "fisher_exact_p",
     # results
     "TestResult",
     "CMHResult",

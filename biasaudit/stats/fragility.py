@@ -37,6 +37,23 @@ def _fisher_p(a: int, b: int, c: int, d: int, alternative: str) -> float:
     return float(stats.fisher_exact([[a, b], [c, d]], alternative=alternative).pvalue)
 
 
+def fisher_exact_p(table2x2, alternative: str = "two-sided") -> float:
+    r"""Fisher's exact test of a 2 x 2 table (``scipy.stats.fisher_exact``), cached by its counts.
+
+    The p-value sums the hypergeometric probabilities of the tables with the observed margins that
+    are at most as likely as the observed one (two-sided), or one tail.
+
+    References
+    ----------
+    Fisher, R. A. (1935). The Design of Experiments. Oliver & Boyd.
+    """
+    t = np.asarray(table2x2)
+    if t.shape != (2, 2) or alternative not in _ALTERNATIVES:
+        raise ValueError("fisher_exact_p takes a 2 x 2 table and alternative 'two-sided', 'less' or 'greater'.")
+    a, b, c, d = (int(round(float(x))) for x in t.ravel())
+    return _fisher_p(a, b, c, d, alternative)
+
+
 def independence_p_2x2(table2x2) -> float:
     r"""The two-sided p-value :func:`~biasaudit.stats.independence_test` gives a 2 x 2 table, fast.
 
