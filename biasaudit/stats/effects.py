@@ -11,7 +11,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from scipy.stats.contingency import association
 
-from ._validation import as_counts, drop_empty
+from ._validation import as_counts, drop_empty, pearson_x2
 
 __all__ = [
     "wilson_ci",
@@ -162,7 +162,7 @@ def cramers_v(table, corrected: bool = True) -> float:
     if t.shape[0] > t.shape[1] or (t.shape[0] == t.shape[1] and not _first_orientation(t)):
         t = t.T                      # one orientation: V(t) == V(t.T) to the last bit
     r, k = t.shape
-    phi2 = float(stats.chi2_contingency(t, correction=False).statistic) / n
+    phi2 = pearson_x2(t)[0] / n
     phi2_t = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))
     k_t = k - (k - 1) ** 2 / (n - 1)
     r_t = r - (r - 1) ** 2 / (n - 1)

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import numpy as np
 from scipy import stats
-from scipy.stats.contingency import expected_freq
 
-from ._validation import as_counts, as_probs, as_rng, drop_empty, chi2_sf
+from ._validation import as_counts, as_probs, as_rng, drop_empty, chi2_sf, pearson_x2
+from ._validation import expected_counts as expected_freq
 from .exact import (
     binomial_pmin,
     count_2xk_tables,
@@ -67,8 +67,7 @@ def cochran_ok(expected) -> bool:
 
 
 def _pearson(table: np.ndarray) -> tuple[float, int]:
-    res = stats.chi2_contingency(table, correction=False)
-    return float(res.statistic), int(res.dof)
+    return pearson_x2(table)
 
 
 def _level_names(table) -> tuple[list[str], list[str]]:
