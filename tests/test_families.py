@@ -291,6 +291,16 @@ def test_fragility_uses_the_own_test_and_the_family_threshold():
 def test_p_values_never_print_as_zero():
     assert format_p(0.0) == "< 1e-300" and format_p(5e-324) == "< 1e-300"
     assert format_p(1.5e-300) == "1.5e-300" and format_p(0.0456) == "0.0456" and format_p(None) == "n/a"
+    # the floor of the asymptotic tests (the smallest normal double) has no digits worth printing
+    from biasaudit.report import words
+    from biasaudit.report._fmt import fmt_p
+    from biasaudit.stats._validation import P_FLOOR, chi2_sf
+    assert chi2_sf(5000.0, 1) == P_FLOOR == np.finfo(float).tiny
+    assert words.p(P_FLOOR) == fmt_p(P_FLOOR) == format_p(P_FLOOR) == "< 1e-300"
+    assert words.p(2e-300) == "2.0e-300" and fmt_p(2e-300) == "2.00e-300"
+    floored = _f(2, P_FLOOR, level=3).evolve(message=f"Pearson chi-square p={P_FLOOR:.3g}, exact p=1.43e-195")
+    g2 = grade([floored, _f(3, 0.3)], Settings())[0]
+    assert next(g for g in g2 if g.id == "f2").message.startswith("Pearson chi-square p < 1e-300, exact p=1.43e-195")
     zero = _f(0, 0.0, level=3).evolve(message="Pearson chi-square p=0, exact p=0.0123, q=0)")
     out, _, _ = grade([zero, _f(1, 0.3)], Settings())
     f = next(g for g in out if g.id == "f0")

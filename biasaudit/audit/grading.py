@@ -230,7 +230,7 @@ def _adjusted_name(f: Finding, settings: Settings) -> str:
     return "Holm-adjusted p" if method == "holm" else "q"
 
 
-_ZERO_P = re.compile(r"\b(p|q|p_value|p_min)=0(?![.\deE])")
+_ZERO_P = re.compile(r"\b(p|q|p_value|p_min)=(?:0(?![.\deE])|\d(?:\.\d+)?e-3(?:0[1-9]|[1-9]\d)\b)")
 
 
 def _no_zero_p(text: str) -> str:

@@ -34,7 +34,7 @@ def fmt_p(p) -> str:
     p = float(p)
     if not math.isfinite(p):
         return "–"
-    if p <= 0:
+    if p < 1e-300:  # underflowed, or floored at the smallest double: no digits to show
         return "< 1e-300"
     return f"{p:.2e}" if p < 1e-3 else f"{p:.3g}"
 

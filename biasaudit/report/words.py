@@ -107,7 +107,7 @@ def p(x) -> str:
     x = float(x)
     if not math.isfinite(x):
         return "n/a"
-    if x <= 0:
+    if x < 1e-300:  # underflowed, or floored at the smallest double (stats P_FLOOR)
         return "< 1e-300"
     return f"{x:.2g}" if x >= 1e-3 else f"{x:.1e}"
 
