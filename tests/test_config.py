@@ -232,3 +232,6 @@ def test_old_names_still_work_with_a_deprecation(tmp_path):
         seeds.append(json.loads(r.stdout)["settings"]["random_state"])
         assert ("deprecated" in r.stderr) == (flag == "--seed")
     assert seeds == [11, 11]
+    r = CliRunner().invoke(cli, ["scan", str(data), "-l", "y", "--no-probe", "--no-config", "--format", "json",
+                                 "--random-state", "7", "--seed", "5"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["settings"]["random_state"] == 7  # the new name wins

@@ -123,3 +123,18 @@ def test_cli_diff(versions, tmp_path, monkeypatch):
     assert r.exit_code == 0 and "NEW GAPS" in r.stdout
     r = runner.invoke(cli, ["diff", str(v1), str(tmp_path / "missing.csv"), "-l", "species"])
     assert r.exit_code == 2 and "not found" in r.stderr
+
+
+def test_a_column_leaking_in_one_version_only_is_kept_in_both(versions, changes):
+    """Without the small black dogs, size alone predicts the species well enough to be flagged as a
+    possible leak in version 2 only; the diff keeps it in both, so the new gap on it is seen."""
+    old, new, _, _ = versions
+    from biasaudit.detectors.leakage import J_LEAK
+    from biasaudit.stats import loo_balanced_accuracy
+    js = []
+    for df in (old, new):
+        r = loo_balanced_accuracy(pd.crosstab(df["size"], df["species"]).to_numpy().astype(float))
+        js.append(r["youden_j"] - 1.959964 * r["se"] / (1 - 1 / r["n_classes"]))
+    assert js[0] < J_LEAK <= js[1]  # the rule flags size in the new version only
+    assert any("size: flagged as a possible leak in one version only" in n for n in changes.notes)
+    assert "size" in changes.old.dataset["attributes"] and "size" in changes.new.dataset["attributes"]

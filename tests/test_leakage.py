@@ -121,3 +121,23 @@ def test_student_and_bank():
     ctx = make_ctx(bank, label="y")
     # duration is a semantic leak the counts cannot tell from a strong predictor (documented; --exclude it)
     assert lk.find_leakage(ctx.table, ctx.roles) == {}
+
+
+@pytest.mark.parametrize("named", [["sex"], ["sex", "dept"]])
+def test_a_named_sensitive_attribute_is_never_left_out_as_a_leak(named):
+    """``sex`` predicts the label for 98 % of the rows: a leak by the rule, but the user asked about it,
+    also when every attribute is named; it stays in the audit, with its leakage warning."""
+    import biasaudit as ba
+    rng = np.random.default_rng(0)
+    n = 600
+    sex, dept = rng.choice(["F", "M"], n), rng.choice(["A", "B", "C"], n)
+    y = np.where(sex == "F", "yes", "no")
+    y = np.where(rng.random(n) < 0.02, np.where(y == "yes", "no", "yes"), y)
+    r = ba.audit(pd.DataFrame({"sex": sex, "dept": dept, "y": y}), label="y", sensitive=named, positive="yes",
+                 probe=False)
+    assert "sex" not in r.dataset["excluded"] and "sex" in r.dataset["attributes"]
+    assert any(f.id == "leakage:sex" for f in r.findings)  # still warned about
+    assoc = next(f for f in r.findings if f.id == "group_attribution:sex:label=y")
+    table = pd.crosstab(sex, y).to_numpy()
+    assert assoc.p_value == pytest.approx(max(sps.chi2_contingency(table, correction=False).pvalue,
+                                              np.finfo(float).tiny), rel=1e-9)

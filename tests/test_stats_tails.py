@@ -388,3 +388,15 @@ def test_fisher_exact_p_is_scipys(table, alternative):
     from biasaudit import stats
     assert stats.fisher_exact_p(np.array(table), alternative) == pytest.approx(
         fisher_exact(table, alternative=alternative).pvalue, rel=1e-12)
+
+
+@pytest.mark.parametrize("x2,dof", [(0.0, 1), (-1.0, 1), (3.84, 1), (1e4, 3), (np.inf, 2), (np.nan, 1), (5.0, 0)])
+def test_chi2_sf_is_scipys_survival_function(x2, dof):
+    from scipy.stats import chi2
+    from biasaudit.stats._validation import P_FLOOR, chi2_sf
+    expected = chi2.sf(x2, dof)
+    got = chi2_sf(x2, dof)
+    if np.isnan(expected):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(max(expected, P_FLOOR), rel=1e-12)

@@ -360,3 +360,63 @@ def test_the_named_answer_says_when_holding_another_attribute_fixed_reverses_the
     text = render_text(r)
     head = text[:text.index("TOP FINDINGS")] if "TOP FINDINGS" in text else text
     assert "holding Dept fixed, the gap changes sign" in " ".join(head.split())
+
+
+def _mh_difference(cells: dict, exposure: str) -> tuple[float, float]:
+    """Overall and Mantel-Haenszel risk differences of ``exposure`` against the rest, by hand.
+
+    ``cells``: {(group, stratum): (positives, n)}; weights n1 n0 / N per stratum."""
+    groups = {g for g, _ in cells}
+    strata = sorted({s for _, s in cells})
+    k1 = sum(k for (g, _), (k, n) in cells.items() if g == exposure)
+    n1 = sum(n for (g, _), (k, n) in cells.items() if g == exposure)
+    k0 = sum(k for (g, _), (k, n) in cells.items() if g != exposure)
+    n0 = sum(n for (g, _), (k, n) in cells.items() if g != exposure)
+    num = den = 0.0
+    for s in strata:
+        a, m1 = cells[(exposure, s)]
+        b = sum(cells[(g, s)][0] for g in groups if g != exposure)
+        m0 = sum(cells[(g, s)][1] for g in groups if g != exposure)
+        w = m1 * m0 / (m1 + m0)
+        num += w * (a / m1 - b / m0)
+        den += w
+    return k1 / n1 - k0 / n0, num / den
+
+
+def _frame(cells: dict, names=("g", "s")) -> pd.DataFrame:
+    rows = []
+    for (g, s), (k, n) in cells.items():
+        rows += [(g, s, "yes")] * k + [(g, s, "no")] * (n - k)
+    return pd.DataFrame(rows, columns=[*names, "y"])
+
+
+def test_an_established_simpson_reversal_is_said_under_the_named_attribute():
+    """Two-level attribute, strong reversal: the conditional detector reports it as a Simpson finding
+    (in the family, established); the answer must still say that the gap changes sign."""
+    cells = {("M", "A"): (800, 1000), ("M", "B"): (20, 200), ("F", "A"): (190, 200), ("F", "B"): (150, 1000)}
+    r = biasaudit.audit(_frame(cells, ("sex", "dept")), label="y", sensitive=["sex"], positive="yes",
+                        probe=False, keep=["dept"])
+    overall, mh = _mh_difference(cells, "F")
+    assert overall == pytest.approx(340 / 1200 - 820 / 1200) and mh > 0
+    note = S.summarize(r).answers[0].notes[0]
+    assert note.startswith("holding dept fixed, the gap changes sign")
+    assert f"{100 * mh:+.0f} points for F against the rest" in note and f"vs {100 * overall:+.0f} overall" in note
+    assert "remains established" in note
+
+
+def test_with_three_groups_the_note_is_about_a_compared_group():
+    """race a/b/c; only a is confounded with dept: the note names a (one of the two groups the answer
+    compares), not the level with the largest stratified statistic."""
+    cells = {("a", "A"): (480, 800), ("a", "B"): (60, 200), ("b", "A"): (120, 200), ("b", "B"): (256, 800),
+             ("c", "A"): (150, 250), ("c", "B"): (75, 250)}
+    r = biasaudit.audit(_frame(cells, ("race", "dept")), label="y", sensitive=["race"], positive="yes",
+                        probe=False, keep=["dept"])
+    answer = S.summarize(r).answers[0]
+    assert {answer.gap["high"]["group"], answer.gap["low"]["group"]} == {"a", "b"}
+    note = next(n for n in answer.notes if n.startswith("holding dept fixed"))
+    group = note.split("the difference of ")[1].split(" ")[0]
+    assert group in ("a", "b")  # never c, which the answer does not compare
+    overall, mh = _mh_difference(cells, group)
+    assert mh * overall < 0 or abs(mh) < 0.5 * abs(overall)
+    pts = lambda x: f"{100 * x:+.0f}" if abs(100 * x) >= 1 else f"{100 * x:+.1f}"  # noqa: E731 (points, as printed)
+    assert f"{pts(mh)} points within dept levels" in note and f"vs {pts(overall)} overall" in note

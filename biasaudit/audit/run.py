@@ -178,7 +178,7 @@ def audit(data, *, label: str | None = None, sensitive: Iterable[str] | str | No
                         random_state=random_state, n_bins=n_bins,
                         max_levels=max_levels, k_max=k_max, probe=probe, non_causal=tuple(non_causal))
     options = {"reference": reference, "compare": compare, "reference_group": dict(reference_group or {}),
-               "keep": _names(keep, "keep") or (),
+               "keep": _names(keep, "keep") or (), "named": tuple(sensitive or ()),
                "prediction": prediction, "score": score, "threshold": threshold,
                "predicted_positive": ((predicted_positive,) if isinstance(predicted_positive, str)
                                       else tuple(predicted_positive or ())), "weight_file": weight_file}
@@ -239,7 +239,7 @@ def _run(sc, chosen, settings, options, source, engine, tracker, sensitive) -> A
         findings.extend(res.findings)
         if res.section is not None:
             sections[leak.name] = res.section
-        sc.roles = without_leaks(sc.roles, {next(iter(f.attributes)): f for f in res.findings})
+        sc.roles = without_leaks(sc.roles, {next(iter(f.attributes)): f for f in res.findings}, named=sensitive or ())
     chosen = [d for d in chosen if d.name != "leakage"]
     roles = sc.roles
     counts_ctx = counts_context(roles)
@@ -293,14 +293,15 @@ def _detector_result(d, res) -> DetectorResult:
     return res
 
 
-def without_leaks(roles, leaks: dict):
+def without_leaks(roles, leaks: dict, named=()):
     """``roles`` with the leaked columns (and the columns derived from them) left out of the attributes.
 
-    A sensitive attribute the user named stays (its leakage finding still warns about it).
+    A sensitive attribute the user named (``named``, as passed to :func:`audit`; also when every
+    attribute is named) stays, with the columns derived from it: its leakage finding still warns.
     """
     from dataclasses import replace
-    named = set(roles.sensitive) if len(roles.sensitive) < len(roles.attributes) else set()
-    gone = [c for c in leaks if c not in named]  # in the check's order: reports do not depend on set order
+    named = set(named)
+    gone = [c for c in leaks if c not in named and roles.parent(c) not in named]  # the check's order
     if not gone:
         return roles
     keep = tuple(a for a in roles.attributes if roles.parent(a) not in set(gone))

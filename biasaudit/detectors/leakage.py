@@ -58,8 +58,12 @@ def _plain(roles) -> list:
     return [a for a in roles.attributes if roles.parent(a) == a]
 
 
-def leakage_evidence(table, roles, settings=None, *, keep: Iterable[str] = ()) -> dict:
-    """Every flagged column with its numbers: ``{column: {"kind", "reason", ...}}`` (see the module docstring)."""
+def leakage_evidence(table, roles, settings=None, *, keep: Iterable[str] = (), named: Iterable[str] | None = None) -> dict:
+    """Every flagged column with its numbers: ``{column: {"kind", "reason", ...}}`` (see the module docstring).
+
+    ``named``: the sensitive attributes the user named (never flagged as the copy of another); when
+    None, the roles' sensitive attributes count as named unless they are every attribute.
+    """
     keep = set(keep)
     label = roles.label
     out: dict = {}
@@ -82,7 +86,9 @@ def leakage_evidence(table, roles, settings=None, *, keep: Iterable[str] = ()) -
                                  f"{r['balanced_accuracy']:.2f} (Youden's J {r['youden_j']:.2f}, 95 % lower bound "
                                  f"{lower:.2f} >= {J_LEAK:g}; leave-one-out on the {a} x {label} counts); it "
                                  f"removes {100 * u:.0f}% of the uncertainty about {label} (Theil's U)")}
-    named = set(roles.sensitive) if any(a not in roles.sensitive for a in _plain(roles)) else set()
+    if named is None:
+        named = set(roles.sensitive) if any(a not in roles.sensitive for a in _plain(roles)) else set()
+    named = set(named)
     rest = [a for a in _plain(roles) if a not in out and a not in keep]
     ent = {a: stats.entropy_nats(np.asarray(table.count(a).counts, dtype=float)) for a in rest}
     for a, b in combinations(rest, 2):
@@ -130,7 +136,7 @@ def leakage(ctx: AuditContext) -> DetectorResult:
     computed = [c for c in (getattr(ctx.raw, "attrs", None) or {}).get("biasaudit_computed", ())
                 if c in ctx.roles.attributes]
     keep = tuple((ctx.options or {}).get("keep") or ()) + tuple(computed)
-    found = leakage_evidence(ctx.table, ctx.roles, ctx.settings, keep=keep)
+    found = leakage_evidence(ctx.table, ctx.roles, ctx.settings, keep=keep, named=(ctx.options or {}).get("named"))
     out = []
     for col, e in found.items():
         msg = f"{col}: {LEAK_MESSAGE.format(column=col)}. {e['reason']}."

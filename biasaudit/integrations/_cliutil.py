@@ -158,19 +158,29 @@ def _limits(cfg, limits):
     return use_limits(**{**dict(getattr(cfg, "limits", None) or {}), **_parse_limits(limits)})
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _say_deprecations(caught) -> None:
+    """biasaudit's own FutureWarnings (old option names) as one line each; any other warning as it was."""
+    for w in caught:
+        if issubclass(w.category, FutureWarning) and os.path.abspath(w.filename).startswith(_PACKAGE):
+            _echo_err(f"biasaudit: deprecated: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _run(debug: bool, fn):
     """Run ``fn``; hold its notes until it succeeds; turn every error a user can cause into one line."""
     held: list = []
     token = _HELD.set(held)
     try:
-        with warnings.catch_warnings(record=True) as caught:  # deprecations: one line each, not a traceback
+        with warnings.catch_warnings(record=True) as caught:  # our deprecations: one line each
             warnings.simplefilter("always", FutureWarning)
-            out = fn()
-        for w in caught:
-            if issubclass(w.category, FutureWarning):
-                _echo_err(f"biasaudit: deprecated: {w.message}")
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            try:
+                out = fn()
+            finally:
+                _say_deprecations(caught)
     except click.exceptions.Exit:
         raise
     except click.ClickException:

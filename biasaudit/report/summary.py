@@ -325,7 +325,9 @@ def _answer(result, attribute: str, alpha: float, index: dict) -> Answer:
                    + (f"; the data still allow gaps up to {100 * bound:.0f} points" if bound is not None else ""))
     else:
         verdict = "observed (no test)"
-    return Answer(attribute, rows, gap, verdict, sev, index.get(id(assoc)), _held_fixed(result, attribute, alpha))
+    focus = (gap["high"]["group"], gap["low"]["group"]) if gap else ()
+    return Answer(attribute, rows, gap, verdict, sev, index.get(id(assoc)),
+                  _held_fixed(result, attribute, alpha, focus, len(rows)))
 
 
 #: A gap "changes" under stratification when the Mantel-Haenszel difference flips sign or keeps less
@@ -341,37 +343,55 @@ def _within(f, stratifier) -> str:
     return f"no difference within {stratifier} levels is established ({q})"
 
 
-def _held_fixed(result, attribute: str, alpha: float) -> tuple:
+def _held_fixed(result, attribute: str, alpha: float, focus=(), n_groups: int = 2) -> tuple:
     """What the conditional (Cochran-Mantel-Haenszel) findings say about ``attribute``'s gap.
 
-    The strata where the overall gap changes sign or shrinks below ``SHRUNK`` of itself come first
-    (the Simpson's-paradox answer a reader needs next to the gap); otherwise one line says for how
-    many other attributes the gap persists (established within strata).
+    Reads the conditional findings and the Simpson-reversal findings (``kind`` "conditional" /
+    "simpson", one exposure level against the rest, by one stratifier).  Per stratifier one finding
+    is kept: an exposure among ``focus`` (the two groups the answer compares) first, then the largest
+    change.  The strata where the difference changes sign or shrinks below ``SHRUNK`` of itself come
+    first (the Simpson's-paradox answer a reader needs next to the gap); otherwise one line names the
+    other attributes with which the gap remains established within strata.  With two groups the
+    difference *is* the gap; with more, the note names the level compared with the rest.
     """
-    conds = [f for f in result.findings if f.detector == "conditional" and f.kind == "conditional"
+    cands = [f for f in result.findings if f.detector == "conditional" and f.kind in ("conditional", "simpson")
              and f.attributes and next(iter(f.attributes)) == attribute and f.details
-             and f.details.get("rd_mh") is not None and f.details.get("rd_marginal") is not None]
+             and f.details.get("rd_mh") is not None and f.details.get("rd_marginal") is not None
+             and f.details.get("stratifier") is not None]
+    focus = {str(g) for g in focus}
+    best: dict = {}
+    for f in cands:
+        rd, rd0 = float(f.details["rd_mh"]), float(f.details["rd_marginal"])
+        key = (str(f.details.get("exposure")) in focus, abs(rd0 - rd))
+        strat = str(f.details["stratifier"])
+        if strat not in best or key > best[strat][0]:
+            best[strat] = (key, f)
     changed, persists = [], []
-    for f in conds:
+    for _, f in best.values():
         rd, rd0 = float(f.details["rd_mh"]), float(f.details["rd_marginal"])
         if rd0 != 0 and (rd * rd0 < 0 or abs(rd) < SHRUNK * abs(rd0)):
             changed.append((abs(rd0 - rd), f))
         elif f.severity in ESTABLISHED:
             persists.append(f)
     out = []
-    for _, f in sorted(changed, key=lambda t: -t[0])[:MAX_HELD_NOTES]:
+    for _, f in sorted(changed, key=lambda t: (-t[0], str(t[1].details["stratifier"])))[:MAX_HELD_NOTES]:
         d = f.details
         how = "changes sign" if float(d["rd_mh"]) * float(d["rd_marginal"]) < 0 else "shrinks"
         exposure = words.label(attribute, d.get("exposure")) if d.get("exposure") is not None else attribute
-        out.append(f"holding {d['stratifier']} fixed, the gap {how}: {words.points(d['rd_mh'])} points for "
-                   f"{exposure} against the rest within {d['stratifier']} levels (Mantel-Haenszel) vs "
-                   f"{words.points(d['rd_marginal'])} overall — {_within(f, d['stratifier'])}")
+        if n_groups <= 2:
+            what, whom = "the gap", f" for {exposure} against the rest"
+        else:
+            what, whom = f"the difference of {exposure} against the rest", ""
+        out.append(f"holding {d['stratifier']} fixed, {what} {how}: {words.points(d['rd_mh'])} points{whom} "
+                   f"within {d['stratifier']} levels (Mantel-Haenszel) vs {words.points(d['rd_marginal'])} "
+                   f"overall — {_within(f, d['stratifier'])}")
     if len(changed) > MAX_HELD_NOTES:
-        out.append(f"... and {len(changed) - MAX_HELD_NOTES} more attribute(s) that change the gap when held fixed")
+        out.append(f"... and {len(changed) - MAX_HELD_NOTES} more attribute(s) that change it when held fixed")
     if persists and not changed:
-        names = [str(f.details.get("stratifier")) for f in persists]
-        out.append(f"the gap persists with each of {len(names)} other attribute(s) held fixed "
-                   f"({', '.join(names[:4])}{' ...' if len(names) > 4 else ''}; Cochran-Mantel-Haenszel)")
+        names = sorted(str(f.details.get("stratifier")) for f in persists)
+        out.append(f"the gap remains established with {'each of ' if len(names) > 1 else ''}{len(names)} other "
+                   f"attribute(s) held fixed ({', '.join(names[:4])}{' ...' if len(names) > 4 else ''}; "
+                   f"Cochran-Mantel-Haenszel)")
     return tuple(out)
 
 

@@ -18,6 +18,10 @@ def chi2_sf(statistic: float, dof: float) -> float:
     distribution object's argument handling (thousands of tables are tested per scan).
     """
     from scipy.special import chdtrc
+    if not dof > 0:  # as scipy.stats.chi2.sf: no distribution
+        return float("nan")
+    if statistic <= 0:  # the whole distribution lies at or above 0
+        return 1.0
     return max(float(chdtrc(dof, statistic)), P_FLOOR)
 
 

@@ -150,6 +150,11 @@ def _effect(f) -> float | None:
     return None if f is None or f.effect_size is None else float(f.effect_size)
 
 
+def _leaked(result) -> set:
+    """Columns the audit left out as possible leaks."""
+    return {c for c, why in (result.dataset.get("excluded") or {}).items() if "leakage" in str(why)}
+
+
 def diff(old, new, *, label: str | None = None, alpha: float = 0.05, random_state: int = 0, probe: bool = True,
          **settings) -> DatasetDiff:
     """Audit two versions of a dataset and report what changed.
@@ -179,6 +184,16 @@ def diff(old, new, *, label: str | None = None, alpha: float = 0.05, random_stat
     common = dict(label=label, alpha=alpha, random_state=random_state, probe=probe, **settings)
     a = audit(old_df, source=src["old"], **common)
     b = audit(new_df, source=src["new"], **common)
+    # like with like: a column left out as a leak in one version only is kept in both (and said)
+    one_side = sorted(_leaked(a) ^ _leaked(b))
+    leak_note = None
+    if one_side:
+        keep = list(dict.fromkeys([*(common.pop("keep", None) or ()), *one_side]))
+        common["keep"] = keep
+        a = audit(old_df, source=src["old"], **common) if _leaked(a) & set(one_side) else a
+        b = audit(new_df, source=src["new"], **common) if _leaked(b) & set(one_side) else b
+        leak_note = (f"{', '.join(one_side)}: flagged as a possible leak in one version only; kept in both so that "
+                     f"the versions are compared on the same columns.")
     if a.dataset["label"] != b.dataset["label"] or a.dataset["positive"] != b.dataset["positive"]:
         raise ValueError(f"The two versions disagree on the label: {a.dataset['label']}={a.dataset['positive']} vs "
                          f"{b.dataset['label']}={b.dataset['positive']}; pass label= and positive= explicitly.")
@@ -186,7 +201,7 @@ def diff(old, new, *, label: str | None = None, alpha: float = 0.05, random_stat
     shift_kw["label"] = a.dataset["label"]
     s = audit(old_df, compare=new_df, detectors=["shift"], source=src["old"], **{**shift_kw, "probe": False})
     mismatch = _binned_mismatch(a, b)
-    notes = []
+    notes = [leak_note] if leak_note else []
     if mismatch:
         notes.append(f"quantile bins of {', '.join(sorted(mismatch))} differ between the versions: findings on "
                      f"their bins are not matched (the share shift of the raw values is tested instead).")
