@@ -400,3 +400,11 @@ def test_chi2_sf_is_scipys_survival_function(x2, dof):
         assert np.isnan(got)
     else:
         assert got == pytest.approx(max(expected, P_FLOOR), rel=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=40).filter(lambda v: sum(v) > 0))
+def test_entropy_nats_is_scipys_entropy(counts):
+    from scipy.stats import entropy
+    from biasaudit.stats import entropy_nats
+    assert entropy_nats(counts) == pytest.approx(float(entropy(counts)), rel=1e-12, abs=1e-15)

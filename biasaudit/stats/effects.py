@@ -265,11 +265,21 @@ def mutual_info_bias(r: int, c: int, n: float) -> float:
 
 
 def entropy_nats(counts) -> float:
-    """Shannon entropy (nats) of a count or probability vector (``scipy.stats.entropy``)."""
+    r"""Shannon entropy (nats) of a count or probability vector, :math:`H = -\sum_i p_i \ln p_i`.
+
+    The operations of ``scipy.stats.entropy`` (normalise, ``scipy.special.entr``, sum), without its
+    argument handling: the leakage and proxy checks call it for every attribute and pair.
+
+    References
+    ----------
+    Shannon, C. E. (1948). A mathematical theory of communication. Bell System Technical Journal 27.
+    """
+    from scipy.special import entr
     c = np.asarray(counts, dtype=float).ravel()
-    if c.sum() <= 0:
+    total = c.sum()
+    if total <= 0:
         return 0.0
-    return float(stats.entropy(c))
+    return float(np.sum(entr(1.0 * c / total)))
 
 
 def mutual_info(table) -> float:
