@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BiasCheckError
-from .settings import FAIL_ON_LEVELS, SEVERITY_ORDER, severity_rank
+from .settings import FAIL_ON_LEVELS, P_FLOOR, SEVERITY_ORDER, severity_rank
 
 __all__ = ["BiasType", "Severity", "Finding", "DetectorResult", "AuditResult", "SCHEMA_VERSION", "jsonable",
            "hypothesis_key", "format_p", "P_FLOOR", "is_coverage_gap", "ALTERNATIVES", "DETECTOR_RESULT_ERROR"]
@@ -88,8 +88,6 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-#: Smallest p-value printed as a number; below it (and at an underflowed 0) readers print "< 1e-300".
-P_FLOOR = 1e-300
 
 
 def format_p(p, digits: int = 3) -> str:

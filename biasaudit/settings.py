@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Settings", "SEVERITY_ORDER", "FAIL_ON_LEVELS", "severity_rank"]
+__all__ = ["Settings", "SEVERITY_ORDER", "FAIL_ON_LEVELS", "severity_rank", "P_FLOOR"]
+
+#: Smallest p-value printed as a number; below it (and at an underflowed 0) readers print "< 1e-300".
+P_FLOOR = 1e-300
 
 #: Severities from the most to the least serious.  ``weak-evidence`` and ``insufficient-data``
 #: are patterns the data show but cannot establish; ``info`` is a plain observation.

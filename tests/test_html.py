@@ -23,6 +23,7 @@ import biasaudit
 from biasaudit.findings import AuditResult, Finding
 from biasaudit.report.html import FILTER_SCRIPT, embed_json, render_html, rounded, write_html
 from biasaudit.report import summary as S
+from oracles import newcombe
 from conftest import DATASETS, ROOT, load_compas
 
 MB = 1_000_000
@@ -549,17 +550,7 @@ def test_repr_html_is_the_summary_and_a_collapsible_table(script_category):
     assert answer in r.to_html()
 
 
-def _newcombe(k1, n1, k2, n2, alpha=0.05):
-    from scipy.stats import norm
-    z = norm.ppf(1 - alpha / 2)
 
-    def wilson(k, n):
-        p = k / n
-        centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
-    p1, p2 = k1 / n1, k2 / n2
-    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
-    return p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)
 
 
 def test_prediction_cards_give_the_interval_of_the_difference():
@@ -575,7 +566,7 @@ def test_prediction_cards_give_the_interval_of_the_difference():
     first, other = (next(iter(f.attributes.values())), "b" if next(iter(f.attributes.values())) == "a" else "a")
     k1, n1 = int(df[df.g == first].pred.sum()), int((df.g == first).sum())
     k2, n2 = int(df[df.g == other].pred.sum()), int((df.g == other).sum())
-    lo, hi = _newcombe(k1, n1, k2, n2)
+    lo, hi = newcombe(k1, n1, k2, n2)
     from biasaudit.report.html import fmt_num
     anchor = f'id="f{r.findings.index(f) + 1}"'
     card = html[html.index(anchor):]

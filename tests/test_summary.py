@@ -7,14 +7,12 @@ enumeration of the 3003 labellings), Newcombe's interval computed here from its 
 """
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from scipy.stats import norm
 
 import biasaudit
 from biasaudit.findings import AuditResult, Finding
@@ -22,6 +20,7 @@ from biasaudit.integrations.cli import cli
 from biasaudit.report import summary as S
 from biasaudit.report.text import SUMMARY_LINES, render_summary_lines, render_text
 from biasaudit.settings import severity_rank
+from oracles import newcombe
 from conftest import DATASETS
 
 
@@ -165,23 +164,13 @@ def test_a_finding_on_a_named_attribute_is_never_folded_under_another():
     assert S.named_sensitive(r) == ["a"] and S.parents(r) == {}
 
 
-def _newcombe(k1, n1, k2, n2, alpha=0.05):
-    """Newcombe (1998) method 10 from its formula: Wilson limits combined by the square-and-add rule."""
-    z = norm.ppf(1 - alpha / 2)
 
-    def wilson(k, n):
-        p = k / n
-        centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
-    p1, p2 = k1 / n1, k2 / n2
-    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
-    return p1 - p2 - math.hypot(p1 - l1, u2 - p2), p1 - p2 + math.hypot(u1 - p1, p2 - l2)
 
 
 @pytest.mark.parametrize("k1,n1,k2,n2", [(30, 50, 10, 50), (0, 7, 3, 9), (696, 2103, 1829, 3175), (5, 5, 0, 4)])
 def test_newcombe_interval_matches_its_formula(k1, n1, k2, n2):
     lo, hi = biasaudit.stats.newcombe_diff_ci(k1, n1, k2, n2)
-    assert (lo, hi) == pytest.approx(_newcombe(k1, n1, k2, n2), abs=1e-12)
+    assert (lo, hi) == pytest.approx(newcombe(k1, n1, k2, n2), abs=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +193,7 @@ def test_the_named_attribute_is_answered_first(named):
     kq, nq = int(rates.loc["q", "sum"]), int(rates.loc["q", "count"])
     hi, lo = ("p", "q") if kp / np_ > kq / nq else ("q", "p")
     assert f"y=1 {100 * kp / np_:.0f}% for p (n={np_})" in text or f"{100 * kp / np_:.0f}% for p" in text
-    c_lo, c_hi = _newcombe(kp, np_, kq, nq) if hi == "p" else _newcombe(kq, nq, kp, np_)
+    c_lo, c_hi = newcombe(kp, np_, kq, nq) if hi == "p" else newcombe(kq, nq, kp, np_)
     diff = (kp / np_ - kq / nq) if hi == "p" else (kq / nq - kp / np_)
     assert f"gap {100 * diff:+.0f} points [{100 * c_lo:+.0f}, {100 * c_hi:+.0f}]" in text
     assert "established" in text and "not established" not in text

@@ -180,7 +180,6 @@ def scan_dask(ddf, *, sample_rows: int | None = None, progress=None, random_stat
     if progress is not None:
         progress("reading", 1, 1)
     sc.resolve(**roles_kw)
-    sc._positive_given = roles_kw.get("positive") is not None
     return sc
 
 

@@ -224,6 +224,7 @@ class Scan:
 
     def resolve(self, **roles_kw) -> None:
         """Roles from the summaries; the prepared columns and hidden missingness indicators."""
+        self._positive_given = roles_kw.get("positive") is not None
         self.roles, self.preps, self.approximate = resolve_summary(
             self.columns, self.typed, self.n_rows, sample_values=self._sample_values, **roles_kw)
         self.n_kept = self.n_rows - self.roles.n_rows_dropped
@@ -415,5 +416,4 @@ def scan(data, *, chunk_rows: int | None = None, sample_rows: int | None = None,
     except BaseException:
         sc.close()
         raise
-    sc._positive_given = roles_kw.get("positive") is not None
     return sc

@@ -201,5 +201,4 @@ def scan_sql(data, *, table: str | None = None, query: str | None = None, sample
     except BaseException:
         rel.close()
         raise
-    sc._positive_given = roles_kw.get("positive") is not None
     return sc

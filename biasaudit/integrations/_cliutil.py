@@ -222,8 +222,13 @@ def _given(ctx, name: str) -> bool:
 
 
 def _with_config(ctx, cfg, values: dict) -> dict:
-    """The option values, each left at its default replaced by the configuration's (flags win)."""
+    """The option values, each left at its default replaced by the configuration's (flags win).
+
+    ``seed`` (the deprecated ``--seed``) is folded into ``random_state``: it wins over the config,
+    never over ``--random-state``.
+    """
     out = dict(values)
+    seed = out.pop("seed", None)
     simple = ("label", "sensitive", "weight", "ids", "positive", "compare", "non_causal", "fail_on", "alpha",
               "correction", "random_state", "bins", "max_levels", "baseline", "attributes", "exclude")
     for name in simple:
@@ -238,6 +243,8 @@ def _with_config(ctx, cfg, values: dict) -> dict:
         out["no_probe"] = not cfg.probe
     out["extra"] = {k: v for k, v in (("attributes", list(cfg.attributes) or None), ("k_max", cfg.k_max))
                     if v is not None}
+    if seed is not None and not _given(ctx, "random_state"):
+        out["random_state"] = seed
     out["fail_on_set"] = _given(ctx, "fail_on") or cfg.fail_on is not None
     return out
 

@@ -14,7 +14,7 @@ from .._safe import escape_text
 from ..settings import FAIL_ON_LEVELS
 from ._cliutil import (ALPHA_OPTION, CONFIG_OPTIONS, ENCODING_OPTION, EXIT_BAD, EXIT_FOUND, MAX_LEVELS_OPTION,
                        NUMBER_OF_BINS_OPTION, RANDOM_STATE_OPTIONS, RUN_OPTIONS, _checked, _echo_err, _Fail,
-                       _given, _limits, _load_config, _output_plan, _parse_multi, _parse_pairs, _run, _say, _with_config)
+                       _limits, _load_config, _output_plan, _parse_multi, _parse_pairs, _run, _say, _with_config)
 from .inputs import RunInputs
 
 __all__ = ["main", "cli"]
@@ -140,7 +140,6 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
     """
     from ..audit.run import audit
     from ..loaders import load
-    from ..report import write_report, render
 
     def work():
         ctx = click.get_current_context()
@@ -153,10 +152,8 @@ def scan(data, label, sensitive, weight, ids, multi, positive, reference, compar
             label=label, sensitive=sensitive, weight=weight, ids=ids, positive=positive, reference=reference,
             compare=compare, reference_group=_parse_pairs(reference_group, "--reference-group"),
             non_causal=non_causal, no_probe=no_probe, fail_on=fail_on, alpha=alpha, correction=correction,
-            random_state=random_state, bins=bins or None, max_levels=max_levels, baseline=baseline,
+            random_state=random_state, seed=seed, bins=bins or None, max_levels=max_levels, baseline=baseline,
             attributes=attributes, exclude=exclude))
-        if seed is not None and not _given(ctx, "random_state"):  # the deprecated --seed: over the config,
-            o["random_state"] = seed                                 # never over --random-state
         o["text_options"] = {"top": top, "verbose": verbose}
         plan = _output_plan(fmt, output, output_dir, data)
         inputs = RunInputs()
@@ -314,9 +311,8 @@ def diff_command(old, new, label, sensitive, positive, non_causal, no_probe, fmt
     def diff_work(ctx, cfg):
         o = _with_config(ctx, cfg, dict(label=label, sensitive=sensitive, positive=positive, non_causal=non_causal,
                                         no_probe=no_probe, fail_on=fail_on, alpha=alpha, random_state=random_state,
-                                        bins=bins, max_levels=max_levels, reference=None, reference_group={}))
-        if seed is not None and not _given(ctx, "random_state"):  # the deprecated --seed
-            o["random_state"] = seed
+                                        seed=seed, bins=bins, max_levels=max_levels, reference=None,
+                                        reference_group={}))
         inputs = RunInputs()
         for role, path in (("old data", old), ("new data", new), ("configuration", cfg.path), ("compare", o.get("compare")),
                            ("reference", o["reference"] if isinstance(o["reference"], str) else None)):

@@ -85,10 +85,10 @@ KEYS: dict[str, str] = {
     "max_levels": "int", "k_max": "int", "probe": "bool", "fail_on": "level", "baseline": "path",
     "accept": "accept", "limits": "limits",
 }
-ALIASES = {"non-causal": "non_causal", "max-levels": "max_levels", "k-max": "k_max", "fail-on": "fail_on",
-           "reference-group": "reference_group", "id": "ids", "seed": "random_state", "n_bins": "bins"}
 #: Old names still read, with a deprecation note (removed in the next release).
 DEPRECATED = {"seed": "random_state", "n_bins": "bins"}
+ALIASES = {"non-causal": "non_causal", "max-levels": "max_levels", "k-max": "k_max", "fail-on": "fail_on",
+           "reference-group": "reference_group", "id": "ids", **DEPRECATED}
 
 
 #: FutureWarning for a deprecated key of a configuration file.

@@ -3,7 +3,18 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["fmt_num", "fmt_p", "fmt_pct"]
+from ..settings import P_FLOOR
+
+__all__ = ["fmt_num", "fmt_p", "fmt_pct", "finite_number"]
+
+
+def finite_number(x) -> float | None:
+    """``x`` as a finite float, or None (missing, text, NaN or infinite)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def fmt_num(x, digits: int = 3) -> str:
@@ -34,7 +45,7 @@ def fmt_p(p) -> str:
     p = float(p)
     if not math.isfinite(p):
         return "–"
-    if p < 1e-300:  # underflowed, or floored at the smallest double: no digits to show
+    if p < P_FLOOR:  # underflowed, or floored at the smallest double: no digits to show
         return "< 1e-300"
     return f"{p:.2e}" if p < 1e-3 else f"{p:.3g}"
 

@@ -6,22 +6,14 @@ missing key or an older layout: no data means no block, never an error.
 """
 from __future__ import annotations
 
-import math
 
+from ._fmt import finite_number as _num
 from . import plots
 
 __all__ = ["probe_figures", "probe_blocks", "flip_rows", "rule_tree"]
 
 MAX_RULES = 40
 MAX_UNSEEN = 20
-
-
-def _num(x):
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def flip_rows(probe: dict) -> list:

@@ -6,12 +6,13 @@ unexpected structure means "no figure", never an error.
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 import numpy as np
 
+from ._fmt import finite_number as _num
 from . import _probe, plots
+from .summary import group_rates
 
 __all__ = ["figures", "section_extras", "evidence_table", "method", "other_sections", "hidden"]
 
@@ -22,14 +23,6 @@ MAX_HEATMAPS = 2
 MAX_FALLBACK_HEATMAPS = 4
 MAX_LABEL_PANELS = 4
 _PERCENT_KEYS = ("rate", "share", "ci_low", "ci_high", "purity", "confidence", "flip_rate")
-
-
-def _num(x):
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _is_number(value) -> bool:
@@ -108,26 +101,6 @@ def _positive_rate(result) -> float | None:
     return lc.get(d.get("positive"), 0) / total if total else None
 
 
-def _rate_rows_from_groups(result, attribute: str) -> list:
-    """Each group's positive rate with the Wilson interval the audit put in ``result.groups``."""
-    g = result.groups
-    pos = result.dataset.get("positive")
-    col = f"rate:{pos}"
-    if g is None or len(g) == 0 or col not in g.columns:
-        return []
-    rows = []
-    for rec in g[g["attribute"] == attribute].to_dict(orient="records"):
-        lo, hi = _given(rec.get(f"ci_low:{pos}")), _given(rec.get(f"ci_high:{pos}"))
-        rows.append({"group": str(rec["group"]), "n": float(rec["n"]), "rate": float(rec[col]),
-                     "ci_low": lo, "ci_high": hi})
-    return rows
-
-
-def _given(v):
-    """A number from the groups table, None when absent or missing."""
-    return None if v is None or v != v else v
-
-
 def _rate_plots(result):
     d = result.dataset
     label, pos = d.get("label"), d.get("positive")
@@ -149,7 +122,7 @@ def _rate_plots(result):
                     for r in assoc.evidence if isinstance(r, dict) and _num(r.get("rate")) is not None]
             ref = assoc.details.get("reference_group")
         if not rows:
-            rows = _rate_rows_from_groups(result, attribute)
+            rows = group_rates(result, attribute)
         if len(rows) < 2:
             continue
         if ref is None:

@@ -8,9 +8,9 @@ as part of that rule.  Nothing is tested here.
 """
 from __future__ import annotations
 
-import math
 
 from ..settings import severity_rank
+from ._fmt import finite_number as _num
 from . import words
 from .words import strength
 
@@ -199,9 +199,3 @@ def _probe_statement(r, result, derived, alpha, by_rule_id, index) -> dict | Non
             "gaps": gaps, "pure": purity >= 1}
 
 
-def _num(x):
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None

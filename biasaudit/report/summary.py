@@ -27,7 +27,7 @@ from .learned import learned_statements
 from .words import short_sentence, strength
 
 __all__ = ["Summary", "Item", "Answer", "Counts", "summarize", "parents", "counts", "visible",
-           "named_sensitive", "short_sentence", "difference_ci", "prediction_rows", "ESTABLISHED", "MAX_TOP"]
+           "named_sensitive", "group_rates", "short_sentence", "difference_ci", "prediction_rows", "ESTABLISHED", "MAX_TOP"]
 
 ESTABLISHED = ("critical", "high", "medium", "low")
 NOT_ESTABLISHED = ("weak-evidence", "insufficient-data")
@@ -277,8 +277,8 @@ def _data_lines(result, named, derived) -> list:
     return lines
 
 
-def _group_rows(result, attribute: str, alpha: float) -> list:
-    """Each group's positive rate with the Wilson interval the audit put in ``result.groups``."""
+def group_rates(result, attribute: str) -> list:
+    """Each group's positive rate (``k`` of ``n``) with the Wilson interval the audit put in ``result.groups``."""
     g = result.groups
     pos = result.dataset.get("positive")
     col = f"rate:{pos}"
@@ -288,15 +288,15 @@ def _group_rows(result, attribute: str, alpha: float) -> list:
     for rec in g[g["attribute"] == attribute].to_dict(orient="records"):
         n = float(rec["n"])
         rate = float(rec[col])
-        k = int(round(rate * n))
         lo, hi = (None if v is None or v != v else v for v in (rec.get(f"ci_low:{pos}"), rec.get(f"ci_high:{pos}")))
-        rows.append({"group": str(rec["group"]), "n": n, "k": k, "rate": rate, "ci_low": lo, "ci_high": hi})
+        rows.append({"group": str(rec["group"]), "n": n, "k": int(round(rate * n)), "rate": rate,
+                     "ci_low": lo, "ci_high": hi})
     return rows
 
 
 def _answer(result, attribute: str, alpha: float, index: dict) -> Answer:
     from .. import stats
-    rows = _group_rows(result, attribute, alpha)
+    rows = group_rates(result, attribute)
     total = sum(r["n"] for r in rows)
     floor = max(MIN_GAP_N, min(MAX_GAP_N, GAP_SHARE * total))
     big = [r for r in rows if r["n"] >= floor]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 import re
 
+from ..settings import P_FLOOR
+
 __all__ = ["BIAS_TITLES", "label", "cell", "eq", "cells", "condition", "p", "pct", "points", "protected_candidates",
            "PROTECTED_WORDS", "group_reasons",
            "short_sentence", "strength"]
@@ -107,7 +109,7 @@ def p(x) -> str:
     x = float(x)
     if not math.isfinite(x):
         return "n/a"
-    if x < 1e-300:  # underflowed, or floored at the smallest double (stats P_FLOOR)
+    if x < P_FLOOR:  # underflowed, or floored at the smallest double: no digits to show
         return "< 1e-300"
     return f"{x:.2g}" if x >= 1e-3 else f"{x:.1e}"
 

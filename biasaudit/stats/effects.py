@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from scipy.stats.contingency import association
 
